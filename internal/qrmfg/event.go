@@ -1,0 +1,62 @@
+package qrmfg
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Event is the envelope of every event qrmfg publishes. The attribute names are
+// those of CloudEvents 1.0 (id, source, type, subject, time, data); the extension
+// attributes carry the trace context and the request's correlation id.
+type Event struct {
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	SpecVersion     string          `json:"specversion"`
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject,omitempty"`
+	Time            time.Time       `json:"time"`
+	DataContentType string          `json:"datacontenttype,omitempty"`
+	Data            json.RawMessage `json:"data,omitempty"`
+	// TraceParent is the W3C trace context of the request that caused the event.
+	TraceParent string `json:"traceparent,omitempty"`
+	// CorrelationID is the request id of the request that caused the event.
+	CorrelationID string `json:"correlationid,omitempty"`
+}
+
+// NewEvent builds an event with its data marshalled as JSON. ID and Time are
+// filled by the store that writes it to the outbox when left empty.
+func NewEvent(ctx context.Context, source, typ, subject string, data any) (Event, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return Event{}, &Error{Code: EINTERNAL, Message: "cannot encode event data", Err: err}
+	}
+	return Event{
+		Source:          source,
+		SpecVersion:     "1.0",
+		Type:            typ,
+		Subject:         subject,
+		DataContentType: "application/json",
+		Data:            raw,
+		CorrelationID:   RequestID(ctx),
+		TraceParent:     TraceParent(ctx),
+	}, nil
+}
+
+// Handler handles one delivered event. Delivery is at least once: a handler
+// must be idempotent (remember the event ids it has handled).
+type Handler func(ctx context.Context, ev Event) error
+
+// Bus moves committed events from the outbox to their subscribers. The
+// in-process bus and the RabbitMQ adapter both implement it.
+type Bus interface {
+	// Publish delivers ev to every subscriber whose pattern matches ev.Type.
+	// It returns when the bus has accepted the event (for a broker: confirmed).
+	Publish(ctx context.Context, ev Event) error
+	// Subscribe registers h under a durable consumer name for event types that
+	// match pattern ("inventory.item.*", "#" for all). Events published after
+	// the call are delivered.
+	Subscribe(name, pattern string, h Handler) error
+	// Close stops delivery and waits for running handlers.
+	Close() error
+}
