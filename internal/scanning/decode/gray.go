@@ -1,0 +1,128 @@
+package decode
+
+import (
+	"image"
+	"image/color"
+)
+
+// gray is an 8-bit luminance plane, 0 black to 255 white, row-major with no
+// padding. scale is the size of one of its pixels in original image pixels.
+type gray struct {
+	w, h  int
+	pix   []byte
+	scale float64
+}
+
+// grayOf converts img to luminance, with fast paths for the types the image
+// codecs return. Transparent pixels are composed over white, so a logo on a
+// transparent background reads like one printed on paper.
+func grayOf(img image.Image) *gray {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	g := &gray{w: w, h: h, pix: make([]byte, w*h), scale: 1}
+	switch m := img.(type) {
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			copy(g.pix[y*w:(y+1)*w], m.Pix[(y)*m.Stride:])
+		}
+	case *image.YCbCr:
+		for y := 0; y < h; y++ {
+			off := m.YOffset(b.Min.X, b.Min.Y+y)
+			copy(g.pix[y*w:(y+1)*w], m.Y[off:off+w])
+		}
+	case *image.NYCbCrA:
+		for y := 0; y < h; y++ {
+			yo := m.YOffset(b.Min.X, b.Min.Y+y)
+			ao := m.AOffset(b.Min.X, b.Min.Y+y)
+			row := g.pix[y*w : (y+1)*w]
+			for x := range row {
+				a := uint32(m.A[ao+x])
+				row[x] = byte((uint32(m.Y[yo+x])*a + 255*(255-a)) / 255)
+			}
+		}
+	case *image.NRGBA:
+		for y := 0; y < h; y++ {
+			src := m.Pix[y*m.Stride : y*m.Stride+4*w]
+			row := g.pix[y*w : (y+1)*w]
+			for x := range row {
+				p := src[4*x : 4*x+4 : 4*x+4]
+				l := luma(uint32(p[0]), uint32(p[1]), uint32(p[2]))
+				a := uint32(p[3])
+				row[x] = byte((l*a + 255*(255-a)) / 255)
+			}
+		}
+	case *image.RGBA:
+		for y := 0; y < h; y++ {
+			src := m.Pix[y*m.Stride : y*m.Stride+4*w]
+			row := g.pix[y*w : (y+1)*w]
+			for x := range row {
+				p := src[4*x : 4*x+4 : 4*x+4]
+				// premultiplied: over white adds (255-a)
+				l := luma(uint32(p[0]), uint32(p[1]), uint32(p[2])) + 255 - uint32(p[3])
+				row[x] = byte(min(l, 255))
+			}
+		}
+	case *image.Paletted:
+		lut := make([]byte, 256)
+		for i, c := range m.Palette {
+			lut[i] = lumaOf(c)
+		}
+		for y := 0; y < h; y++ {
+			src := m.Pix[y*m.Stride : y*m.Stride+w]
+			row := g.pix[y*w : (y+1)*w]
+			for x := range row {
+				row[x] = lut[src[x]]
+			}
+		}
+	default:
+		for y := 0; y < h; y++ {
+			row := g.pix[y*w : (y+1)*w]
+			for x := range row {
+				row[x] = lumaOf(img.At(b.Min.X+x, b.Min.Y+y))
+			}
+		}
+	}
+	return g
+}
+
+func luma(r, g, b uint32) uint32 { return (r*306 + g*601 + b*117 + 512) >> 10 }
+
+func lumaOf(c color.Color) byte {
+	r, g, b, a := c.RGBA() // premultiplied, 16-bit
+	l := (r*306+g*601+b*117+512)>>10 + 0xffff - a
+	return byte(min(l, 0xffff) >> 8)
+}
+
+// half returns g downscaled by two with a 2×2 box filter.
+func (g *gray) half() *gray {
+	w, h := g.w/2, g.h/2
+	d := &gray{w: w, h: h, pix: make([]byte, w*h), scale: g.scale * 2}
+	for y := 0; y < h; y++ {
+		r0 := g.pix[2*y*g.w : 2*y*g.w+2*w]
+		r1 := g.pix[(2*y+1)*g.w : (2*y+1)*g.w+2*w]
+		row := d.pix[y*w : (y+1)*w]
+		for x := range row {
+			row[x] = byte((uint32(r0[2*x]) + uint32(r0[2*x+1]) + uint32(r1[2*x]) + uint32(r1[2*x+1]) + 2) >> 2)
+		}
+	}
+	return d
+}
+
+// at returns the bilinearly interpolated luminance at (x, y), in this plane's
+// pixel coordinates with pixel centres at +0.5, and false outside the plane.
+func (g *gray) at(x, y float64) (float64, bool) {
+	x -= 0.5
+	y -= 0.5
+	if x < -0.5 || y < -0.5 || x > float64(g.w)-0.5 || y > float64(g.h)-0.5 {
+		return 0, false
+	}
+	x = max(0, min(x, float64(g.w-1)))
+	y = max(0, min(y, float64(g.h-1)))
+	x0, y0 := int(x), int(y)
+	x1, y1 := min(x0+1, g.w-1), min(y0+1, g.h-1)
+	fx, fy := x-float64(x0), y-float64(y0)
+	p := g.pix
+	top := float64(p[y0*g.w+x0])*(1-fx) + float64(p[y0*g.w+x1])*fx
+	bot := float64(p[y1*g.w+x0])*(1-fx) + float64(p[y1*g.w+x1])*fx
+	return top*(1-fy) + bot*fy, true
+}

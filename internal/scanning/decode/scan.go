@@ -1,0 +1,262 @@
+package decode
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sort"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/common"
+	multidetector "github.com/makiuchi-d/gozxing/multi/qrcode/detector"
+	"github.com/makiuchi-d/gozxing/qrcode/detector"
+
+	"github.com/qrmfg/qrmfg/internal/qr"
+)
+
+// Code is one decoded QR code.
+type Code struct {
+	// Text is the decoded message as UTF-8: ECI designators and the
+	// character set of byte segments (ISO-8859-1 by default, UTF-8 or
+	// Shift_JIS when detected) are applied.
+	Text string
+	// Bytes holds the octets of the byte-mode segments exactly as stored,
+	// before character-set interpretation; nil when the symbol has none.
+	Bytes []byte
+	// Raw holds the data codewords after error correction (mode indicators,
+	// counts and padding included).
+	Raw []byte
+	// Corners are the symbol's outer corners in image pixels, clockwise from
+	// the top-left finder pattern: top-left, top-right, bottom-right,
+	// bottom-left in the symbol's reading orientation.
+	Corners [4]Point2f
+	// Version is 1 to 40; Level is "L", "M", "Q" or "H"; Mask is 0 to 7.
+	Version int
+	Level   string
+	Mask    int
+	// Mirrored is set when the symbol was read transposed (printed mirrored
+	// or seen from behind).
+	Mirrored bool
+	// Inverted is set when the symbol is light on dark.
+	Inverted bool
+	// ErrorsCorrected is the number of codewords Reed-Solomon correction
+	// changed, over all blocks; ECCapacity the number it could have
+	// corrected. WorstBlock is the highest corrected/capacity ratio of any
+	// one block (0 = clean, 1 = at the limit), the margin that matters.
+	ErrorsCorrected int
+	ECCapacity      int
+	WorstBlock      float64
+	// ModuleSize is the mean module side in image pixels.
+	ModuleSize float64
+	// Grid is the sampling geometry; Modules the modules as sampled
+	// (true = dark in the symbol's sense, so an inverted symbol's light
+	// modules read dark), before unmasking.
+	Grid    Grid
+	Modules *qr.Matrix
+}
+
+// scan runs the passes over g until one finds codes (or all of them with
+// TryHarder), the context ends or the passes run out.
+func scan(ctx context.Context, g *gray, opts Options) []Code {
+	levels := []*gray{g}
+	for l := g; max(l.w, l.h) > 2*minLevelSide && min(l.w, l.h) >= 2*64; {
+		l = l.half()
+		levels = append(levels, l)
+	}
+	// Start at the finest level no larger than startSide, then go finer
+	// (small codes in large frames), then coarser (blurred large codes).
+	start := 0
+	for start < len(levels)-1 && max(levels[start].w, levels[start].h) > startSide {
+		start++
+	}
+	order := make([]*gray, 0, len(levels))
+	for i := start; i >= 0; i-- {
+		order = append(order, levels[i])
+	}
+	for i := start + 1; i < len(levels); i++ {
+		order = append(order, levels[i])
+	}
+
+	var found []Code
+	for _, l := range order {
+		for _, bin := range []func(gozxing.LuminanceSource) gozxing.Binarizer{gozxing.NewHybridBinarizer, gozxing.NewGlobalHistgramBinarizer} {
+			if ctx.Err() != nil {
+				return finish(found)
+			}
+			m, err := bin(&lumSource{g: l}).GetBlackMatrix()
+			if err != nil {
+				continue
+			}
+			found = merge(found, detectAll(ctx, m, l, false))
+			if len(found) > 0 && !opts.TryHarder {
+				return finish(found)
+			}
+			if opts.TryInverted && ctx.Err() == nil {
+				m.FlipAll()
+				found = merge(found, detectAll(ctx, m, l, true))
+				if len(found) > 0 && !opts.TryHarder {
+					return finish(found)
+				}
+			}
+		}
+	}
+	return finish(found)
+}
+
+const (
+	startSide    = 1280 // long side of the first level tried
+	minLevelSide = 320  // no pyramid level is made smaller than this
+)
+
+var hints = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
+
+// detectAll finds finder-pattern triples in m with ZXing's single and multi
+// detectors and decodes each candidate.
+func detectAll(ctx context.Context, m *gozxing.BitMatrix, l *gray, inverted bool) []Code {
+	var cands []*common.DetectorResult
+	if rs, err := multidetector.NewMultiDetector(m).DetectMulti(hints); err == nil {
+		cands = append(cands, rs...)
+	}
+	if r, err := detector.NewDetector(m).Detect(hints); err == nil {
+		cands = append(cands, r)
+	}
+	var out []Code
+	for _, c := range cands {
+		if ctx.Err() != nil {
+			break
+		}
+		if code, ok := decodeCandidate(c, l, inverted); ok {
+			out = merge(out, []Code{code})
+		}
+	}
+	return out
+}
+
+func decodeCandidate(dr *common.DetectorResult, l *gray, inverted bool) (Code, bool) {
+	bits := dr.GetBits()
+	pts := dr.GetPoints()
+	if bits == nil || len(pts) < 3 {
+		return Code{}, false
+	}
+	n := bits.GetHeight()
+	s, err := readSymbol(bits)
+	if err != nil {
+		return Code{}, false
+	}
+	fn := float64(n)
+	bl, tl, tr := pt(pts[0]), pt(pts[1]), pt(pts[2])
+	from := [4]Point2f{{3.5, 3.5}, {fn - 3.5, 3.5}, {fn - 3.5, fn - 3.5}, {3.5, fn - 3.5}}
+	to := [4]Point2f{tl, tr, {tr.X - tl.X + bl.X, tr.Y - tl.Y + bl.Y}, bl}
+	if len(pts) > 3 {
+		from[2] = Point2f{fn - 6.5, fn - 6.5}
+		to[2] = pt(pts[3])
+	}
+	h := quadToQuad(from, to)
+	sc := l.scale
+	h = Homography{sc, 0, 0, 0, sc, 0, 0, 0, 1}.mul(h)
+	if s.mirrored {
+		h = h.mul(Homography{0, 1, 0, 1, 0, 0, 0, 0, 1})
+	}
+	grid := Grid{Size: n, Transform: h}
+	code := Code{
+		Text:            s.text,
+		Bytes:           s.payload,
+		Raw:             s.raw,
+		Version:         s.version,
+		Level:           s.level,
+		Mask:            s.mask,
+		Mirrored:        s.mirrored,
+		Inverted:        inverted,
+		ErrorsCorrected: s.errors,
+		ECCapacity:      s.capacity,
+		WorstBlock:      s.worstBlock,
+		Grid:            grid,
+		ModuleSize:      grid.ModuleSize(),
+		Modules:         s.modules,
+	}
+	code.Corners = [4]Point2f{h.Apply(0, 0), h.Apply(fn, 0), h.Apply(fn, fn), h.Apply(0, fn)}
+	for _, c := range code.Corners {
+		if math.IsNaN(c.X) || math.IsNaN(c.Y) || math.IsInf(c.X, 0) || math.IsInf(c.Y, 0) {
+			return Code{}, false
+		}
+	}
+	return code, true
+}
+
+func pt(p gozxing.ResultPoint) Point2f { return Point2f{p.GetX(), p.GetY()} }
+
+func (c *Code) center() Point2f {
+	return c.Grid.Transform.Apply(float64(c.Grid.Size)/2, float64(c.Grid.Size)/2)
+}
+
+// merge adds the codes of add to have, dropping a code that lies over one
+// already found: the same symbol seen by another pass. Of two different
+// readings at one place the one with more correction margin wins.
+func merge(have, add []Code) []Code {
+next:
+	for _, a := range add {
+		ca := a.center()
+		for i := range have {
+			ch := have[i].center()
+			d := math.Hypot(ca.X-ch.X, ca.Y-ch.Y)
+			r := float64(have[i].Grid.Size) * min(have[i].ModuleSize, a.ModuleSize) / 2
+			if d < r {
+				if a.Text != have[i].Text && a.WorstBlock < have[i].WorstBlock {
+					have[i] = a
+				}
+				continue next
+			}
+		}
+		have = append(have, a)
+	}
+	return have
+}
+
+func finish(codes []Code) []Code {
+	sort.SliceStable(codes, func(i, j int) bool {
+		a, b := codes[i].center(), codes[j].center()
+		if math.Abs(a.Y-b.Y) > min(codes[i].ModuleSize, codes[j].ModuleSize)*float64(min(codes[i].Grid.Size, codes[j].Grid.Size))/2 {
+			return a.Y < b.Y
+		}
+		return a.X < b.X
+	})
+	return codes
+}
+
+// lumSource adapts a gray plane to gozxing's LuminanceSource.
+type lumSource struct{ g *gray }
+
+var errUnsupported = errors.New("decode: operation not supported")
+
+func (s *lumSource) GetRow(y int, row []byte) ([]byte, error) {
+	if y < 0 || y >= s.g.h {
+		return nil, errors.New("decode: row out of range")
+	}
+	if len(row) < s.g.w {
+		row = make([]byte, s.g.w)
+	}
+	copy(row, s.g.pix[y*s.g.w:(y+1)*s.g.w])
+	return row, nil
+}
+func (s *lumSource) GetMatrix() []byte     { return s.g.pix }
+func (s *lumSource) GetWidth() int         { return s.g.w }
+func (s *lumSource) GetHeight() int        { return s.g.h }
+func (s *lumSource) IsCropSupported() bool { return false }
+func (s *lumSource) Crop(left, top, width, height int) (gozxing.LuminanceSource, error) {
+	return nil, errUnsupported
+}
+func (s *lumSource) IsRotateSupported() bool { return false }
+func (s *lumSource) Invert() gozxing.LuminanceSource {
+	p := make([]byte, len(s.g.pix))
+	for i, v := range s.g.pix {
+		p[i] = 255 - v
+	}
+	return &lumSource{g: &gray{w: s.g.w, h: s.g.h, pix: p, scale: s.g.scale}}
+}
+func (s *lumSource) RotateCounterClockwise() (gozxing.LuminanceSource, error) {
+	return nil, errUnsupported
+}
+func (s *lumSource) RotateCounterClockwise45() (gozxing.LuminanceSource, error) {
+	return nil, errUnsupported
+}
+func (s *lumSource) String() string { return "decode.lumSource" }
