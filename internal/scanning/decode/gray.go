@@ -126,3 +126,19 @@ func (g *gray) at(x, y float64) (float64, bool) {
 	bot := float64(p[y1*g.w+x0])*(1-fx) + float64(p[y1*g.w+x1])*fx
 	return top*(1-fy) + bot*fy, true
 }
+
+// double returns g upscaled by two with bilinear interpolation, which gives
+// the binarizer and the finder-pattern scan more pixels per module on small,
+// heavily compressed crops.
+func (g *gray) double() *gray {
+	w, h := g.w*2, g.h*2
+	d := &gray{w: w, h: h, pix: make([]byte, w*h), scale: g.scale / 2}
+	for y := 0; y < h; y++ {
+		row := d.pix[y*w : (y+1)*w]
+		for x := range row {
+			v, _ := g.at((float64(x)+0.5)/2, (float64(y)+0.5)/2)
+			row[x] = byte(v + 0.5)
+		}
+	}
+	return d
+}

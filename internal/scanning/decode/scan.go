@@ -76,6 +76,9 @@ func scan(ctx context.Context, g *gray, opts Options) []Code {
 	for i := start + 1; i < len(levels); i++ {
 		order = append(order, levels[i])
 	}
+	if max(g.w, g.h) <= upscaleSide {
+		order = append(order, g.double())
+	}
 
 	var found []Code
 	for _, l := range order {
@@ -106,6 +109,7 @@ func scan(ctx context.Context, g *gray, opts Options) []Code {
 const (
 	startSide    = 1280 // long side of the first level tried
 	minLevelSide = 320  // no pyramid level is made smaller than this
+	upscaleSide  = 400  // images no larger than this are also tried at twice the size
 )
 
 var hints = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
@@ -125,33 +129,45 @@ func detectAll(ctx context.Context, m *gozxing.BitMatrix, l *gray, inverted bool
 		if ctx.Err() != nil {
 			break
 		}
-		if code, ok := decodeCandidate(c, l, inverted); ok {
+		if code, ok := decodeCandidate(c, m, l, inverted); ok {
 			out = merge(out, []Code{code})
 		}
 	}
 	return out
 }
 
-func decodeCandidate(dr *common.DetectorResult, l *gray, inverted bool) (Code, bool) {
+func decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, inverted bool) (Code, bool) {
 	bits := dr.GetBits()
 	pts := dr.GetPoints()
 	if bits == nil || len(pts) < 3 {
 		return Code{}, false
 	}
 	n := bits.GetHeight()
+	bl, tl, tr := pt(pts[0]), pt(pts[1]), pt(pts[2])
+	var align *Point2f
+	if len(pts) > 3 {
+		a := pt(pts[3])
+		align = &a
+	}
+	var h Homography
 	s, err := readSymbol(bits)
-	if err != nil {
-		return Code{}, false
+	if err == nil {
+		fn := float64(n)
+		from := [4]Point2f{{3.5, 3.5}, {fn - 3.5, 3.5}, {fn - 3.5, fn - 3.5}, {3.5, fn - 3.5}}
+		to := [4]Point2f{tl, tr, {tr.X - tl.X + bl.X, tr.Y - tl.Y + bl.Y}, bl}
+		if align != nil {
+			from[2] = Point2f{fn - 6.5, fn - 6.5}
+			to[2] = *align
+		}
+		h = quadToQuad(from, to)
+	} else {
+		var ok bool
+		s, h, n, ok = retry(m, l, [3]Point2f{tl, tr, bl}, align, n, inverted)
+		if !ok {
+			return Code{}, false
+		}
 	}
 	fn := float64(n)
-	bl, tl, tr := pt(pts[0]), pt(pts[1]), pt(pts[2])
-	from := [4]Point2f{{3.5, 3.5}, {fn - 3.5, 3.5}, {fn - 3.5, fn - 3.5}, {3.5, fn - 3.5}}
-	to := [4]Point2f{tl, tr, {tr.X - tl.X + bl.X, tr.Y - tl.Y + bl.Y}, bl}
-	if len(pts) > 3 {
-		from[2] = Point2f{fn - 6.5, fn - 6.5}
-		to[2] = pt(pts[3])
-	}
-	h := quadToQuad(from, to)
 	sc := l.scale
 	h = Homography{sc, 0, 0, 0, sc, 0, 0, 0, 1}.mul(h)
 	if s.mirrored {
