@@ -134,10 +134,25 @@ func (g *gray) double() *gray {
 	w, h := g.w*2, g.h*2
 	d := &gray{w: w, h: h, pix: make([]byte, w*h), scale: g.scale / 2}
 	for y := 0; y < h; y++ {
+		// Output pixel centre (y+0.5)/2 in source pixels: rows sy0 and sy1
+		// with weights 3/4 and 1/4.
+		sy0 := y / 2
+		sy1 := sy0 - 1
+		if y&1 == 1 {
+			sy1 = sy0 + 1
+		}
+		sy1 = min(max(sy1, 0), g.h-1)
+		r0, r1 := g.pix[sy0*g.w:(sy0+1)*g.w], g.pix[sy1*g.w:(sy1+1)*g.w]
 		row := d.pix[y*w : (y+1)*w]
 		for x := range row {
-			v, _ := g.at((float64(x)+0.5)/2, (float64(y)+0.5)/2)
-			row[x] = byte(v + 0.5)
+			sx0 := x / 2
+			sx1 := sx0 - 1
+			if x&1 == 1 {
+				sx1 = sx0 + 1
+			}
+			sx1 = min(max(sx1, 0), g.w-1)
+			v := 9*uint32(r0[sx0]) + 3*uint32(r0[sx1]) + 3*uint32(r1[sx0]) + uint32(r1[sx1])
+			row[x] = byte((v + 8) >> 4)
 		}
 	}
 	return d

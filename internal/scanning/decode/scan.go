@@ -58,30 +58,12 @@ type Code struct {
 // scan runs the passes over g until one finds codes (or all of them with
 // TryHarder), the context ends or the passes run out.
 func scan(ctx context.Context, g *gray, opts Options) []Code {
-	levels := []*gray{g}
-	for l := g; max(l.w, l.h) > 2*minLevelSide && min(l.w, l.h) >= 2*64; {
-		l = l.half()
-		levels = append(levels, l)
-	}
-	// Start at the finest level no larger than startSide, then go finer
-	// (small codes in large frames), then coarser (blurred large codes).
-	start := 0
-	for start < len(levels)-1 && max(levels[start].w, levels[start].h) > startSide {
-		start++
-	}
-	order := make([]*gray, 0, len(levels))
-	for i := start; i >= 0; i-- {
-		order = append(order, levels[i])
-	}
-	for i := start + 1; i < len(levels); i++ {
-		order = append(order, levels[i])
-	}
-	if max(g.w, g.h) <= upscaleSide {
-		order = append(order, g.double())
-	}
-
 	var found []Code
-	for _, l := range order {
+	for _, level := range levels(g) {
+		if ctx.Err() != nil {
+			break
+		}
+		l := level()
 		for _, bin := range []func(gozxing.LuminanceSource) gozxing.Binarizer{gozxing.NewHybridBinarizer, gozxing.NewGlobalHistgramBinarizer} {
 			if ctx.Err() != nil {
 				return finish(found)
@@ -90,13 +72,13 @@ func scan(ctx context.Context, g *gray, opts Options) []Code {
 			if err != nil {
 				continue
 			}
-			found = merge(found, detectAll(ctx, m, l, false))
+			found = merge(found, detectAll(ctx, m, l, false, opts.TryHarder))
 			if len(found) > 0 && !opts.TryHarder {
 				return finish(found)
 			}
 			if opts.TryInverted && ctx.Err() == nil {
 				m.FlipAll()
-				found = merge(found, detectAll(ctx, m, l, true))
+				found = merge(found, detectAll(ctx, m, l, true, opts.TryHarder))
 				if len(found) > 0 && !opts.TryHarder {
 					return finish(found)
 				}
@@ -104,6 +86,37 @@ func scan(ctx context.Context, g *gray, opts Options) []Code {
 		}
 	}
 	return finish(found)
+}
+
+// levels returns the scale pyramid of g in the order it is searched, each
+// level built only when asked for: the finest level no larger than startSide
+// first, then finer ones (small codes in large frames), then coarser ones
+// (large blurred codes), then upscales of small images.
+func levels(g *gray) []func() *gray {
+	pyr := []*gray{g}
+	for l := g; max(l.w, l.h) > 2*minLevelSide && min(l.w, l.h) >= 2*64; {
+		l = l.half()
+		pyr = append(pyr, l)
+	}
+	start := 0
+	for start < len(pyr)-1 && max(pyr[start].w, pyr[start].h) > startSide {
+		start++
+	}
+	var out []func() *gray
+	for i := start; i >= 0; i-- {
+		out = append(out, func() *gray { return pyr[i] })
+	}
+	for i := start + 1; i < len(pyr); i++ {
+		out = append(out, func() *gray { return pyr[i] })
+	}
+	if max(g.w, g.h) <= upscaleSide {
+		var d *gray
+		out = append(out, func() *gray { d = g.double(); return d })
+		if max(g.w, g.h) <= upscaleSide/4 {
+			out = append(out, func() *gray { return d.double() })
+		}
+	}
+	return out
 }
 
 const (
@@ -114,18 +127,25 @@ const (
 
 var hints = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
 
-// detectAll finds finder-pattern triples in m with ZXing's single and multi
-// detectors and decodes each candidate.
-func detectAll(ctx context.Context, m *gozxing.BitMatrix, l *gray, inverted bool) []Code {
-	var cands []*common.DetectorResult
-	if rs, err := multidetector.NewMultiDetector(m).DetectMulti(hints); err == nil {
-		cands = append(cands, rs...)
-	}
-	if r, err := detector.NewDetector(m).Detect(hints); err == nil {
-		cands = append(cands, r)
-	}
+// detectAll finds finder-pattern triples in m and decodes each candidate:
+// ZXing's single-symbol detector first (fast, row-skipping), then, when it
+// read nothing or many codes are wanted, the multi-symbol detector scanning
+// every row.
+func detectAll(ctx context.Context, m *gozxing.BitMatrix, l *gray, inverted, all bool) []Code {
 	var out []Code
-	for _, c := range cands {
+	if r, err := detector.NewDetector(m).Detect(nil); err == nil {
+		if code, ok := decodeCandidate(r, m, l, inverted); ok {
+			out = append(out, code)
+		}
+	}
+	if len(out) > 0 && !all {
+		return out
+	}
+	rs, err := multidetector.NewMultiDetector(m).DetectMulti(hints)
+	if err != nil {
+		return out
+	}
+	for _, c := range rs {
 		if ctx.Err() != nil {
 			break
 		}
