@@ -1,0 +1,131 @@
+package qr
+
+import "math/bits"
+
+// Penalty weights of ISO/IEC 18004 section 7.8.3.
+const (
+	penaltyN1 = 3  // a run of five same-coloured modules, +1 per extra module
+	penaltyN2 = 3  // a 2×2 block of one colour
+	penaltyN3 = 40 // a finder-like 1:1:3:1:1 pattern with four light modules on a side
+	penaltyN4 = 10 // per 5% the dark share is away from 50%
+)
+
+// The penalty is computed bit-parallel: each word holds up to 64 columns of
+// one row, and the checks of rules 1 and 3 walk down the rows, so one word
+// operation checks 64 columns at once. Runs along rows are checked the same
+// way on the transposed symbol. The rules are read as Nayuki's reference
+// reads them (and as its auto mask choice depends on): rule 3 counts the
+// pattern at every scale n (runs n, n, 3n, n, n) bounded by a light run of at
+// least 4n on one side and at least n on the other, the outside of the
+// symbol counting as light.
+
+// linePenalty returns the penalty of rules 1 and 3 along the columns of the
+// padded layout b. col is scratch of len(b)/stride words.
+func linePenalty(b []uint64, t *template, col []uint64) int {
+	size, stride, pad := t.size, t.stride, t.pad
+	p := 0
+	for w := range stride {
+		cm := t.colMask[w]
+		c := b
+		if stride > 1 {
+			for i := range col {
+				col[i] = b[i*stride+w]
+			}
+			c = col
+		}
+		c = c[:size+2*pad]
+		// Rule 1: w5 marks columns where rows y..y+4 have one colour. A run
+		// of length k ≥ 5 has k-4 such windows and one start: k-4+2 = k-2.
+		var prev uint64
+		e0 := ^(c[pad] ^ c[pad+1])
+		e1 := ^(c[pad+1] ^ c[pad+2])
+		e2 := ^(c[pad+2] ^ c[pad+3])
+		for y := pad; y+4 < pad+size; y++ {
+			e3 := ^(c[y+3] ^ c[y+4])
+			w5 := e0 & e1 & e2 & e3 & cm
+			p += bits.OnesCount64(w5) + 2*bits.OnesCount64(w5&^prev)
+			prev = w5
+			e0, e1, e2 = e1, e2, e3
+		}
+		// Rule 3 at scale 1.
+		n3 := 0
+		for y := pad; y+7 <= pad+size; y++ {
+			core := c[y] & c[y+2] & c[y+3] & c[y+4] & c[y+6] &^ (c[y-1] | c[y+1] | c[y+5] | c[y+7]) & cm
+			if core == 0 {
+				continue
+			}
+			after := ^(c[y+7] | c[y+8] | c[y+9] | c[y+10])
+			before := ^(c[y-4] | c[y-3] | c[y-2] | c[y-1])
+			n3 += bits.OnesCount64(core&after) + bits.OnesCount64(core&before)
+		}
+		// Rule 3 at scales n ≥ 2, rare, so each check stops at the first
+		// row that rules it out for every column.
+		for n := 2; 7*n <= size; n++ {
+			for y := pad; y+7*n <= pad+size; y++ {
+				core := cm &^ (c[y+2*n-1] | c[y+5*n])
+				for k := y + 2*n; k < y+5*n && core != 0; k++ {
+					core &= c[k]
+				}
+				if core == 0 {
+					continue
+				}
+				core &^= c[y-1] | c[y+7*n]
+				for k := 0; k < n && core != 0; k++ {
+					core &= c[y+k] & c[y+6*n+k] &^ (c[y+n+k] | c[y+5*n+k])
+				}
+				if core == 0 {
+					continue
+				}
+				var beforeN, afterN uint64
+				before, after := ^uint64(0), ^uint64(0)
+				for k := range 4 * n {
+					before &^= c[y-1-k]
+					after &^= c[y+7*n+k]
+					if k == n-1 {
+						beforeN, afterN = before, after
+					}
+				}
+				n3 += bits.OnesCount64(core&after&beforeN) + bits.OnesCount64(core&before&afterN)
+			}
+		}
+		p += n3 * penaltyN3
+	}
+	return p
+}
+
+// blockBalancePenalty returns the penalty of rules 2 and 4 of the padded
+// row-major layout b.
+func blockBalancePenalty(b []uint64, t *template) int {
+	size, stride, pad := t.size, t.stride, t.pad
+	blocks, dark := 0, 0
+	last := (size - 2) >> 6 // word holding column size-2, the last block start
+	lastMask := uint64(1)<<((size-2)&63+1) - 1
+	for y := pad; y < pad+size; y++ {
+		r0 := b[y*stride : y*stride+stride]
+		for w := range stride {
+			dark += bits.OnesCount64(r0[w])
+		}
+		if y+1 == pad+size {
+			break
+		}
+		r1 := b[(y+1)*stride : (y+1)*stride+stride]
+		for w := 0; w <= last; w++ {
+			a, c := r0[w], r1[w]
+			var an, cn uint64 // next word's first bit, shifted in
+			if w+1 < stride {
+				an, cn = r0[w+1]<<63, r1[w+1]<<63
+			}
+			v := ^(a ^ c)                      // same colour down
+			h := ^(a ^ (a>>1 | an))            // same colour right
+			vr := ^((c>>1 | cn) ^ (a>>1 | an)) // same colour down, one to the right
+			m := ^uint64(0)
+			if w == last {
+				m = lastMask
+			}
+			blocks += bits.OnesCount64(v & h & vr & m)
+		}
+	}
+	total := size * size
+	k := (abs(dark*20-total*10)+total-1)/total - 1
+	return blocks*penaltyN2 + k*penaltyN4
+}
