@@ -138,16 +138,20 @@ func detectAll(ctx context.Context, m *gozxing.BitMatrix, l *gray, inverted, all
 			out = append(out, code)
 		}
 	}
+	h := hints
 	if len(out) > 0 && !all {
-		return out
+		h = nil // other codes beside the one read: a cheaper row-skipping scan
 	}
-	rs, err := multidetector.NewMultiDetector(m).DetectMulti(hints)
+	rs, err := multidetector.NewMultiDetector(m).DetectMulti(h)
 	if err != nil {
 		return out
 	}
 	for _, c := range rs {
 		if ctx.Err() != nil {
 			break
+		}
+		if covered(out, c.GetPoints(), l.scale) {
+			continue
 		}
 		if code, ok := decodeCandidate(c, m, l, inverted); ok {
 			out = merge(out, []Code{code})
@@ -217,6 +221,26 @@ func decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, i
 		}
 	}
 	return code, true
+}
+
+// covered reports whether the finder patterns pts (in level pixels) lie on a
+// code already read, so the candidate is that code again.
+func covered(codes []Code, pts []gozxing.ResultPoint, scale float64) bool {
+	if len(pts) < 3 {
+		return true
+	}
+	var cx, cy float64
+	for _, p := range pts[:3] {
+		cx += p.GetX() * scale / 3
+		cy += p.GetY() * scale / 3
+	}
+	for i := range codes {
+		c := codes[i].center()
+		if math.Hypot(c.X-cx, c.Y-cy) < float64(codes[i].Grid.Size)*codes[i].ModuleSize/2 {
+			return true
+		}
+	}
+	return false
 }
 
 func pt(p gozxing.ResultPoint) Point2f { return Point2f{p.GetX(), p.GetY()} }

@@ -1,0 +1,237 @@
+package decode
+
+import (
+	"math"
+	"sort"
+
+	"github.com/makiuchi-d/gozxing"
+	zxdecoder "github.com/makiuchi-d/gozxing/qrcode/decoder"
+	"github.com/makiuchi-d/gozxing/qrcode/detector"
+)
+
+// corr is a correspondence between a point in module space and one in the
+// pixel space of a pyramid level.
+type corr struct{ m, p Point2f }
+
+// retry reads a candidate whose plain sampling failed. It tries the dimension
+// ZXing estimated and its neighbours, fits the grid to every alignment pattern
+// it can find (not only the bottom-right one, which is what lets strongly
+// tilted large symbols read), and samples both the binarized image and the
+// grey levels with a threshold taken from the symbol itself.
+func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n int, inverted bool) (*symbol, Homography, int, bool) {
+	tl, tr, bl := finders[0], finders[1], finders[2]
+	for _, d := range []int{n, n - 4, n + 4} {
+		if d < 21 || d > 177 {
+			continue
+		}
+		fd := float64(d)
+		cs := []corr{{Point2f{3.5, 3.5}, tl}, {Point2f{fd - 3.5, 3.5}, tr}, {Point2f{3.5, fd - 3.5}, bl}}
+		if align != nil && d == n && d > 21 {
+			cs = append(cs, corr{Point2f{fd - 6.5, fd - 6.5}, *align})
+		} else {
+			cs = append(cs, corr{Point2f{fd - 3.5, fd - 3.5}, Point2f{tr.X - tl.X + bl.X, tr.Y - tl.Y + bl.Y}})
+		}
+		h := fitHomography(cs)
+		if d > 21 {
+			h = alignGrid(m, h, d, cs)
+		}
+		for _, useGray := range []bool{false, true} {
+			bits := sampleBits(m, l, h, d, useGray, inverted)
+			if bits == nil {
+				continue
+			}
+			if s, err := readSymbol(bits); err == nil {
+				return s, h, d, true
+			}
+		}
+	}
+	return nil, Homography{}, 0, false
+}
+
+// alignGrid looks for each alignment pattern of a version-(d-17)/4 symbol
+// near where h predicts it, nearest the top-left finder first, and refits h
+// to everything found after each hit.
+func alignGrid(m *gozxing.BitMatrix, h Homography, d int, cs []corr) Homography {
+	v, err := zxdecoder.Version_GetVersionForNumber((d - 17) / 4)
+	if err != nil {
+		return h
+	}
+	centers := v.GetAlignmentPatternCenters()
+	type ap struct{ x, y int }
+	var aps []ap
+	for _, cy := range centers {
+		for _, cx := range centers {
+			if (cx < 9 && cy < 9) || (cx > d-9 && cy < 9) || (cx < 9 && cy > d-9) {
+				continue // under a finder pattern
+			}
+			aps = append(aps, ap{cx, cy})
+		}
+	}
+	sort.Slice(aps, func(i, j int) bool { return aps[i].x+aps[i].y < aps[j].x+aps[j].y })
+	// The estimated bottom-right point is a guess, not a measurement: drop it
+	// once two real alignment patterns are found.
+	guess := len(cs) == 4 && cs[3].m.X == float64(d)-3.5
+	base := cs
+	var found []corr
+	for _, a := range aps {
+		mx, my := float64(a.x)+0.5, float64(a.y)+0.5
+		p := h.Apply(mx, my)
+		ms := localModuleSize(h, mx, my)
+		if math.IsNaN(p.X) || math.IsNaN(ms) || ms < 1 {
+			continue
+		}
+		r := int(math.Ceil(3.5 * ms))
+		x0, y0 := int(p.X)-r, int(p.Y)-r
+		x1, y1 := int(p.X)+r, int(p.Y)+r
+		x0, y0 = max(x0, 0), max(y0, 0)
+		x1, y1 = min(x1, m.GetWidth()-1), min(y1, m.GetHeight()-1)
+		if float64(x1-x0) < 3*ms || float64(y1-y0) < 3*ms {
+			continue
+		}
+		f := detector.NewAlignmentPatternFinder(m, x0, y0, x1-x0, y1-y0, ms, nil)
+		got, e := f.Find()
+		if e != nil {
+			continue
+		}
+		q := Point2f{got.GetX(), got.GetY()}
+		if math.Hypot(q.X-p.X, q.Y-p.Y) > 2.5*ms {
+			continue
+		}
+		found = append(found, corr{Point2f{mx, my}, q})
+		all := append([]corr(nil), base...)
+		if guess && len(found) >= 2 {
+			all = all[:3]
+		}
+		h = fitHomography(append(all, found...))
+	}
+	return h
+}
+
+// localModuleSize is the side of module (x, y) in pixels under h.
+func localModuleSize(h Homography, x, y float64) float64 {
+	a, b, c := h.Apply(x, y), h.Apply(x+1, y), h.Apply(x, y+1)
+	return (math.Hypot(b.X-a.X, b.Y-a.Y) + math.Hypot(c.X-a.X, c.Y-a.Y)) / 2
+}
+
+// sampleBits samples the d×d module centres under h: from the binarized
+// matrix, or from the grey plane against a threshold midway between the
+// symbol's dark and light clusters. It returns nil when the grid leaves the
+// image.
+func sampleBits(m *gozxing.BitMatrix, l *gray, h Homography, d int, useGray, inverted bool) *gozxing.BitMatrix {
+	bits, err := gozxing.NewSquareBitMatrix(d)
+	if err != nil {
+		return nil
+	}
+	vals := make([]float64, d*d)
+	for y := 0; y < d; y++ {
+		for x := 0; x < d; x++ {
+			p := h.Apply(float64(x)+0.5, float64(y)+0.5)
+			if math.IsNaN(p.X) || p.X < -1 || p.Y < -1 || p.X > float64(l.w)+1 || p.Y > float64(l.h)+1 {
+				return nil
+			}
+			if !useGray {
+				xi, yi := min(max(int(p.X), 0), m.GetWidth()-1), min(max(int(p.Y), 0), m.GetHeight()-1)
+				if m.Get(xi, yi) {
+					bits.Set(x, y)
+				}
+				continue
+			}
+			v, _ := l.at(p.X, p.Y)
+			vals[y*d+x] = v
+		}
+	}
+	if !useGray {
+		return bits
+	}
+	t := otsu(vals)
+	for i, v := range vals {
+		if (v < t) != inverted {
+			bits.Set(i%d, i/d)
+		}
+	}
+	return bits
+}
+
+// otsu returns the threshold that best splits vals into two classes.
+func otsu(vals []float64) float64 {
+	var hist [256]int
+	for _, v := range vals {
+		hist[min(max(int(v), 0), 255)]++
+	}
+	total := len(vals)
+	var sum float64
+	for i, c := range hist {
+		sum += float64(i * c)
+	}
+	var sumB float64
+	wB := 0
+	best, bestT := -1.0, 128.0
+	for t := 0; t < 256; t++ {
+		wB += hist[t]
+		if wB == 0 {
+			continue
+		}
+		wF := total - wB
+		if wF == 0 {
+			break
+		}
+		sumB += float64(t * hist[t])
+		mB := sumB / float64(wB)
+		mF := (sum - sumB) / float64(wF)
+		between := float64(wB) * float64(wF) * (mB - mF) * (mB - mF)
+		if between > best {
+			best, bestT = between, float64(t)+0.5
+		}
+	}
+	return bestT
+}
+
+// fitHomography returns the homography mapping module to pixel coordinates
+// that fits cs best in the least-squares sense (exactly for four points).
+func fitHomography(cs []corr) Homography {
+	if len(cs) == 4 {
+		return quadToQuad([4]Point2f{cs[0].m, cs[1].m, cs[3].m, cs[2].m}, [4]Point2f{cs[0].p, cs[1].p, cs[3].p, cs[2].p})
+	}
+	// Normal equations of the linearised (DLT) problem with h8 = 1.
+	var a [8][9]float64
+	add := func(row [8]float64, rhs float64) {
+		for i := 0; i < 8; i++ {
+			for j := 0; j < 8; j++ {
+				a[i][j] += row[i] * row[j]
+			}
+			a[i][8] += row[i] * rhs
+		}
+	}
+	for _, c := range cs {
+		x, y, u, v := c.m.X, c.m.Y, c.p.X, c.p.Y
+		add([8]float64{x, y, 1, 0, 0, 0, -x * u, -y * u}, u)
+		add([8]float64{0, 0, 0, x, y, 1, -x * v, -y * v}, v)
+	}
+	for col := 0; col < 8; col++ {
+		piv := col
+		for r := col + 1; r < 8; r++ {
+			if math.Abs(a[r][col]) > math.Abs(a[piv][col]) {
+				piv = r
+			}
+		}
+		a[col], a[piv] = a[piv], a[col]
+		if math.Abs(a[col][col]) < 1e-12 {
+			return quadToQuad([4]Point2f{cs[0].m, cs[1].m, cs[3].m, cs[2].m}, [4]Point2f{cs[0].p, cs[1].p, cs[3].p, cs[2].p})
+		}
+		for r := 0; r < 8; r++ {
+			if r == col {
+				continue
+			}
+			f := a[r][col] / a[col][col]
+			for k := col; k < 9; k++ {
+				a[r][k] -= f * a[col][k]
+			}
+		}
+	}
+	var h Homography
+	for i := 0; i < 8; i++ {
+		h[i] = a[i][8] / a[i][i]
+	}
+	h[8] = 1
+	return h
+}
