@@ -164,6 +164,7 @@ func (e *PNGEncoder) appendZlib(b []byte, m *qr.Matrix, s Style, side int, darkB
 	b = e.putBits(b, 0b011, 3) // BFINAL=1, BTYPE=01 (fixed Huffman)
 
 	ad := adler{a: 1}
+	dRow := distCode(rowLen)
 	fill := byte(0)
 	if darkBit == 0 {
 		fill = 0xFF
@@ -172,7 +173,7 @@ func (e *PNGEncoder) appendZlib(b []byte, m *qr.Matrix, s Style, side int, darkB
 	havePrev := false
 	emitRepeat := func() {
 		if repeat*rowLen >= 3 {
-			b = e.match(b, repeat*rowLen, rowLen)
+			b = e.match(b, repeat*rowLen, dRow)
 			ad.repeat(e.prev, repeat)
 		} else {
 			for range repeat { // rows too short for a match
@@ -274,7 +275,7 @@ func (e *PNGEncoder) literals(b []byte, row []byte) []byte {
 			j++
 		}
 		if run := j - i - 1; run >= 3 {
-			b = e.match(b, run, 1)
+			b = e.match(b, run, dist1)
 		} else {
 			for k := 0; k < run; k++ {
 				b = e.putBits(b, uint64(lc.bits), uint(lc.n))
@@ -285,10 +286,9 @@ func (e *PNGEncoder) literals(b []byte, row []byte) []byte {
 	return b
 }
 
-// match codes a copy of length bytes from dist back, split into matches of
+// match codes a copy of length bytes from the distance coded by dc, split into matches of
 // at most 258 bytes (none shorter than 3). length must be >= 3.
-func (e *PNGEncoder) match(b []byte, length, dist int) []byte {
-	dc := distCode(dist)
+func (e *PNGEncoder) match(b []byte, length int, dc code) []byte {
 	for length > 0 {
 		l := min(length, 258)
 		if length-l > 0 && length-l < 3 {
@@ -311,6 +311,7 @@ type code struct {
 var (
 	litCodes [256]code
 	lenCodes [259]code
+	dist1    = distCode(1)
 )
 
 func reverse(v uint32, n uint8) uint32 {
@@ -389,12 +390,10 @@ func (s *adler) update(p []byte) {
 	s.a, s.b = uint32(a%adlerMod), uint32(b%adlerMod)
 }
 
-// repeat updates the checksum for k more copies of row, each in O(1):
-// appending x1..xn turns (a, b) into (a + Σx, b + n·a + Σ(n-i+1)·xi).
+// repeat updates the checksum for k more copies of row in closed form.
+// Appending x1..xn turns (a, b) into (a + S, b + n·a + W) with S = Σxi and
+// W = Σ(n-i+1)·xi; k times, that is (a + k·S, b + k·(n·a + W) + n·S·k(k-1)/2).
 func (s *adler) repeat(row []byte, k int) {
-	if k == 0 {
-		return
-	}
 	var sum, wsum uint64
 	n := uint64(len(row))
 	for i, c := range row {
@@ -403,13 +402,11 @@ func (s *adler) repeat(row []byte, k int) {
 	}
 	sum %= adlerMod
 	wsum %= adlerMod
-	nm := n % adlerMod
-	a, b := uint64(s.a), uint64(s.b)
-	for range k {
-		b = (b + nm*a + wsum) % adlerMod
-		a = (a + sum) % adlerMod
-	}
-	s.a, s.b = uint32(a), uint32(b)
+	kk, nm, a := uint64(k), n%adlerMod, uint64(s.a)
+	tri := kk * (kk - 1) / 2 % adlerMod
+	b := uint64(s.b) + kk%adlerMod*((nm*a+wsum)%adlerMod) + nm*sum%adlerMod*tri
+	s.a = uint32((a + kk%adlerMod*sum) % adlerMod)
+	s.b = uint32(b % adlerMod)
 }
 
 func (s *adler) sum() uint32 { return s.b<<16 | s.a }

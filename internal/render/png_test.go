@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"encoding/binary"
+	"hash/adler32"
 	"image"
 	"image/color"
 	"image/png"
@@ -225,5 +226,27 @@ func TestStyleValidate(t *testing.T) {
 	}
 	if err := PNG(io.Discard, nil, DefaultStyle()); qrmfg.ErrorCode(err) != qrmfg.EINVALID {
 		t.Errorf("PNG(nil matrix) = %v, want EINVALID", err)
+	}
+}
+
+// The closed-form Adler-32 of repeated rows matches hash/adler32, also for
+// the largest images (16384 rows of 2049 bytes of 0xFF).
+func TestAdlerRepeat(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		n, k int
+		fill byte
+	}{{43, 9, 0xA5}, {2049, MaxImagePx - 1, 0xFF}, {5, 1, 0x01}} {
+		row := bytes.Repeat([]byte{c.fill}, c.n)
+		row[0] = 0
+		head := []byte("some literal bytes first")
+		ad := adler{a: 1}
+		ad.update(head)
+		ad.update(row)
+		ad.repeat(row, c.k)
+		want := adler32.Checksum(append(head, bytes.Repeat(row, c.k+1)...))
+		if ad.sum() != want {
+			t.Errorf("n=%d k=%d: adler %08x, want %08x", c.n, c.k, ad.sum(), want)
+		}
 	}
 }

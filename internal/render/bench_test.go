@@ -1,0 +1,80 @@
+package render
+
+import (
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"testing"
+
+	"github.com/qrmfg/qrmfg/internal/qr"
+)
+
+// benchMatrix is a version-2 (25×25) symbol: 330×330 px at DefaultStyle.
+func benchMatrix(b *testing.B) *qr.Matrix {
+	b.Helper()
+	m := qrencodeMatrix(b, testText)
+	if m.Size() != 25 {
+		b.Fatalf("test symbol is %d modules, want 25 (version 2)", m.Size())
+	}
+	return m
+}
+
+func reportRate(b *testing.B, unit string) {
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
+}
+
+func BenchmarkPNG(b *testing.B) {
+	m := benchMatrix(b)
+	s := DefaultStyle()
+	b.Run("qrmfg", func(b *testing.B) {
+		var e PNGEncoder
+		var out []byte
+		b.ReportAllocs()
+		for b.Loop() {
+			out, _ = e.Append(out[:0], m, s)
+		}
+		b.SetBytes(int64(len(out)))
+		reportRate(b, "png/s")
+	})
+	b.Run("qrmfg-pool-writer", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := PNG(io.Discard, m, s); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportRate(b, "png/s")
+	})
+	for _, c := range []struct {
+		name  string
+		level png.CompressionLevel
+	}{{"image-png-default", png.DefaultCompression}, {"image-png-bestspeed", png.BestSpeed}} {
+		b.Run(c.name, func(b *testing.B) {
+			// Fair to image/png: a 1-bit paletted image and a reused encoder
+			// buffer pool, so only the encoding is measured.
+			side := (m.Size() + 2*s.QuietZone) * s.ModulePx
+			img := image.NewPaletted(image.Rect(0, 0, side, side), color.Palette{color.White, color.Black})
+			for y := 0; y < side; y++ {
+				for x := 0; x < side; x++ {
+					if m.Dark(x/s.ModulePx-s.QuietZone, y/s.ModulePx-s.QuietZone) {
+						img.Pix[y*img.Stride+x] = 1
+					}
+				}
+			}
+			enc := png.Encoder{CompressionLevel: c.level, BufferPool: &pool{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := enc.Encode(io.Discard, img); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRate(b, "png/s")
+		})
+	}
+}
+
+type pool struct{ b *png.EncoderBuffer }
+
+func (p *pool) Get() *png.EncoderBuffer  { return p.b }
+func (p *pool) Put(b *png.EncoderBuffer) { p.b = b }
