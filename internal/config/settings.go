@@ -1,0 +1,126 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// secrecy tells whether and how a setting's value is hidden.
+type secrecy int
+
+const (
+	public   secrecy = iota
+	whole            // the whole value is secret: shown as ****
+	password         // a URL whose password (and password= query) is secret
+)
+
+// setting is one row of the settings table.
+type setting struct {
+	name    string   // environment variable
+	flag    string   // command-line flag without dashes, "" for none
+	def     string   // default, as text in the setting's own syntax
+	help    string   // one sentence for docs and flag usage
+	secret  secrecy  // secrets are masked and may be read from NAME_FILE
+	aliases []string // seed names honoured with a warning
+	bind    binder
+}
+
+// settings is the table of every setting, in documentation order. Adding a
+// setting is adding a row here and a field to Config.
+func settings() []setting {
+	return []setting{
+		// Process.
+		{name: "QRMFG_ADDR", flag: "addr", def: ":8000", help: "Address the HTTP server listens on.", bind: text(func(c *Config) *string { return &c.Addr }, checkAddr, "host:port, like :8000 or 127.0.0.1:8000")},
+		{name: "QRMFG_DATA_DIR", flag: "data-dir", def: "./data", help: "Directory for the SQLite database and other local state.", bind: text(func(c *Config) *string { return &c.DataDir }, notEmpty, "a directory path")},
+		{name: "QRMFG_TARGET", flag: "target", def: "all", help: "What this process runs: all (the embedded shape) or one process of the distributed shape.", bind: oneOf(func(c *Config) *string { return &c.Target }, Targets()...)},
+		{name: "QRMFG_LOG_LEVEL", def: "info", help: "Lowest level of log records written.", bind: logLevel(func(c *Config) *slog.Level { return &c.Log.Level })},
+		{name: "QRMFG_LOG_FORMAT", def: "text", help: "Log format: text for people, json for log collectors.", bind: oneOf(func(c *Config) *string { return &c.Log.Format }, "text", "json")},
+
+		// Database.
+		{name: "DATABASE_URL", flag: "database-url", secret: password, help: "Database. Empty: the SQLite file qrmfg.db in QRMFG_DATA_DIR. The seed's postgresql+asyncpg:// is accepted and normalised.", bind: text(func(c *Config) *string { return &c.Database.URL }, normaliseDatabaseURL, "postgres://…, postgresql://…, sqlite:///path/to/file.db, file:path, or empty")},
+		{name: "DB_POOL_SIZE", def: "20", help: "Connections kept open to PostgreSQL.", bind: integer(func(c *Config) *int { return &c.Database.PoolSize }, 1, 1000)},
+		{name: "DB_MAX_OVERFLOW", def: "30", help: "Extra connections allowed above DB_POOL_SIZE under load.", bind: integer(func(c *Config) *int { return &c.Database.MaxOverflow }, 0, 1000)},
+		{name: "QRMFG_DB_BUSY_TIMEOUT", def: "5s", help: "How long a SQLite write waits for the lock before failing.", bind: duration(func(c *Config) *time.Duration { return &c.Database.BusyTimeout }, 0, time.Minute)},
+
+		// Cache, rate limits, events.
+		{name: "REDIS_URL", secret: password, help: "Redis for rate limits and cache. Empty: in memory.", bind: text(func(c *Config) *string { return &c.RedisURL }, urlScheme("redis", "rediss"), "redis://host:6379/0, rediss://…, or empty")},
+		{name: "BROKER_URL", secret: password, aliases: []string{"CELERY_BROKER_URL"}, help: "RabbitMQ for events. Empty: in-process bus. The seed's CELERY_BROKER_URL and pyamqp:// are accepted.", bind: text(func(c *Config) *string { return &c.BrokerURL }, urlScheme("amqp", "amqps"), "amqp://user:pass@host:5672/vhost, amqps://…, or empty")},
+
+		// Authentication.
+		{name: "JWT_SECRET_KEY", secret: whole, help: "Key that signs access and refresh tokens. Empty: a random key per start (embedded shape only).", bind: text(func(c *Config) *string { return &c.Auth.JWTSecretKey }, minBytes(32), "at least 32 bytes, e.g. the output of openssl rand -hex 32")},
+		{name: "JWT_ALGORITHM", def: "HS256", help: "Token signature algorithm.", bind: oneOf(func(c *Config) *string { return &c.Auth.JWTAlgorithm }, "HS256", "EdDSA")},
+		{name: "JWT_ACCESS_TOKEN_EXPIRE_MINUTES", def: "15", help: "Lifetime of an access token, in minutes.", bind: minutes(func(c *Config) *time.Duration { return &c.Auth.AccessTokenTTL }, 1, 1440)},
+		{name: "QRMFG_REFRESH_TOKEN_TTL", def: "720h", help: "Lifetime of a refresh token.", bind: duration(func(c *Config) *time.Duration { return &c.Auth.RefreshTokenTTL }, time.Minute, 8760*time.Hour)},
+		{name: "QRMFG_ADMIN_PASSWORD", secret: whole, help: "Password of the bootstrap admin created on first start. Empty: one is generated and printed once.", bind: text(func(c *Config) *string { return &c.Auth.AdminPassword }, nil, "any text")},
+
+		// Features.
+		{name: "ENABLE_CACHING", def: "true", help: "Cache lookups (in Redis when REDIS_URL is set).", bind: boolean(func(c *Config) *bool { return &c.Features.Caching })},
+		{name: "ENABLE_RATE_LIMITING", def: "true", help: "Limit requests per client at the gateway.", bind: boolean(func(c *Config) *bool { return &c.Features.RateLimiting })},
+		{name: "ENABLE_MONITORING", def: "true", help: "Serve Prometheus metrics at /metrics.", bind: boolean(func(c *Config) *bool { return &c.Features.Monitoring })},
+
+		// Services of the distributed shape.
+		{name: "QR_SERVICE_URL", help: "Base URL of the qr service. Empty: in this process.", bind: text(func(c *Config) *string { return &c.Services.QR }, httpURL, httpExpect)},
+		{name: "INVENTORY_SERVICE_URL", help: "Base URL of the inventory service. Empty: in this process.", bind: text(func(c *Config) *string { return &c.Services.Inventory }, httpURL, httpExpect)},
+		{name: "ENGRAVING_SERVICE_URL", help: "Base URL of the engraving service. Empty: in this process.", bind: text(func(c *Config) *string { return &c.Services.Engraving }, httpURL, httpExpect)},
+		{name: "SCANNING_SERVICE_URL", help: "Base URL of the scanning service. Empty: in this process.", bind: text(func(c *Config) *string { return &c.Services.Scanning }, httpURL, httpExpect)},
+		{name: "AUDIT_SERVICE_URL", help: "Base URL of the audit service. Empty: in this process.", bind: text(func(c *Config) *string { return &c.Services.Audit }, httpURL, httpExpect)},
+
+		// Limits.
+		{name: "QRMFG_MAX_BATCH", def: "100000", help: "Most items one generation batch may allocate.", bind: integer(func(c *Config) *int { return &c.Limits.MaxBatch }, 1, 10_000_000)},
+		{name: "QRMFG_ASYNC_BATCH_THRESHOLD", def: "5000", help: "Batches larger than this answer 202 and run in the background.", bind: integer(func(c *Config) *int { return &c.Limits.AsyncBatchThreshold }, 1, 10_000_000)},
+		{name: "QRMFG_MAX_BODY_BYTES", def: "10MiB", help: "Largest request body (other than uploads).", bind: byteSize(func(c *Config) *int64 { return &c.Limits.MaxBodyBytes }, 1<<10, 1<<30)},
+		{name: "QRMFG_MAX_UPLOAD_BYTES", def: "20MiB", help: "Largest uploaded file (photos to scan).", bind: byteSize(func(c *Config) *int64 { return &c.Limits.MaxUploadBytes }, 1<<10, 1<<30)},
+		{name: "QRMFG_MAX_IMAGE_PIXELS", def: "40000000", help: "Largest image, in pixels, that is decoded.", bind: integer(func(c *Config) *int64 { return &c.Limits.MaxImagePixels }, 10_000, 1_000_000_000)},
+
+		// HTTP server.
+		{name: "QRMFG_HTTP_READ_TIMEOUT", def: "30s", help: "Longest time to read a request, body included (0: none).", bind: duration(func(c *Config) *time.Duration { return &c.HTTP.ReadTimeout }, 0, time.Hour)},
+		{name: "QRMFG_HTTP_WRITE_TIMEOUT", def: "5m", help: "Longest time to write a response; long enough for streamed ZIP downloads (0: none).", bind: duration(func(c *Config) *time.Duration { return &c.HTTP.WriteTimeout }, 0, 24*time.Hour)},
+		{name: "QRMFG_HTTP_IDLE_TIMEOUT", def: "2m", help: "How long an idle keep-alive connection stays open (0: none).", bind: duration(func(c *Config) *time.Duration { return &c.HTTP.IdleTimeout }, 0, time.Hour)},
+		{name: "QRMFG_SHUTDOWN_TIMEOUT", def: "30s", help: "How long a graceful shutdown waits for requests and workers.", bind: duration(func(c *Config) *time.Duration { return &c.HTTP.ShutdownTimeout }, time.Second, 10*time.Minute)},
+		{name: "QRMFG_CORS_ORIGINS", help: "Origins allowed to call the API from a browser. Empty: same origin only.", bind: origins(func(c *Config) *[]string { return &c.HTTP.CORSOrigins })},
+		{name: "QRMFG_PAYLOAD_BASE_URL", help: "Base of URL payloads encoded in QR codes. Empty: derived from the request.", bind: text(func(c *Config) *string { return &c.PayloadBaseURL }, httpURL, httpExpect)},
+
+		// Engraving.
+		{name: "QRMFG_MACHINE_NETWORKS", def: "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16", help: "Networks that laser machine addresses must be in.", bind: prefixes(func(c *Config) *[]netip.Prefix { return &c.Engraving.MachineNetworks })},
+		{name: "QRMFG_SIMULATOR", def: "true", help: "Register a simulated laser in the embedded shape.", bind: boolean(func(c *Config) *bool { return &c.Engraving.Simulator })},
+	}
+}
+
+// clean trims surrounding blanks from non-secret values; a secret is taken as
+// it is written.
+func (s setting) clean(v string) string {
+	if s.secret != public {
+		return v
+	}
+	return strings.TrimSpace(v)
+}
+
+// isBool reports whether the setting is a boolean (its flag may stand alone).
+func (s setting) isBool() bool {
+	_, ok := s.bind.(field[bool])
+	return ok
+}
+
+// problem formats a bad value: `LABEL: "raw" reason (expected form)`. A secret
+// value is never quoted; a URL secret is quoted with its password masked.
+func (s setting) problem(label, raw string, err error) string {
+	shown := strconv.Quote(raw)
+	switch s.secret {
+	case whole:
+		shown = "the value"
+	case password:
+		shown = strconv.Quote(maskURL(raw))
+	}
+	expect := s.bind.expect()
+	if bv, ok := err.(*badValue); ok {
+		if bv.expect != "" {
+			expect = bv.expect
+		}
+		return fmt.Sprintf("%s: %s %s (expected %s)", label, shown, bv.reason, expect)
+	}
+	return fmt.Sprintf("%s: %s: %v (expected %s)", label, shown, err, expect)
+}
