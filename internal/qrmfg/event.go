@@ -2,6 +2,7 @@ package qrmfg
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"time"
 )
@@ -59,4 +60,29 @@ type Bus interface {
 	Subscribe(name, pattern string, h Handler) error
 	// Close stops delivery and waits for running handlers.
 	Close() error
+}
+
+// NewID returns a random, time-ordered identifier (a UUIDv7 in text form),
+// used for events, batches and other records that need a unique id.
+func NewID() string {
+	var b [16]byte
+	ms := uint64(time.Now().UnixMilli())
+	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	if _, err := rand.Read(b[6:]); err != nil {
+		panic("crypto/rand failed: " + err.Error()) // never happens on supported platforms
+	}
+	b[6] = b[6]&0x0f | 0x70
+	b[8] = b[8]&0x3f | 0x80
+	const hexd = "0123456789abcdef"
+	out := make([]byte, 36)
+	j := 0
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j], out[j+1] = hexd[c>>4], hexd[c&15]
+		j += 2
+	}
+	return string(out)
 }
