@@ -78,3 +78,39 @@ type pool struct{ b *png.EncoderBuffer }
 
 func (p *pool) Get() *png.EncoderBuffer  { return p.b }
 func (p *pool) Put(b *png.EncoderBuffer) { p.b = b }
+
+func BenchmarkSVG(b *testing.B) {
+	m := benchMatrix(b)
+	s := DefaultStyle()
+	b.Run("render", func(b *testing.B) {
+		var e SVGEncoder
+		var out []byte
+		b.ReportAllocs()
+		for b.Loop() {
+			out, _ = e.Append(out[:0], m, s)
+		}
+		b.SetBytes(int64(len(out)))
+		reportRate(b, "svg/s")
+	})
+	b.Run("pool-writer", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := SVG(io.Discard, m, s); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportRate(b, "svg/s")
+	})
+}
+
+func BenchmarkText(b *testing.B) {
+	m := benchMatrix(b)
+	s := DefaultStyle()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Text(io.Discard, m, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, "text/s")
+}

@@ -138,7 +138,19 @@ func isBW(c color.RGBA) bool {
 	return c.A == 255 && (c == color.RGBA{0, 0, 0, 255} || c == color.RGBA{255, 255, 255, 255})
 }
 
-func nrgba(c color.RGBA) color.NRGBA { return color.NRGBAModel.Convert(c).(color.NRGBA) }
+// nrgba un-premultiplies c (color.NRGBAModel without the interface boxing).
+func nrgba(c color.RGBA) color.NRGBA {
+	switch c.A {
+	case 255:
+		return color.NRGBA{c.R, c.G, c.B, 255}
+	case 0:
+		return color.NRGBA{}
+	}
+	// The same 16-bit arithmetic as color.NRGBAModel.
+	a := uint32(c.A) * 0x101
+	un := func(v uint8) uint8 { return uint8(uint32(v) * 0x101 * 0xffff / a >> 8) }
+	return color.NRGBA{un(c.R), un(c.G), un(c.B), c.A}
+}
 
 // chunkStart appends a placeholder length and the chunk type.
 func chunkStart(b []byte, typ string) []byte {

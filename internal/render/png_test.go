@@ -250,3 +250,15 @@ func TestAdlerRepeat(t *testing.T) {
 		}
 	}
 }
+
+func TestNRGBAMatchesStdlib(t *testing.T) {
+	t.Parallel()
+	for a := 0; a < 256; a++ {
+		for _, v := range []int{0, a / 3, a / 2, a} {
+			c := color.RGBA{uint8(v), uint8(a / 2), 0, uint8(a)}
+			if got, want := nrgba(c), color.NRGBAModel.Convert(c).(color.NRGBA); got != want {
+				t.Fatalf("nrgba(%v) = %v, want %v", c, got, want)
+			}
+		}
+	}
+}
