@@ -8,8 +8,9 @@
 // precedence: the built-in default, the environment (or, for secrets, a file
 // named by the NAME_FILE variable), and a command-line flag.
 //
-// An environment variable set to the empty string counts as unset. A flag given
-// explicitly counts even when empty.
+// An environment variable that is empty (or, for a setting that is not
+// secret, only blanks) counts as unset. A flag given explicitly counts even
+// when empty.
 package config
 
 import (
@@ -423,7 +424,7 @@ func (s setting) resolve(flags, env map[string]string) (input, error) {
 			return input{raw: s.clean(v), src: SourceFlag, label: fmt.Sprintf("%s (flag --%s)", s.name, s.flag)}, nil
 		}
 	}
-	v := env[s.name]
+	v := s.clean(env[s.name])
 	if s.secret != public {
 		fileVar := s.name + "_FILE"
 		if path := env[fileVar]; path != "" {
@@ -439,12 +440,12 @@ func (s setting) resolve(flags, env map[string]string) (input, error) {
 	}
 	var warns []Warning
 	for _, alias := range s.aliases {
-		av := env[alias]
+		av := s.clean(env[alias])
 		switch {
 		case av == "":
 		case v == "":
 			warns = append(warns, Warning{Name: alias, Message: fmt.Sprintf("is the seed's name for %s; it is honoured, but rename it", s.name)})
-			return input{raw: s.clean(av), src: SourceEnv, label: fmt.Sprintf("%s (from %s)", s.name, alias), warns: warns}, nil
+			return input{raw: av, src: SourceEnv, label: fmt.Sprintf("%s (from %s)", s.name, alias), warns: warns}, nil
 		case av != v:
 			return input{}, fmt.Errorf("%s and %s are both set, to different values (expected only %s)", s.name, alias, s.name)
 		default:
@@ -452,7 +453,7 @@ func (s setting) resolve(flags, env map[string]string) (input, error) {
 		}
 	}
 	if v != "" {
-		return input{raw: s.clean(v), src: SourceEnv, label: s.name, warns: warns}, nil
+		return input{raw: v, src: SourceEnv, label: s.name, warns: warns}, nil
 	}
 	return input{raw: s.def, src: SourceDefault, label: s.name, warns: warns}, nil
 }

@@ -670,3 +670,38 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSettingValue gives every setting the same arbitrary value: Load must
+// not panic, and whatever it accepts must validate and survive a round trip
+// through the text that Dump shows.
+func FuzzSettingValue(f *testing.F) {
+	for _, s := range Settings() {
+		f.Add(s.Default)
+	}
+	for _, v := range []string{"", " ", "0", "-1", "1e3", "true", "YES", "1KiB", "9223372036854775807GiB", "5m", "http://x", "postgresql+asyncpg://u:p@h/d", "sqlite:///", "file:", "*,https://a.b", "::1/128,10.0.0.1/8", strings.Repeat("k", 32), "\x00\n"} {
+		f.Add(v)
+	}
+	table := settings()
+	f.Fuzz(func(t *testing.T, value string) {
+		for _, s := range table {
+			c, _, err := Load(nil, nil, []string{s.name + "=" + value})
+			if err != nil {
+				if len(Problems(err)) == 0 || !strings.Contains(err.Error(), s.name) {
+					t.Fatalf("%s=%q: error %v does not name the variable", s.name, value, err)
+				}
+				continue
+			}
+			if err := c.Validate(); err != nil {
+				t.Fatalf("%s=%q loads but does not validate: %v", s.name, value, err)
+			}
+			shown := s.bind.get(&c)
+			c2, _, err := Load(nil, nil, []string{s.name + "=" + shown})
+			if err != nil {
+				t.Fatalf("%s=%q: its rendering %q does not load: %v", s.name, value, shown, err)
+			}
+			if again := s.bind.get(&c2); again != shown {
+				t.Fatalf("%s=%q: renders as %q, then as %q", s.name, value, shown, again)
+			}
+		}
+	})
+}

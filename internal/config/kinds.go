@@ -312,6 +312,9 @@ func prefixes(ptr func(*Config) *[]netip.Prefix) binder {
 			}
 			out = append(out, pfx)
 		}
+		if len(out) == 0 {
+			return nil, "", bad("lists no prefix")
+		}
 		return out, "", nil
 	}
 	format := func(v []netip.Prefix) string {
