@@ -276,15 +276,15 @@ func (v *flagValue) IsBoolFlag() bool { return v.isBool }
 // with code EINVALID whose message lists every problem, one per line, each
 // naming the variable and the expected form; Detail["problems"] holds them as
 // a []string. A flag parse error (including flag.ErrHelp) is wrapped.
-// Warnings are returned even when there is an error. On error the Config is
-// the zero value.
+// Warnings are returned even when a value is bad (not on a flag parse error).
+// On error the Config is the zero value.
 func Load(fs *flag.FlagSet, args []string, environ []string) (Config, []Warning, error) {
 	table := settings()
 	flags := map[string]string{}
 	if fs != nil {
 		RegisterFlags(fs)
 		if err := fs.Parse(args); err != nil {
-			return Config{}, nil, &qrmfg.Error{Code: qrmfg.EINVALID, Message: "invalid command line: " + err.Error(), Err: err}
+			return Config{}, nil, &qrmfg.Error{Code: qrmfg.EINVALID, Message: "invalid command line", Err: err}
 		}
 		fs.Visit(func(f *flag.Flag) { flags[f.Name] = f.Value.String() })
 	}
