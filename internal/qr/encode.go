@@ -45,9 +45,10 @@ type Symbol struct {
 }
 
 // Encode encodes text (which must be valid UTF-8) in the fewest bits: it
-// splits it into numeric, alphanumeric and byte segments optimally, writes
-// byte segments as ISO-8859-1 when every character is in that set, and as
-// UTF-8 behind an ECI 26 designator otherwise. Text that does not fit is an
+// splits it into numeric, alphanumeric and byte segments optimally. ASCII
+// text needs no ECI designator; text whose characters are all in ISO-8859-1
+// is written one byte per character behind ECI 3 (decoders guess another
+// charset without it), any other text as UTF-8 behind ECI 26. Text that does not fit is an
 // EINVALID error naming its length in bits and the capacity; bad options are
 // EINVALID errors naming the field.
 func Encode(text string, opt Options) (*Symbol, error) {
@@ -136,12 +137,12 @@ func (e *Encoder) EncodeTo(sym *Symbol, text string, opt Options) error {
 		if !utf8.ValidString(text) {
 			return qrmfg.FieldError("text", "text is not valid UTF-8; encode binary data with ByteSegment")
 		}
-		utf8ECI, latin1 := textEncoding(text)
+		eci, latin1 := textEncoding(text)
 		for v := minV; v <= maxV && version == 0; {
 			// The segmentation depends only on the version group (1-9,
 			// 10-26, 27-40), through the widths of the count fields.
 			end := min(maxV, [3]int{9, 26, 40}[(v+7)/17])
-			segs = e.sg.segment(text, v, utf8ECI, latin1)
+			segs = e.sg.segment(text, v, eci, latin1)
 			used = totalBits(segs, v)
 			for ; v <= end; v++ {
 				if used >= 0 && used <= DataCapacity(v, opt.Level)*8 {
@@ -292,12 +293,12 @@ func (e *Encoder) place(t *template) {
 	}
 }
 
-// apply writes into dst (padded layout) the unmasked layout src with mask
-// pattern mk and the format bits f at positions fp.
+// apply writes into the rows of dst (padded layout, whose padding rows must
+// be light) the unmasked layout src with mask pattern mk and the format bits
+// f at positions fp.
 func apply(dst, src, mk []uint64, t *template, f int, fp *[15][2]uint32) {
 	off := t.pad * t.stride
-	copy(dst, src) // padding and function patterns
-	d := dst[off : off+len(mk)]
+	d := dst[off : off+len(mk)] // the padding rows stay light
 	s := src[off : off+len(mk)]
 	for i := range d {
 		d[i] = s[i] ^ mk[i]
@@ -316,6 +317,8 @@ func apply(dst, src, mk []uint64, t *template, f int, fp *[15][2]uint32) {
 func (e *Encoder) chooseMask(t *template, l Level) int {
 	e.work = grow(e.work, len(e.data))
 	e.workT = grow(e.workT, len(e.dataT))
+	clear(e.work)
+	clear(e.workT)
 	e.col = grow(e.col, len(e.data)/t.stride)
 	best, bestPenalty := 0, int(^uint(0)>>1)
 	for m := range 8 {
@@ -333,6 +336,7 @@ func (e *Encoder) chooseMask(t *template, l Level) int {
 // render writes the final symbol into m.
 func (e *Encoder) render(m *Matrix, t *template, l Level, mask int) {
 	e.work = grow(e.work, len(e.data))
+	clear(e.work)
 	apply(e.work, e.data, t.mask[mask], t, formatBits(l, mask), &t.format)
 	m.size, m.stride = t.size, t.stride
 	m.bits = grow(m.bits, t.size*t.stride)

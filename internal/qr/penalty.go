@@ -36,6 +36,10 @@ func linePenalty(b []uint64, t *template, col []uint64) int {
 		c = c[:size+2*pad]
 		// Rule 1: w5 marks columns where rows y..y+4 have one colour. A run
 		// of length k ≥ 5 has k-4 such windows and one start: k-4+2 = k-2.
+		// Two windows in a row that start a dark run mark a dark run of six
+		// or more: the only places a finder-like pattern of scale n ≥ 2
+		// (centre run 3n) can be; they are rare and checked one by one.
+		n3 := 0
 		var prev uint64
 		e0 := ^(c[pad] ^ c[pad+1])
 		e1 := ^(c[pad+1] ^ c[pad+2])
@@ -44,11 +48,13 @@ func linePenalty(b []uint64, t *template, col []uint64) int {
 			e3 := ^(c[y+3] ^ c[y+4])
 			w5 := e0 & e1 & e2 & e3 & cm
 			p += bits.OnesCount64(w5) + 2*bits.OnesCount64(w5&^prev)
+			if dark6 := prev & w5 & c[y-1] &^ c[y-2]; dark6 != 0 {
+				n3 += scaledFinders(c, dark6, y-1, size, pad)
+			}
 			prev = w5
 			e0, e1, e2 = e1, e2, e3
 		}
 		// Rule 3 at scale 1.
-		n3 := 0
 		for y := pad; y+7 <= pad+size; y++ {
 			core := c[y] & c[y+2] & c[y+3] & c[y+4] & c[y+6] &^ (c[y-1] | c[y+1] | c[y+5] | c[y+7]) & cm
 			if core == 0 {
@@ -58,39 +64,51 @@ func linePenalty(b []uint64, t *template, col []uint64) int {
 			before := ^(c[y-4] | c[y-3] | c[y-2] | c[y-1])
 			n3 += bits.OnesCount64(core&after) + bits.OnesCount64(core&before)
 		}
-		// Rule 3 at scales n ≥ 2, rare, so each check stops at the first
-		// row that rules it out for every column.
-		for n := 2; 7*n <= size; n++ {
-			for y := pad; y+7*n <= pad+size; y++ {
-				core := cm &^ (c[y+2*n-1] | c[y+5*n])
-				for k := y + 2*n; k < y+5*n && core != 0; k++ {
-					core &= c[k]
-				}
-				if core == 0 {
-					continue
-				}
-				core &^= c[y-1] | c[y+7*n]
-				for k := 0; k < n && core != 0; k++ {
-					core &= c[y+k] & c[y+6*n+k] &^ (c[y+n+k] | c[y+5*n+k])
-				}
-				if core == 0 {
-					continue
-				}
-				var beforeN, afterN uint64
-				before, after := ^uint64(0), ^uint64(0)
-				for k := range 4 * n {
-					before &^= c[y-1-k]
-					after &^= c[y+7*n+k]
-					if k == n-1 {
-						beforeN, afterN = before, after
-					}
-				}
-				n3 += bits.OnesCount64(core&after&beforeN) + bits.OnesCount64(core&before&afterN)
-			}
-		}
 		p += n3 * penaltyN3
 	}
 	return p
+}
+
+// scaledFinders counts the finder-like patterns of scale n ≥ 2 whose centre
+// is a dark run starting at row s in the columns set in starts: the run must
+// be 3n long, with light n, dark n before it and light n, dark n after it,
+// then light runs of at least n on one side and 4n on the other.
+func scaledFinders(c []uint64, starts uint64, s, size, pad int) int {
+	count := 0
+	for ; starts != 0; starts &= starts - 1 {
+		x := uint(bits.TrailingZeros64(starts))
+		dark := func(y int) bool { return c[y]>>x&1 == 1 }
+		// runs returns whether rows [from, from+n) all have colour d.
+		runs := func(from, n int, d bool) bool {
+			for y := from; y < from+n; y++ {
+				if dark(y) != d {
+					return false
+				}
+			}
+			return true
+		}
+		l := 6
+		for dark(s + l) {
+			l++
+		}
+		n := l / 3
+		y0 := s - 2*n // first row of the pattern
+		if l%3 != 0 || y0 < pad || y0+7*n > pad+size {
+			continue
+		}
+		if !runs(y0, n, true) || !runs(y0+n, n, false) || dark(y0-1) ||
+			!runs(y0+5*n, n, false) || !runs(y0+6*n, n, true) || dark(y0+7*n) {
+			continue
+		}
+		beforeN, afterN := runs(y0-n, n, false), runs(y0+7*n, n, false)
+		if afterN && beforeN && runs(y0+7*n, 4*n, false) {
+			count++
+		}
+		if afterN && beforeN && runs(y0-4*n, 4*n, false) {
+			count++
+		}
+	}
+	return count
 }
 
 // blockBalancePenalty returns the penalty of rules 2 and 4 of the padded

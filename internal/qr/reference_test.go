@@ -106,12 +106,12 @@ func refCases(short bool) []refCase {
 		k := kinds[v%len(kinds)]
 		add(refCase{name: fmt.Sprintf("v%d-%s-%s-auto", v, l, k), text: fitText(r, k, v, l), opt: Options{Level: l, MinVersion: v}})
 	}
-	small := 2400
+	small := 2000
 	if short {
 		small = 200
 	}
 	for i := range small {
-		v := 1 + r.IntN(10)
+		v := 1 + r.IntN(8)
 		l := Level(r.IntN(4))
 		k := kinds[r.IntN(len(kinds))]
 		opt := Options{Level: l}
@@ -191,8 +191,8 @@ func TestMatchesReference(t *testing.T) {
 			sym, err = enc.EncodeSegments(c.segs, c.opt)
 		} else {
 			sym, err = enc.Encode(c.text, c.opt)
-			utf8ECI, latin1 := textEncoding(c.text)
-			segs = append([]Segment(nil), enc.sg.segment(c.text, sym.Version, utf8ECI, latin1)...)
+			eci, latin1 := textEncoding(c.text)
+			segs = append([]Segment(nil), enc.sg.segment(c.text, sym.Version, eci, latin1)...)
 		}
 		if err != nil {
 			t.Fatalf("%s: Encode: %v", c.name, err)

@@ -34,9 +34,6 @@ func (m Mode) String() string {
 	return "Mode(" + itoa(int(m)) + ")"
 }
 
-// ECIUTF8 is the ECI assignment number of UTF-8.
-const ECIUTF8 = 26
-
 // Segment is a run of data encoded in one mode. Build one with
 // NumericSegment, AlphanumericSegment, ByteSegment or ECISegment; the zero
 // value is not a valid segment. Segments are immutable.
@@ -256,35 +253,44 @@ const (
 
 var dpModes = [3]Mode{ModeByte, ModeAlphanumeric, ModeNumeric}
 
-// textEncoding reports how byte-mode runs of text are written: as
-// ISO-8859-1 (every rune ≤ U+00FF; needsLatin1 when some rune is above
-// U+007F) or as UTF-8 behind an ECI designator.
-func textEncoding(text string) (utf8ECI, latin1 bool) {
+// ECI assignment numbers this encoder writes.
+const (
+	ECILatin1 = 3  // ISO-8859-1
+	ECIUTF8   = 26 // UTF-8
+)
+
+// textEncoding returns how byte-mode runs of text are written: ASCII text
+// as it is, with no ECI designator; text whose runes are all ≤ U+00FF as
+// ISO-8859-1 (latin1) behind ECI 3; any other text as UTF-8 behind ECI 26.
+// ISO-8859-1 is the standard's default, yet without the designator common
+// decoders (zbar, ZXing) guess Shift_JIS for short texts, so it is written.
+func textEncoding(text string) (eci int, latin1 bool) {
+	ascii := true
 	for i := 0; i < len(text); i++ {
 		if text[i] >= utf8.RuneSelf {
-			latin1 = true
+			ascii = false
 			break
 		}
 	}
-	if !latin1 {
-		return false, false
+	if ascii {
+		return 0, false
 	}
 	for _, r := range text {
 		if r > 0xFF {
-			return true, false
+			return ECIUTF8, false
 		}
 	}
-	return false, true
+	return ECILatin1, true
 }
 
 // segment returns the segmentation of text that takes the fewest bits in a
 // symbol of version v (the count field widths depend on the version group).
 // It is the dynamic programme of Nayuki's makeSegmentsOptimally, without
 // kanji. The result aliases the segmenter's buffer.
-func (sg *segmenter) segment(text string, v int, utf8ECI, latin1 bool) []Segment {
+func (sg *segmenter) segment(text string, v int, eci int, latin1 bool) []Segment {
 	sg.segs = sg.segs[:0]
-	if utf8ECI {
-		sg.segs = append(sg.segs, Segment{mode: ModeECI, count: ECIUTF8})
+	if eci != 0 {
+		sg.segs = append(sg.segs, Segment{mode: ModeECI, count: eci})
 	}
 	if text == "" {
 		return sg.segs
