@@ -143,7 +143,9 @@ func checkDims(w, h, maxPixels int) error {
 }
 
 // Image returns every QR code found in img. See Bytes for the order and the
-// errors; a nil image is EINVALID.
+// errors; a nil image is EINVALID. When ctx is cancelled during the search,
+// Image returns the codes found so far together with ctx.Err(); when only the
+// time budget (Options.Timeout) runs out, it returns them with no error.
 func Image(ctx context.Context, img image.Image, opts Options) ([]Code, error) {
 	if img == nil {
 		return nil, qrmfg.Errorf(qrmfg.EINVALID, "image is nil")
@@ -156,7 +158,12 @@ func Image(ctx context.Context, img image.Image, opts Options) ([]Code, error) {
 		return nil, err
 	}
 	g := grayOf(img)
-	ctx, cancel := context.WithTimeout(ctx, opts.timeout())
+	budget, cancel := context.WithTimeout(ctx, opts.timeout())
 	defer cancel()
-	return scan(ctx, g, opts), nil
+	codes := scan(budget, g, opts)
+	if err := ctx.Err(); err != nil {
+		// Cancelled by the caller: what was found so far, and why it stopped.
+		return codes, err
+	}
+	return codes, nil
 }

@@ -46,7 +46,10 @@ type scene struct {
 	forwards []Homography // module → pixel
 }
 
-func (s *scene) add(mods [][]bool, h Homography) { s.symbols = append(s.symbols, mods); s.forwards = append(s.forwards, h) }
+func (s *scene) add(mods [][]bool, h Homography) {
+	s.symbols = append(s.symbols, mods)
+	s.forwards = append(s.forwards, h)
+}
 
 func (s *scene) render() *image.Gray {
 	img := image.NewGray(image.Rect(0, 0, s.w, s.h))

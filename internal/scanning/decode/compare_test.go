@@ -1,0 +1,150 @@
+package decode
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/xml"
+	"fmt"
+	"image"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCompareCLIs runs zbar (zbarimg) and zxing-cpp (ZXingReader) over qr-real
+// next to this decoder and logs reads, wrong decodes and images/s for each.
+// It is slow, so it runs only with QRMFG_COMPARE=1:
+//
+//	QRMFG_COMPARE=1 go test ./internal/scanning/decode -run CompareCLIs -v
+//
+// Each CLI gets all files in one invocation, so process start-up is paid
+// once; its time includes reading and decoding the image files, so this
+// decoder is timed the same way here (Bytes on the file contents). Pin the
+// run to one core with taskset for a one-core comparison.
+func TestCompareCLIs(t *testing.T) {
+	if os.Getenv("QRMFG_COMPARE") != "1" {
+		t.Skip("set QRMFG_COMPARE=1 to compare with zbarimg and ZXingReader")
+	}
+	imgs := loadQRReal(t)
+	// Neither CLI reads WebP: give both lossless PNG copies of every image
+	// (the pixels the decoders see are the same).
+	dir := t.TempDir()
+	var files []string
+	for i, im := range imgs {
+		p, _, err := image.Decode(bytes.NewReader(im.data))
+		if err != nil {
+			t.Fatalf("%s: %v", im.name, err)
+		}
+		name := fmt.Sprintf("%03d.png", i)
+		if err := os.WriteFile(filepath.Join(dir, name), pngOf(t, p), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, name)
+	}
+
+	s := scoreQRReal(t, imgs, DefaultOptions())
+	t.Logf("qrmfg decode:  read %3d of %d, %d wrong, %6.0f images/s (file decode included)", s.read, len(imgs), s.wrong, float64(len(imgs))/s.elapsed.Seconds())
+
+	for _, tool := range []struct {
+		name  string
+		args  []string
+		parse func([]byte) map[string][]string
+	}{
+		{"zbarimg", []string{"-q", "--xml", "-Sdisable", "-Sqrcode.enable"}, parseZbarXML},
+		{"ZXingReader", []string{"-format", "QRCode"}, parseZXingReader},
+	} {
+		path, err := exec.LookPath(tool.name)
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s not installed", tool.name)
+			}
+			t.Logf("%s not installed; skipped", tool.name)
+			continue
+		}
+		cmd := exec.CommandContext(context.Background(), path, append(tool.args, files...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1")
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		start := time.Now()
+		_ = cmd.Run() // zbarimg exits non-zero when some file has no code
+		el := time.Since(start)
+		got := tool.parse(out.Bytes())
+		read, wrong := 0, 0
+		for i, im := range imgs {
+			ok := false
+			for _, text := range got[files[i]] {
+				// XML turns CR LF into LF: compare zbar's text that way.
+				exp := string(im.expected)
+				if tool.name == "zbarimg" && !strings.Contains(text, "\r") {
+					exp = strings.ReplaceAll(exp, "\r\n", "\n")
+				}
+				if text == exp {
+					ok = true
+				} else if o := otherCodes[im.name]; o == "" {
+					wrong++
+					t.Logf("%s wrong on %s: %q", tool.name, im.name, text)
+				}
+			}
+			if ok {
+				read++
+			}
+		}
+		t.Logf("%-13s  read %3d of %d, %d wrong, %6.0f images/s (one invocation, file decode included)", tool.name+":", read, len(imgs), wrong, float64(len(imgs))/el.Seconds())
+	}
+}
+
+func parseZbarXML(out []byte) map[string][]string {
+	var doc struct {
+		Sources []struct {
+			Href    string `xml:"href,attr"`
+			Symbols []struct {
+				Data struct {
+					Format string `xml:"format,attr"`
+					Text   string `xml:",chardata"`
+				} `xml:"data"`
+			} `xml:"index>symbol"`
+		} `xml:"source"`
+	}
+	got := map[string][]string{}
+	if err := xml.Unmarshal(out, &doc); err != nil {
+		return got
+	}
+	for _, s := range doc.Sources {
+		for _, sym := range s.Symbols {
+			text := sym.Data.Text
+			if sym.Data.Format == "base64" {
+				b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(text), ""))
+				if err != nil {
+					continue
+				}
+				text = string(b)
+			}
+			got[s.Href] = append(got[s.Href], text)
+		}
+	}
+	return got
+}
+
+// parseZXingReader reads ZXingReader's default output: per result a block
+// starting "File:" with a quoted "Text:" that may span lines up to "Bytes:".
+func parseZXingReader(out []byte) map[string][]string {
+	got := map[string][]string{}
+	for _, block := range strings.Split(string(out), "File:")[1:] {
+		name, rest, _ := strings.Cut(block, "\n")
+		name = strings.TrimSpace(name)
+		i := strings.Index(rest, "Text:")
+		j := strings.Index(rest, "\nBytes:")
+		if i < 0 || j < i {
+			continue
+		}
+		text := strings.TrimSpace(rest[i+len("Text:") : j])
+		text = strings.TrimSuffix(strings.TrimPrefix(text, `"`), `"`)
+		got[name] = append(got[name], text)
+	}
+	return got
+}
