@@ -1,0 +1,260 @@
+// Command qrmfg marks and tracks manufactured parts with QR codes.
+//
+//	qrmfg serve     run the server (everything in one process by default)
+//	qrmfg migrate   apply or list database migrations
+//	qrmfg config    print the effective configuration, secrets masked
+//	qrmfg version   print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/qrmfg/qrmfg/internal/app"
+	"github.com/qrmfg/qrmfg/internal/config"
+	"github.com/qrmfg/qrmfg/internal/qrmfg"
+	"github.com/qrmfg/qrmfg/internal/sqlstore"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := NewMain(os.Stdout, os.Stderr, os.Environ())
+	err := m.ParseFlags(os.Args[1:])
+	if err == nil {
+		err = m.Run(ctx)
+	}
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "qrmfg:", describe(err))
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+func describe(err error) string {
+	if e := qrmfg.AsError(err); e != nil && e.Code != qrmfg.EINTERNAL {
+		if e.Err != nil && e.Message == "invalid command line" {
+			return e.Err.Error()
+		}
+		return e.Message
+	}
+	return err.Error()
+}
+
+func exitCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if qrmfg.ErrorCode(err) == qrmfg.EINVALID {
+		return 2
+	}
+	return 1
+}
+
+// Main is the program: ParseFlags, Run, Close. Tests start it on port 0
+// with a temporary data directory.
+type Main struct {
+	Stdout, Stderr io.Writer
+	Environ        []string
+
+	cmd    string
+	args   []string
+	Config config.Config
+	log    *slog.Logger
+
+	app      *app.App
+	addr     chan net.Addr
+	listener net.Listener
+}
+
+// NewMain returns a Main writing to the given streams with the given environment.
+func NewMain(stdout, stderr io.Writer, environ []string) *Main {
+	return &Main{Stdout: stdout, Stderr: stderr, Environ: environ, addr: make(chan net.Addr, 1)}
+}
+
+// Version returns the build's version.
+func Version() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}
+
+const usage = `qrmfg marks and tracks manufactured parts with QR codes.
+
+Usage:
+  qrmfg serve [--addr :8000] [--data-dir ./data] [--target all] [--database-url URL]
+  qrmfg migrate up|status [--database-url URL]
+  qrmfg config            print the effective configuration (secrets masked)
+  qrmfg version
+
+Configuration comes from the environment (see docs/configuration.md); flags override it.
+`
+
+// ParseFlags reads the subcommand and its flags, and loads the configuration.
+func (m *Main) ParseFlags(args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, usage)
+		return qrmfg.Errorf(qrmfg.EINVALID, "no command given")
+	}
+	m.cmd, args = args[0], args[1:]
+	switch m.cmd {
+	case "serve", "migrate", "config":
+	case "version", "--version", "-version":
+		m.cmd = "version"
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(m.Stdout, usage)
+		return flag.ErrHelp
+	default:
+		fmt.Fprint(m.Stderr, usage)
+		return qrmfg.Errorf(qrmfg.EINVALID, "unknown command %q", m.cmd)
+	}
+	fs := flag.NewFlagSet("qrmfg "+m.cmd, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	cfg, warns, err := config.Load(fs, args, m.Environ)
+	if err != nil {
+		return err
+	}
+	m.Config, m.args = cfg, fs.Args()
+	m.log = newLogger(m.Stderr, cfg.Log)
+	for _, w := range warns {
+		m.log.Warn("configuration", "variable", w.Name, "warning", w.Message)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, c config.Log) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.Level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Run runs the subcommand until it finishes or ctx is cancelled.
+func (m *Main) Run(ctx context.Context) error {
+	switch m.cmd {
+	case "version":
+		fmt.Fprintln(m.Stdout, "qrmfg", Version())
+		return nil
+	case "config":
+		return m.Config.Dump(m.Stdout)
+	case "migrate":
+		return m.migrate(ctx)
+	case "serve":
+		return m.serve(ctx)
+	}
+	return qrmfg.Errorf(qrmfg.EINVALID, "unknown command %q", m.cmd)
+}
+
+// Addr returns the address the server listens on, once it does.
+func (m *Main) Addr(ctx context.Context) (net.Addr, error) {
+	select {
+	case a := <-m.addr:
+		m.addr <- a
+		return a, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (m *Main) serve(ctx context.Context) error {
+	if len(m.args) > 0 {
+		return qrmfg.Errorf(qrmfg.EINVALID, "serve takes no arguments, got %q", strings.Join(m.args, " "))
+	}
+	a, err := app.New(ctx, m.Config, m.log, Version())
+	if err != nil {
+		return err
+	}
+	m.app = a
+	ln, err := net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	m.addr <- ln.Addr()
+	return a.Serve(ctx, ln)
+}
+
+func (m *Main) migrate(ctx context.Context) error {
+	action := "status"
+	if len(m.args) > 0 {
+		action = m.args[0]
+	}
+	if len(m.args) > 1 || (action != "up" && action != "status") {
+		return qrmfg.Errorf(qrmfg.EINVALID, "usage: qrmfg migrate up|status")
+	}
+	db, err := sqlstore.Open(ctx, sqlstore.Options{URL: m.Config.Database.URL, SQLitePath: m.Config.SQLitePath(),
+		PoolSize: 1, MaxOverflow: 1, BusyTimeout: m.Config.Database.BusyTimeout}, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if action == "up" {
+		applied, err := db.Migrate(ctx)
+		for _, a := range applied {
+			fmt.Fprintf(m.Stdout, "applied %04d %s\n", a.Version, a.Name)
+		}
+		if err != nil {
+			return err
+		}
+		if len(applied) == 0 {
+			fmt.Fprintln(m.Stdout, "the schema is current; nothing to apply")
+		}
+		return nil
+	}
+	st, err := db.MigrationStatus(ctx)
+	if err != nil {
+		return err
+	}
+	sort.Slice(st, func(i, j int) bool { return st[i].Version < st[j].Version })
+	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tNAME\tSTATUS")
+	for _, s := range st {
+		state := "pending"
+		if s.Applied {
+			state = "applied " + s.AppliedAt.Format("2006-01-02 15:04:05Z")
+		}
+		fmt.Fprintf(tw, "%04d\t%s\t%s\n", s.Version, s.Name, state)
+	}
+	return tw.Flush()
+}
+
+// Close releases what Run opened: the app's workers, bus and database.
+func (m *Main) Close() error {
+	if m.app != nil {
+		err := m.app.Close()
+		m.app = nil
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+// Package app wires qrmfg together: which modules a target runs, which
+// adapters they get, and the order things start and stop.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/qrmfg/qrmfg/internal/bus"
+	"github.com/qrmfg/qrmfg/internal/config"
+	"github.com/qrmfg/qrmfg/internal/httpapi"
+	"github.com/qrmfg/qrmfg/internal/inventory"
+	"github.com/qrmfg/qrmfg/internal/qrmfg"
+	"github.com/qrmfg/qrmfg/internal/sqlstore"
+)
+
+// Built lists the targets this version can run; the others are accepted by
+// the configuration (they are the distributed shape's) but refused here.
+var built = []string{"all", "inventory"}
+
+// App is one running qrmfg process.
+type App struct {
+	cfg     config.Config
+	log     *slog.Logger
+	version string
+
+	DB        *sqlstore.DB
+	Bus       *bus.InProc
+	Relay     *bus.Relay
+	Inventory *inventory.Service
+	API       *httpapi.Server
+
+	workers sync.WaitGroup
+	cancel  context.CancelFunc
+}
+
+// New opens the database and builds the modules of cfg.Target. In the
+// embedded shape (SQLite) it applies pending migrations; against PostgreSQL
+// it refuses to start when the schema is behind.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, version string) (*App, error) {
+	ok := false
+	for _, b := range built {
+		ok = ok || b == cfg.Target
+	}
+	if !ok {
+		return nil, qrmfg.Errorf(qrmfg.EINVALID, "target %q is part of the distributed shape and is not available in this version; available: %s",
+			cfg.Target, strings.Join(built, ", "))
+	}
+	db, err := sqlstore.Open(ctx, sqlstore.Options{URL: cfg.Database.URL, SQLitePath: cfg.SQLitePath(),
+		PoolSize: cfg.Database.PoolSize, MaxOverflow: cfg.Database.MaxOverflow, BusyTimeout: cfg.Database.BusyTimeout}, nil)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, version: version, DB: db}
+	if db.Dialect() == sqlstore.SQLite {
+		applied, err := db.Migrate(ctx)
+		if err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		for _, m := range applied {
+			log.Info("migration applied", "version", m.Version, "name", m.Name)
+		}
+	} else if err := db.CheckSchema(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	a.Bus = bus.NewInProc(log)
+	a.Relay = bus.NewRelay(db.Outbox(), a.Bus, log, time.Second)
+	db.SetOutboxNotifier(a.Relay.Notify)
+	a.Inventory = inventory.NewService(db.Inventory(), inventory.Limits{MaxBatch: cfg.Limits.MaxBatch})
+	a.API = httpapi.New(httpapi.Options{
+		Version: version, MaxBodyBytes: cfg.Limits.MaxBodyBytes, Log: log,
+		Ready: func(ctx context.Context) error {
+			if err := db.Ping(ctx); err != nil {
+				return err
+			}
+			return db.CheckSchema(ctx)
+		},
+	}, httpapi.Services{Inventory: a.Inventory, Idempotency: db.Idempotency()})
+	return a, nil
+}
+
+// Serve runs the HTTP server on ln and the background workers until ctx is
+// done, then shuts down in order: stop accepting and drain requests, stop the
+// workers (the relay makes a last sweep), close the bus, close the database.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+	a.workers.Add(1)
+	go func() {
+		defer a.workers.Done()
+		_ = a.Relay.Run(wctx)
+	}()
+	srv := &http.Server{
+		Handler:           a.API,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       a.cfg.HTTP.ReadTimeout,
+		WriteTimeout:      a.cfg.HTTP.WriteTimeout,
+		IdleTimeout:       a.cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("qrmfg listening", "addr", ln.Addr().String(), "target", a.cfg.Target, "database", a.DB.Dialect().String())
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	a.log.Info("shutting down: draining requests", "timeout", a.cfg.HTTP.ShutdownTimeout.String())
+	sctx, scancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownTimeout)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		a.log.Warn("drain did not finish in time; closing connections", "err", err)
+		_ = srv.Close()
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return serveErr
+}
+
+// Close stops the workers and closes the bus and the database.
+func (a *App) Close() error {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.workers.Wait()
+	var err error
+	if a.Bus != nil {
+		err = a.Bus.Close()
+	}
+	if a.DB != nil {
+		err = errors.Join(err, a.DB.Close())
+	}
+	a.log.Info("stopped")
+	return err
+}

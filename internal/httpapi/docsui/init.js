@@ -1,0 +1,7 @@
+window.ui = SwaggerUIBundle({
+  url: "/openapi.json",
+  dom_id: "#ui",
+  deepLinking: true,
+  persistAuthorization: true,
+  validatorUrl: null
+});

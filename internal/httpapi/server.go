@@ -1,0 +1,231 @@
+// Package httpapi is qrmfg's HTTP API: handlers on the standard net/http mux
+// with huma v2 (validated input, RFC 9457 problems, the OpenAPI 3.1 document),
+// health and readiness, and the embedded API docs.
+package httpapi
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/qrmfg/qrmfg/internal/idempotency"
+	"github.com/qrmfg/qrmfg/internal/inventory"
+	"github.com/qrmfg/qrmfg/internal/qrmfg"
+)
+
+//go:embed docsui
+var docsFS embed.FS
+
+func init() {
+	// huma builds its own errors (validation, unparsable bodies) through this
+	// package-level hook; qrmfg sets it once so every error is one Problem shape.
+	huma.NewError = humaError
+}
+
+// Options configure the server.
+type Options struct {
+	Version      string
+	MaxBodyBytes int64
+	Log          *slog.Logger
+	// Ready reports whether the process can serve: database reachable, schema current.
+	Ready func(ctx context.Context) error
+}
+
+// Services are the contexts the API exposes. A nil service's routes are not registered.
+type Services struct {
+	Inventory   *inventory.Service
+	Idempotency idempotency.Store
+}
+
+// Server is the HTTP API.
+type Server struct {
+	opt  Options
+	svc  Services
+	mux  *http.ServeMux
+	api  huma.API
+	log  *slog.Logger
+	root http.Handler
+}
+
+// New builds the API and registers the routes of every given service.
+func New(opt Options, svc Services) *Server {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.MaxBodyBytes <= 0 {
+		opt.MaxBodyBytes = 10 << 20
+	}
+	mux := http.NewServeMux()
+	cfg := huma.DefaultConfig("qrmfg API", opt.Version)
+	cfg.Info.Description = "Marks and tracks manufactured parts with QR codes: allocation, rendering, engraving, scanning, inventory and audit."
+	cfg.OpenAPIPath = "/openapi"
+	cfg.DocsPath = ""
+	cfg.SchemasPath = ""
+	cfg.CreateHooks = nil // no $schema links in bodies
+	cfg.RejectUnknownQueryParameters = true
+	s := &Server{opt: opt, svc: svc, mux: mux, log: opt.Log}
+	s.api = humago.New(mux, cfg)
+	s.registerHealth()
+	if svc.Inventory != nil {
+		s.registerInventory()
+	}
+	sub, _ := fs.Sub(docsFS, "docsui")
+	files := http.FileServerFS(sub)
+	mux.Handle("GET /docs/", http.StripPrefix("/docs/", cacheFor(24*time.Hour, files)))
+	mux.HandleFunc("GET /docs", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, sub, "index.html")
+	})
+	s.root = s.middleware(mux)
+	return s
+}
+
+// API returns the huma API, for registering more routes.
+func (s *Server) API() huma.API { return s.api }
+
+// Mux returns the underlying mux, for plain handlers (downloads, SSE, UI).
+func (s *Server) Mux() *http.ServeMux { return s.mux }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.root.ServeHTTP(w, r) }
+
+// OpenAPI returns the OpenAPI document.
+func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+
+func cacheFor(d time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(d.Seconds())))
+		h.ServeHTTP(w, r)
+	})
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush on streaming responses.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// middleware wraps every request: request id, panic recovery, body limit,
+// baseline security headers and the access log.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-ID")
+		if !requestIDPattern.MatchString(id) {
+			id = qrmfg.NewID()
+		}
+		ctx := qrmfg.WithRequestID(r.Context(), id)
+		if tp := r.Header.Get("traceparent"); tp != "" && len(tp) <= 128 {
+			ctx = qrmfg.WithTraceParent(ctx, tp)
+		}
+		h := w.Header()
+		h.Set("X-Request-ID", id)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if rec := recover(); rec != nil {
+				if rec == http.ErrAbortHandler {
+					panic(rec)
+				}
+				s.log.Error("panic serving request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+					"panic", rec, "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					writeProblem(sw, newProblem(http.StatusInternalServerError, qrmfg.EINTERNAL, "Internal error."))
+				}
+			}
+			s.log.Info("http", "method", r.Method, "path", r.URL.Path, "status", sw.status, "bytes", sw.bytes,
+				"duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", id)
+		}()
+		next.ServeHTTP(sw, r.WithContext(ctx))
+	})
+}
+
+func writeProblem(w http.ResponseWriter, p *Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// fail logs internal errors with their cause and returns the problem.
+func (s *Server) fail(ctx context.Context, err error) error {
+	if qrmfg.ErrorCode(err) == qrmfg.EINTERNAL {
+		s.log.Error("internal error", "request_id", qrmfg.RequestID(ctx), "err", err)
+	}
+	p := problem(err).(*Problem)
+	p.Instance = qrmfg.RequestID(ctx)
+	return p
+}
+
+type healthOutput struct {
+	Body struct {
+		Status  string `json:"status" example:"ok"`
+		Version string `json:"version"`
+	}
+}
+
+type readyOutput struct {
+	Body struct {
+		Status string `json:"status" example:"ready"`
+		Detail string `json:"detail,omitempty"`
+	}
+}
+
+func (s *Server) registerHealth() {
+	huma.Register(s.api, huma.Operation{OperationID: "health", Method: http.MethodGet, Path: "/health",
+		Summary: "Liveness: the process answers", Tags: []string{"health"}},
+		func(ctx context.Context, _ *struct{}) (*healthOutput, error) {
+			out := &healthOutput{}
+			out.Body.Status, out.Body.Version = "ok", s.opt.Version
+			return out, nil
+		})
+	huma.Register(s.api, huma.Operation{OperationID: "ready", Method: http.MethodGet, Path: "/ready",
+		Summary: "Readiness: database reachable and schema current", Tags: []string{"health"},
+		Errors: []int{http.StatusServiceUnavailable}},
+		func(ctx context.Context, _ *struct{}) (*readyOutput, error) {
+			if s.opt.Ready != nil {
+				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				if err := s.opt.Ready(ctx); err != nil {
+					return nil, s.fail(ctx, &qrmfg.Error{Code: qrmfg.EUNAVAILABLE, Message: qrmfg.ErrorMessage(err), Err: err})
+				}
+			}
+			out := &readyOutput{}
+			out.Body.Status = "ready"
+			return out, nil
+		})
+}
