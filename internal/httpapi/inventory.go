@@ -222,7 +222,9 @@ func (f ItemsFilterInput) filter() (inventory.ItemFilter, error) {
 	return out, nil
 }
 
-func etag(it inventory.Item) string { return `W/"` + it.UID + "-" + strconv.FormatInt(it.Version, 10) + `"` }
+func etag(it inventory.Item) string {
+	return `W/"` + it.UID + "-" + strconv.FormatInt(it.Version, 10) + `"`
+}
 
 func formatInt(n int64) string { return strconv.FormatInt(n, 10) }
 

@@ -111,7 +111,9 @@ func (s *Service) DeleteThreshold(ctx context.Context, typ, vendor string) error
 }
 
 // Thresholds lists every threshold.
-func (s *Service) Thresholds(ctx context.Context) ([]Threshold, error) { return s.store.Thresholds(ctx) }
+func (s *Service) Thresholds(ctx context.Context) ([]Threshold, error) {
+	return s.store.Thresholds(ctx)
+}
 
 // Alerts lists alerts in a state: open, acknowledged, resolved, or "" for all.
 func (s *Service) Alerts(ctx context.Context, state string) ([]Alert, error) {
