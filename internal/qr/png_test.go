@@ -41,4 +41,3 @@ func writePNG(tb testing.TB, path string, m *Matrix, scale int) {
 		tb.Fatal(err)
 	}
 }
-
