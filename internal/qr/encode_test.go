@@ -142,7 +142,7 @@ func TestEncodeErrors(t *testing.T) {
 	seg, _ := NumericSegment("1")
 	for _, tc := range []struct {
 		name, text, field string
-		opt              Options
+		opt               Options
 	}{
 		{"ErrLevel", "x", "level", Options{Level: 4}},
 		{"ErrMinVersion", "x", "min_version", Options{MinVersion: 41}},
