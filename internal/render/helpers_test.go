@@ -52,12 +52,13 @@ func qrencodeMatrix(tb testing.TB, text string) *qr.Matrix {
 	return m
 }
 
-// zbar decodes every QR code in an image file with zbarimg.
-func zbar(tb testing.TB, file string) []string {
+// zbar decodes every QR code in image files with zbarimg.
+func zbar(tb testing.TB, files ...string) []string {
 	tb.Helper()
-	out, err := exec.Command(needTool(tb, "zbarimg"), "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", file).Output()
+	args := append([]string{"--quiet", "--raw", "-Sdisable", "-Sqrcode.enable"}, files...)
+	out, err := exec.Command(needTool(tb, "zbarimg"), args...).Output()
 	if err != nil {
-		tb.Fatalf("zbarimg %s: %v (output %q)", file, err, out)
+		tb.Fatalf("zbarimg %v: %v (output %q)", files, err, out)
 	}
 	return strings.Fields(string(out))
 }
