@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/qrmfg/qrmfg/internal/sqlstore"
+	"github.com/qrmfg/qrmfg/internal/sqlstore/sqltest"
+)
+
+// buildBinary builds qrmfg once for the tests that need a real process.
+var buildBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "qrmfg-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "qrmfg")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+var listenRE = regexp.MustCompile(`msg="qrmfg listening" addr=(\S+)`)
+
+// startProcess runs `qrmfg serve` as a child process and returns its base URL.
+func startProcess(t *testing.T, bin string, env []string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case addr := <-found:
+		return cmd, "http://" + addr
+	case <-time.After(30 * time.Second):
+		t.Fatal("qrmfg did not start within 30 s")
+		return nil, ""
+	}
+}
+
+// TestKillDuringAllocation kills the process (SIGKILL) while clients allocate
+// batches, restarts it, and checks on the database that every committed
+// batch is whole and contiguous and that no serial was issued twice; then
+// allocation goes on from where the counter stands.
+func TestKillDuringAllocation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills a real process")
+	}
+	t.Parallel()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range sqltest.Dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			t.Parallel()
+			dbURL := sqltest.URL(t, d)
+			env := []string{"QRMFG_DATA_DIR=" + t.TempDir(), "DATABASE_URL=" + dbURL}
+			if d == sqlstore.Postgres {
+				m := NewMain(os.Stdout, os.Stderr, env)
+				if err := m.ParseFlags([]string{"migrate", "up"}); err != nil {
+					t.Fatal(err)
+				}
+				if err := m.Run(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var acked atomic.Int64
+			for round := range 3 {
+				cmd, url := startProcess(t, bin, env)
+				var wg sync.WaitGroup
+				stop := make(chan struct{})
+				for w := range 4 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						client := &http.Client{Timeout: 10 * time.Second}
+						rng := rand.New(rand.NewPCG(uint64(round), uint64(w)))
+						for {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							n := 1 + rng.IntN(500)
+							body := fmt.Sprintf(`{"component_type":"PAD","vendor_code":"V0100","lot_number":"L2025-09","count":%d}`, n)
+							res, err := client.Post(url+"/inventory/batches", "application/json", strings.NewReader(body))
+							if err != nil {
+								return // the process is gone
+							}
+							_ = res.Body.Close()
+							if res.StatusCode == 201 {
+								acked.Add(int64(n))
+							}
+						}
+					}()
+				}
+				time.Sleep(time.Duration(300+round*200) * time.Millisecond)
+				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				_ = cmd.Wait()
+				close(stop)
+				wg.Wait()
+			}
+			checkBatchesWhole(t, d, dbURL, acked.Load())
+			// After the crashes, allocation continues past every issued serial.
+			_, url := startProcess(t, bin, env)
+			res, err := http.Post(url+"/inventory/batches", "application/json",
+				strings.NewReader(`{"component_type":"PAD","vendor_code":"V0100","lot_number":"L2025-09","count":10}`))
+			if err != nil || res.StatusCode != 201 {
+				t.Fatalf("allocation after restart: %v %v", res, err)
+			}
+			_ = res.Body.Close()
+			checkBatchesWhole(t, d, dbURL, acked.Load()+10)
+		})
+	}
+}
+
+func checkBatchesWhole(t *testing.T, d sqlstore.Dialect, dbURL string, acked int64) {
+	t.Helper()
+	db, err := sqlstore.Open(context.Background(), sqlstore.Options{URL: dbURL, PoolSize: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q := func(query string, dest ...any) {
+		t.Helper()
+		if err := db.SQL().QueryRow(query).Scan(dest...); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+	}
+	var batches, items, distinct, broken, overlaps int64
+	var next sql.NullInt64
+	q(`SELECT count(*) FROM batches`, &batches)
+	q(`SELECT count(*), count(DISTINCT serial) FROM items`, &items, &distinct)
+	// A batch is whole when it has exactly count items, all in its range.
+	q(`SELECT count(*) FROM batches b WHERE b.count <> (SELECT count(*) FROM items i WHERE i.batch_id = b.id
+		AND i.serial BETWEEN b.first_serial AND b.first_serial + b.count - 1)`, &broken)
+	q(`SELECT count(*) FROM batches a JOIN batches b ON a.id < b.id
+		AND a.first_serial <= b.first_serial + b.count - 1 AND b.first_serial <= a.first_serial + a.count - 1`, &overlaps)
+	q(`SELECT max(next_serial) FROM lot_counters`, &next)
+	var maxSerial sql.NullInt64
+	q(`SELECT max(serial) FROM items`, &maxSerial)
+	t.Logf("%s: %d batches, %d items, %d acknowledged to clients", d, batches, items, acked)
+	if broken != 0 || overlaps != 0 || distinct != items {
+		t.Fatalf("%d broken batches, %d overlapping ranges, %d items but %d distinct serials", broken, overlaps, items, distinct)
+	}
+	if items < acked {
+		t.Fatalf("%d items stored but %d were acknowledged: committed work was lost", items, acked)
+	}
+	if maxSerial.Valid && next.Int64 <= maxSerial.Int64 {
+		t.Fatalf("lot counter %d is not past the highest serial %d", next.Int64, maxSerial.Int64)
+	}
+}
