@@ -114,3 +114,34 @@ func BenchmarkText(b *testing.B) {
 	}
 	reportRate(b, "text/s")
 }
+
+// BenchmarkEncodeAndRender measures the whole path of one code: qr.Encode
+// of a 24-character id at level M (version 2) plus the render.
+func BenchmarkEncodeAndRender(b *testing.B) {
+	s := DefaultStyle()
+	run := func(b *testing.B, unit string, render func(m *qr.Matrix)) {
+		enc := qr.NewEncoder()
+		var sym qr.Symbol
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := enc.EncodeTo(&sym, testText, qr.Options{Level: qr.M}); err != nil {
+				b.Fatal(err)
+			}
+			render(sym.Matrix)
+		}
+		if sym.Version != 2 {
+			b.Fatalf("version %d, want 2", sym.Version)
+		}
+		reportRate(b, unit)
+	}
+	b.Run("png", func(b *testing.B) {
+		var e PNGEncoder
+		var out []byte
+		run(b, "png/s", func(m *qr.Matrix) { out, _ = e.Append(out[:0], m, s) })
+	})
+	b.Run("svg", func(b *testing.B) {
+		var e SVGEncoder
+		var out []byte
+		run(b, "svg/s", func(m *qr.Matrix) { out, _ = e.Append(out[:0], m, s) })
+	})
+}

@@ -19,6 +19,8 @@ const (
 	// when the surface around the code is plain, so they are allowed for
 	// small labels and parts. Below 2 is refused.
 	MinQuietZone = 2
+	// MaxQuietZone bounds the quiet zone, in modules.
+	MaxQuietZone = 100
 	// MinContrast is the smallest symbol contrast accepted: the difference
 	// of the relative luminances of the two colours (alpha composited over
 	// white), as a fraction. 0.40 is the ISO/IEC 15415 grade C boundary for
@@ -67,8 +69,8 @@ func (s Style) Validate() error {
 	if s.ModulePx < 1 {
 		return qrmfg.FieldError("module_px", "module size %d px: must be at least 1", s.ModulePx)
 	}
-	if s.QuietZone < MinQuietZone {
-		return qrmfg.FieldError("quiet_zone", "quiet zone of %d modules is below the minimum of %d (ISO/IEC 18004 asks for 4)", s.QuietZone, MinQuietZone)
+	if err := checkQuietZone(s.QuietZone); err != nil {
+		return err
 	}
 	if s.DPI < 0 || s.DPI > 100_000 {
 		return qrmfg.FieldError("dpi", "DPI %d is out of range 0..100000", s.DPI)
@@ -90,6 +92,16 @@ func (s Style) Validate() error {
 	}
 	if bg-fg < MinContrast {
 		return qrmfg.FieldError("foreground", "symbol contrast %.0f%% between foreground and background is below %.0f%% (ISO/IEC 15415 grade C)", 100*(bg-fg), 100*MinContrast)
+	}
+	return nil
+}
+
+func checkQuietZone(qz int) error {
+	if qz < MinQuietZone {
+		return qrmfg.FieldError("quiet_zone", "quiet zone of %d modules is below the minimum of %d (ISO/IEC 18004 asks for 4)", qz, MinQuietZone)
+	}
+	if qz > MaxQuietZone {
+		return qrmfg.FieldError("quiet_zone", "quiet zone of %d modules is above the maximum of %d", qz, MaxQuietZone)
 	}
 	return nil
 }

@@ -71,6 +71,8 @@ func (e *SVGEncoder) Append(dst []byte, m *qr.Matrix, s Style) ([]byte, error) {
 	b = append(b, ` d="`...)
 	for y := 0; y < n; y++ {
 		row := m.Row(y)
+		var ys [8]byte // " y" then "h"
+		yb := append(appendInt(append(ys[:0], ' '), y+qz), 'h')
 		for x := 0; x < n; {
 			x0, x1 := nextRun(row, n, x)
 			if x0 >= n {
@@ -78,9 +80,7 @@ func (e *SVGEncoder) Append(dst []byte, m *qr.Matrix, s Style) ([]byte, error) {
 			}
 			b = append(b, 'M')
 			b = appendInt(b, x0+qz)
-			b = append(b, ' ')
-			b = appendInt(b, y+qz)
-			b = append(b, 'h')
+			b = append(b, yb...)
 			b = appendInt(b, x1-x0)
 			b = append(b, "v1h-"...)
 			b = appendInt(b, x1-x0)
@@ -118,16 +118,22 @@ func appendFill(b []byte, c color.RGBA) []byte {
 	return b
 }
 
-// appendInt appends a non-negative int, with a fast path for the 1-3 digit
-// coordinates of a symbol.
+// appendInt appends a non-negative int; the 0-999 coordinates of a symbol
+// come from a table.
 func appendInt(b []byte, v int) []byte {
-	switch {
-	case v < 10:
-		return append(b, byte('0'+v))
-	case v < 100:
-		return append(b, byte('0'+v/10), byte('0'+v%10))
-	case v < 1000:
-		return append(b, byte('0'+v/100), byte('0'+v/10%10), byte('0'+v%10))
+	if uint(v) < uint(len(decimals)) {
+		d := &decimals[v]
+		return append(b, d.s[:d.n]...)
 	}
 	return strconv.AppendInt(b, int64(v), 10)
 }
+
+var decimals = func() (t [1000]struct {
+	s [3]byte
+	n uint8
+}) {
+	for i := range t {
+		t[i].n = uint8(copy(t[i].s[:], strconv.Itoa(i)))
+	}
+	return t
+}()

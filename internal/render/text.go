@@ -5,7 +5,6 @@ import (
 	"io"
 
 	"github.com/qrmfg/qrmfg/internal/qr"
-	"github.com/qrmfg/qrmfg/internal/qrmfg"
 )
 
 // Half-block characters: one character is one module wide and two high.
@@ -26,8 +25,8 @@ func Text(w io.Writer, m *qr.Matrix, s Style) error {
 	if err := checkMatrix(m); err != nil {
 		return err
 	}
-	if s.QuietZone < MinQuietZone {
-		return qrmfg.FieldError("quiet_zone", "quiet zone of %d modules is below the minimum of %d (ISO/IEC 18004 asks for 4)", s.QuietZone, MinQuietZone)
+	if err := checkQuietZone(s.QuietZone); err != nil {
+		return err
 	}
 	n, qz := m.Size(), s.QuietZone
 	side := n + 2*qz
