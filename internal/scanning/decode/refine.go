@@ -35,17 +35,64 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n 
 		if d > 21 {
 			h = alignGrid(m, h, d, cs)
 		}
-		for _, useGray := range []bool{false, true} {
-			bits := sampleBits(m, l, h, d, useGray, inverted)
-			if bits == nil {
-				continue
-			}
-			if s, err := readSymbol(bits); err == nil {
-				return s, h, d, true
+		if s, ok := sampleAndRead(m, l, h, d, inverted); ok {
+			return s, h, d, true
+		}
+		// Three finder patterns do not fix the perspective: without an
+		// alignment pattern the fourth corner is a parallelogram's guess.
+		// Small symbols are cheap to read, so search around it.
+		if d <= 33 && cs[3].m.X == fd-3.5 {
+			guess := cs[3].p
+			ux := Point2f{(tr.X - tl.X) / (fd - 7), (tr.Y - tl.Y) / (fd - 7)}
+			uy := Point2f{(bl.X - tl.X) / (fd - 7), (bl.Y - tl.Y) / (fd - 7)}
+			for _, off := range cornerOffsets {
+				cs[3].p = Point2f{guess.X + off[0]*ux.X + off[1]*uy.X, guess.Y + off[0]*ux.Y + off[1]*uy.Y}
+				h := fitHomography(cs)
+				if s, ok := sampleAndRead(m, l, h, d, inverted); ok {
+					return s, h, d, true
+				}
 			}
 		}
 	}
 	return nil, Homography{}, 0, false
+}
+
+// cornerOffsets are the shifts, in modules along the symbol's axes, tried
+// for the guessed bottom-right corner of a small symbol, nearest first.
+var cornerOffsets = func() [][2]float64 {
+	var out [][2]float64
+	for r := 1; r <= 3; r++ {
+		for j := -r; j <= r; j++ {
+			for i := -r; i <= r; i++ {
+				if max(abs(i), abs(j)) == r {
+					out = append(out, [2]float64{float64(i) * 0.75, float64(j) * 0.75})
+				}
+			}
+		}
+	}
+	return out
+}()
+
+func abs(i int) int {
+	if i < 0 {
+		return -i
+	}
+	return i
+}
+
+// sampleAndRead samples the grid h every way sampleBits knows and returns the
+// first reading that decodes.
+func sampleAndRead(m *gozxing.BitMatrix, l *gray, h Homography, d int, inverted bool) (*symbol, bool) {
+	for mode := range sampleModes {
+		bits := sampleBits(m, l, h, d, mode, inverted)
+		if bits == nil {
+			continue
+		}
+		if s, err := readSymbol(bits); err == nil {
+			return s, true
+		}
+	}
+	return nil, false
 }
 
 // alignGrid looks for each alignment pattern of a version-(d-17)/4 symbol
@@ -113,11 +160,17 @@ func localModuleSize(h Homography, x, y float64) float64 {
 	return (math.Hypot(b.X-a.X, b.Y-a.Y) + math.Hypot(c.X-a.X, c.Y-a.Y)) / 2
 }
 
-// sampleBits samples the d×d module centres under h: from the binarized
-// matrix, or from the grey plane against a threshold midway between the
-// symbol's dark and light clusters. It returns nil when the grid leaves the
-// image.
-func sampleBits(m *gozxing.BitMatrix, l *gray, h Homography, d int, useGray, inverted bool) *gozxing.BitMatrix {
+// Sampling modes of sampleBits.
+const (
+	sampleBinary     = iota // the binarized matrix at the module centre
+	sampleGrayGlobal        // grey mean over the module's centre, one Otsu threshold
+	sampleGrayLocal         // grey mean, threshold from the 7×7-module neighbourhood
+	sampleModes
+)
+
+// sampleBits samples the d×d modules under h. It returns nil when the grid
+// leaves the image.
+func sampleBits(m *gozxing.BitMatrix, l *gray, h Homography, d int, mode int, inverted bool) *gozxing.BitMatrix {
 	bits, err := gozxing.NewSquareBitMatrix(d)
 	if err != nil {
 		return nil
@@ -129,24 +182,50 @@ func sampleBits(m *gozxing.BitMatrix, l *gray, h Homography, d int, useGray, inv
 			if math.IsNaN(p.X) || p.X < -1 || p.Y < -1 || p.X > float64(l.w)+1 || p.Y > float64(l.h)+1 {
 				return nil
 			}
-			if !useGray {
+			if mode == sampleBinary {
 				xi, yi := min(max(int(p.X), 0), m.GetWidth()-1), min(max(int(p.Y), 0), m.GetHeight()-1)
 				if m.Get(xi, yi) {
 					bits.Set(x, y)
 				}
 				continue
 			}
-			v, _ := l.at(p.X, p.Y)
-			vals[y*d+x] = v
+			// Mean of a 3×3 lattice over the middle half of the module:
+			// steadier than one point on noisy, compressed images.
+			var sum float64
+			for j := -1; j <= 1; j++ {
+				for i := -1; i <= 1; i++ {
+					q := h.Apply(float64(x)+0.5+0.22*float64(i), float64(y)+0.5+0.22*float64(j))
+					v, _ := l.at(q.X, q.Y)
+					sum += v
+				}
+			}
+			vals[y*d+x] = sum / 9
 		}
 	}
-	if !useGray {
+	if mode == sampleBinary {
 		return bits
 	}
 	t := otsu(vals)
-	for i, v := range vals {
-		if (v < t) != inverted {
-			bits.Set(i%d, i/d)
+	for y := 0; y < d; y++ {
+		for x := 0; x < d; x++ {
+			th := t
+			if mode == sampleGrayLocal {
+				lo, hi := 255.0, 0.0
+				for j := max(y-3, 0); j <= min(y+3, d-1); j++ {
+					for i := max(x-3, 0); i <= min(x+3, d-1); i++ {
+						v := vals[j*d+i]
+						lo, hi = min(lo, v), max(hi, v)
+					}
+				}
+				// A flat neighbourhood has no local contrast: keep the
+				// global threshold there.
+				if hi-lo > 24 {
+					th = (lo + hi) / 2
+				}
+			}
+			if (vals[y*d+x] < th) != inverted {
+				bits.Set(x, y)
+			}
 		}
 	}
 	return bits

@@ -3,6 +3,7 @@ package decode
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"sort"
 
@@ -53,18 +54,19 @@ type Code struct {
 	// modules read dark), before unmasking.
 	Grid    Grid
 	Modules *qr.Matrix
+	pass    string
 }
 
 // scan runs the passes over g until one finds codes (or all of them with
 // TryHarder), the context ends or the passes run out.
 func scan(ctx context.Context, g *gray, opts Options) []Code {
 	var found []Code
-	for _, level := range levels(g) {
+	for li, level := range levels(g) {
 		if ctx.Err() != nil {
 			break
 		}
 		l := level()
-		for _, bin := range []func(gozxing.LuminanceSource) gozxing.Binarizer{gozxing.NewHybridBinarizer, gozxing.NewGlobalHistgramBinarizer} {
+		for bi, bin := range []func(gozxing.LuminanceSource) gozxing.Binarizer{gozxing.NewHybridBinarizer, gozxing.NewGlobalHistgramBinarizer} {
 			if ctx.Err() != nil {
 				return finish(found)
 			}
@@ -72,13 +74,13 @@ func scan(ctx context.Context, g *gray, opts Options) []Code {
 			if err != nil {
 				continue
 			}
-			found = merge(found, detectAll(ctx, m, l, false, opts.TryHarder))
+			found = merge(found, tag(detectAll(ctx, m, l, false, opts.TryHarder), fmt.Sprintf("%d%dn", li, bi)))
 			if len(found) > 0 && !opts.TryHarder {
 				return finish(found)
 			}
 			if opts.TryInverted && ctx.Err() == nil {
 				m.FlipAll()
-				found = merge(found, detectAll(ctx, m, l, true, opts.TryHarder))
+				found = merge(found, tag(detectAll(ctx, m, l, true, opts.TryHarder), fmt.Sprintf("%d%di", li, bi)))
 				if len(found) > 0 && !opts.TryHarder {
 					return finish(found)
 				}
@@ -86,6 +88,15 @@ func scan(ctx context.Context, g *gray, opts Options) []Code {
 		}
 	}
 	return finish(found)
+}
+
+func tag(cs []Code, p string) []Code {
+	for i := range cs {
+		if len(cs[i].pass) < 2 {
+			cs[i].pass = p + cs[i].pass
+		}
+	}
+	return cs
 }
 
 // levels returns the scale pyramid of g in the order it is searched, each
@@ -112,7 +123,7 @@ func levels(g *gray) []func() *gray {
 	if max(g.w, g.h) <= upscaleSide {
 		var d *gray
 		out = append(out, func() *gray { d = g.double(); return d })
-		if max(g.w, g.h) <= upscaleSide/4 {
+		if max(g.w, g.h) <= upscaleSide/8 {
 			out = append(out, func() *gray { return d.double() })
 		}
 	}
@@ -122,7 +133,7 @@ func levels(g *gray) []func() *gray {
 const (
 	startSide    = 1280 // long side of the first level tried
 	minLevelSide = 320  // no pyramid level is made smaller than this
-	upscaleSide  = 400  // images no larger than this are also tried at twice the size
+	upscaleSide  = 800  // images no larger than this are also tried at twice the size
 )
 
 var hints = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
@@ -134,13 +145,15 @@ var hints = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HA
 func detectAll(ctx context.Context, m *gozxing.BitMatrix, l *gray, inverted, all bool) []Code {
 	var out []Code
 	if r, err := detector.NewDetector(m).Detect(nil); err == nil {
-		if code, ok := decodeCandidate(r, m, l, inverted); ok {
+		if code, ok := decodeCandidate(r, m, l, inverted, true); ok {
 			out = append(out, code)
 		}
 	}
-	h := hints
+	h, thorough := hints, true
 	if len(out) > 0 && !all {
-		h = nil // other codes beside the one read: a cheaper row-skipping scan
+		// Other codes beside the one read: a cheaper row-skipping scan, and
+		// no retries on candidates that do not read at once.
+		h, thorough = nil, false
 	}
 	rs, err := multidetector.NewMultiDetector(m).DetectMulti(h)
 	if err != nil {
@@ -150,17 +163,17 @@ func detectAll(ctx context.Context, m *gozxing.BitMatrix, l *gray, inverted, all
 		if ctx.Err() != nil {
 			break
 		}
-		if covered(out, c.GetPoints(), l.scale) {
+		if covered(out, c, l.scale) {
 			continue
 		}
-		if code, ok := decodeCandidate(c, m, l, inverted); ok {
+		if code, ok := decodeCandidate(c, m, l, inverted, thorough); ok {
 			out = merge(out, []Code{code})
 		}
 	}
 	return out
 }
 
-func decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, inverted bool) (Code, bool) {
+func decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, inverted, thorough bool) (Code, bool) {
 	bits := dr.GetBits()
 	pts := dr.GetPoints()
 	if bits == nil || len(pts) < 3 {
@@ -174,6 +187,7 @@ func decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, i
 		align = &a
 	}
 	var h Homography
+	retried := ""
 	s, err := readSymbol(bits)
 	if err == nil {
 		fn := float64(n)
@@ -185,11 +199,15 @@ func decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, i
 		}
 		h = quadToQuad(from, to)
 	} else {
+		if !thorough {
+			return Code{}, false
+		}
 		var ok bool
 		s, h, n, ok = retry(m, l, [3]Point2f{tl, tr, bl}, align, n, inverted)
 		if !ok {
 			return Code{}, false
 		}
+		retried = "r"
 	}
 	fn := float64(n)
 	sc := l.scale
@@ -213,6 +231,7 @@ func decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, i
 		Grid:            grid,
 		ModuleSize:      grid.ModuleSize(),
 		Modules:         s.modules,
+		pass:            retried,
 	}
 	code.Corners = [4]Point2f{h.Apply(0, 0), h.Apply(fn, 0), h.Apply(fn, fn), h.Apply(0, fn)}
 	for _, c := range code.Corners {
@@ -223,10 +242,12 @@ func decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, i
 	return code, true
 }
 
-// covered reports whether the finder patterns pts (in level pixels) lie on a
-// code already read, so the candidate is that code again.
-func covered(codes []Code, pts []gozxing.ResultPoint, scale float64) bool {
-	if len(pts) < 3 {
+// covered reports whether the candidate dr (in level pixels) is a code
+// already read: its finder patterns' centroid lies on that code and its size
+// is about the same (a small code printed inside a large one is not covered).
+func covered(codes []Code, dr *common.DetectorResult, scale float64) bool {
+	pts := dr.GetPoints()
+	if len(pts) < 3 || dr.GetBits() == nil {
 		return true
 	}
 	var cx, cy float64
@@ -234,13 +255,22 @@ func covered(codes []Code, pts []gozxing.ResultPoint, scale float64) bool {
 		cx += p.GetX() * scale / 3
 		cy += p.GetY() * scale / 3
 	}
+	n := float64(dr.GetBits().GetHeight())
+	side := math.Hypot(pts[2].GetX()-pts[1].GetX(), pts[2].GetY()-pts[1].GetY()) * scale * n / (n - 7)
 	for i := range codes {
-		c := codes[i].center()
-		if math.Hypot(c.X-cx, c.Y-cy) < float64(codes[i].Grid.Size)*codes[i].ModuleSize/2 {
+		if sameSpot(codes[i], Point2f{cx, cy}, side) {
 			return true
 		}
 	}
 	return false
+}
+
+// sameSpot reports whether a symbol of the given side centred at c is code.
+func sameSpot(code Code, c Point2f, side float64) bool {
+	cc := code.center()
+	codeSide := float64(code.Grid.Size) * code.ModuleSize
+	ratio := side / codeSide
+	return math.Hypot(c.X-cc.X, c.Y-cc.Y) < codeSide/2 && ratio > 0.7 && ratio < 1.4
 }
 
 func pt(p gozxing.ResultPoint) Point2f { return Point2f{p.GetX(), p.GetY()} }
@@ -255,12 +285,8 @@ func (c *Code) center() Point2f {
 func merge(have, add []Code) []Code {
 next:
 	for _, a := range add {
-		ca := a.center()
 		for i := range have {
-			ch := have[i].center()
-			d := math.Hypot(ca.X-ch.X, ca.Y-ch.Y)
-			r := float64(have[i].Grid.Size) * min(have[i].ModuleSize, a.ModuleSize) / 2
-			if d < r {
+			if sameSpot(have[i], a.center(), float64(a.Grid.Size)*a.ModuleSize) {
 				if a.Text != have[i].Text && a.WorstBlock < have[i].WorstBlock {
 					have[i] = a
 				}
