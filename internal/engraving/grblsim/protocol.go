@@ -123,6 +123,7 @@ func (s *Sim) executeLocked(raw string) {
 	switch {
 	case f.DropAfterLines > 0 && n >= f.DropAfterLines:
 		s.faults.DropAfterLines = 0
+		s.stats.DroppedAt = time.Now()
 		if s.cur != nil {
 			s.cur.close()
 			s.cur = nil
@@ -130,6 +131,11 @@ func (s *Sim) executeLocked(raw string) {
 		return
 	case f.ResetAtLine == n:
 		s.resetLocked(false)
+		return
+	case f.AlarmAtLine == n && f.AlarmCode == 3:
+		// Reset while in motion: ALARM:3, then the reset's banner.
+		s.raiseLocked(3)
+		s.resetLocked(true)
 		return
 	case f.AlarmAtLine == n && f.AlarmCode > 0:
 		s.raiseLocked(f.AlarmCode)

@@ -103,6 +103,8 @@ type Stats struct {
 	PlannerEmptied int
 	Resets         int
 	Alarms         []int
+	// DroppedAt is when the DropAfterLines fault last closed the connection.
+	DroppedAt time.Time
 	StatusReports  int
 }
 
