@@ -388,3 +388,15 @@ func FuzzEncode(f *testing.F) {
 		}
 	})
 }
+
+func TestFormatAndVersionBits(t *testing.T) {
+	t.Parallel()
+	// ISO/IEC 18004 annex C examples: level M mask 5 (data 00101), and
+	// version 7's version information 000111 110010 010100.
+	if got := formatBits(M, 5); got != 0b100000011001110 {
+		t.Errorf("formatBits(M, 5) = %015b", got)
+	}
+	if got := versionBits(7); got != 0b000111110010010100 {
+		t.Errorf("versionBits(7) = %018b", got)
+	}
+}

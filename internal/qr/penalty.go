@@ -49,7 +49,14 @@ func linePenalty(b []uint64, t *template, col []uint64) int {
 			w5 := e0 & e1 & e2 & e3 & cm
 			p += bits.OnesCount64(w5) + 2*bits.OnesCount64(w5&^prev)
 			if dark6 := prev & w5 & c[y-1] &^ c[y-2]; dark6 != 0 {
-				n3 += scaledFinders(c, dark6, y-1, size, pad)
+				// Keep runs of 6 or ≥ 9 with two light modules before and,
+				// for 6, after: this drops the finder patterns' runs of 7.
+				s := y - 1
+				dark6 &^= c[s-2]
+				dark6 &= ^(c[s+6] | c[s+7]) | c[s+6]&c[s+7]&c[s+8]
+				if dark6 != 0 {
+					n3 += scaledFinders(c, dark6, s, size, pad)
+				}
 			}
 			prev = w5
 			e0, e1, e2 = e1, e2, e3
@@ -116,31 +123,42 @@ func scaledFinders(c []uint64, starts uint64, s, size, pad int) int {
 func blockBalancePenalty(b []uint64, t *template) int {
 	size, stride, pad := t.size, t.stride, t.pad
 	blocks, dark := 0, 0
-	last := (size - 2) >> 6 // word holding column size-2, the last block start
-	lastMask := uint64(1)<<((size-2)&63+1) - 1
-	for y := pad; y < pad+size; y++ {
-		r0 := b[y*stride : y*stride+stride]
-		for w := range stride {
-			dark += bits.OnesCount64(r0[w])
+	b = b[pad*stride : (pad+size)*stride]
+	if stride == 1 {
+		m := uint64(1)<<(size-1) - 1 // columns where a block can start
+		a := b[0]
+		for _, c := range b[1:] {
+			dark += bits.OnesCount64(a)
+			d := a ^ c // where the row below differs
+			blocks += bits.OnesCount64(^(d | d>>1 | (a ^ a>>1)) & m)
+			a = c
 		}
-		if y+1 == pad+size {
-			break
-		}
-		r1 := b[(y+1)*stride : (y+1)*stride+stride]
-		for w := 0; w <= last; w++ {
-			a, c := r0[w], r1[w]
-			var an, cn uint64 // next word's first bit, shifted in
-			if w+1 < stride {
-				an, cn = r0[w+1]<<63, r1[w+1]<<63
+		dark += bits.OnesCount64(a)
+	} else {
+		for y := range size {
+			r0 := b[y*stride : y*stride+stride]
+			for _, w := range r0 {
+				dark += bits.OnesCount64(w)
 			}
-			v := ^(a ^ c)                      // same colour down
-			h := ^(a ^ (a>>1 | an))            // same colour right
-			vr := ^((c>>1 | cn) ^ (a>>1 | an)) // same colour down, one to the right
-			m := ^uint64(0)
-			if w == last {
-				m = lastMask
+			if y+1 == size {
+				break
 			}
-			blocks += bits.OnesCount64(v & h & vr & m)
+			r1 := b[(y+1)*stride : (y+1)*stride+stride]
+			for w := range stride {
+				a, d := r0[w], r0[w]^r1[w]
+				var an, dn uint64 // the next word's first column, shifted in
+				if w+1 < stride {
+					an, dn = r0[w+1]<<63, (r0[w+1]^r1[w+1])<<63
+				}
+				m := ^uint64(0)
+				if last := size - 2 - w*64; last < 63 { // last block start in this word
+					m = uint64(1)<<(last+1) - 1
+					if last < 0 {
+						m = 0
+					}
+				}
+				blocks += bits.OnesCount64(^(d | d>>1 | dn | (a ^ (a>>1 | an))) & m)
+			}
 		}
 	}
 	total := size * size

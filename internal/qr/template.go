@@ -212,7 +212,18 @@ func formatPositions(size int) (p [15][2][2]int) {
 
 // formatBits returns the 15-bit format information of level l and mask m,
 // BCH-protected and XOR-ed with 0x5412.
-func formatBits(l Level, m int) int {
+func formatBits(l Level, m int) int { return int(formatTable[l][m]) }
+
+var formatTable = func() (t [4][8]uint16) {
+	for l := range t {
+		for m := range t[l] {
+			t[l][m] = uint16(computeFormatBits(Level(l), m))
+		}
+	}
+	return t
+}()
+
+func computeFormatBits(l Level, m int) int {
 	data := l.formatBits()<<3 | m
 	rem := data
 	for range 10 {
