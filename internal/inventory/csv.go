@@ -22,7 +22,7 @@ var csvColumns = []string{"uid", "component_type", "vendor_code", "lot_number", 
 
 // ExportCSV streams every item matching f as CSV, in uid order.
 func (s *Service) ExportCSV(ctx context.Context, f ItemFilter, w io.Writer) error {
-	if err := s.validateFilter(&f, false); err != nil {
+	if err := s.validateFilter(ctx, &f, false); err != nil {
 		return err
 	}
 	cw := csv.NewWriter(w)

@@ -152,6 +152,8 @@ type ItemFilter struct {
 	Location      string
 	UIDPrefix     string
 	BatchID       string
+	SerialFrom    int64 // with the lot: serials >= SerialFrom
+	SerialTo      int64 // with the lot: serials <= SerialTo
 	ParentUID     string
 	CreatedFrom   *time.Time
 	CreatedTo     *time.Time

@@ -217,13 +217,26 @@ func (s *Service) Get(ctx context.Context, uid string) (ItemDetail, error) {
 
 // List returns a page of items.
 func (s *Service) List(ctx context.Context, f ItemFilter) (ItemPage, error) {
-	if err := s.validateFilter(&f, true); err != nil {
+	if err := s.validateFilter(ctx, &f, true); err != nil {
 		return ItemPage{}, err
 	}
 	return s.store.ListItems(ctx, f)
 }
 
-func (s *Service) validateFilter(f *ItemFilter, paged bool) error {
+func (s *Service) validateFilter(ctx context.Context, f *ItemFilter, paged bool) error {
+	if f.BatchID != "" {
+		// A batch is a serial range of one lot: the lot index serves it.
+		b, err := s.store.GetBatch(ctx, f.BatchID)
+		if err != nil {
+			return err
+		}
+		if (f.ComponentType != "" && f.ComponentType != b.ComponentType) || (f.VendorCode != "" && f.VendorCode != b.VendorCode) ||
+			(f.LotNumber != "" && f.LotNumber != b.LotNumber) {
+			return qrmfg.FieldError("batch_id", "batch %s belongs to %s-%s-%s, which the other filters exclude", b.ID, b.ComponentType, b.VendorCode, b.LotNumber)
+		}
+		f.ComponentType, f.VendorCode, f.LotNumber = b.ComponentType, b.VendorCode, b.LotNumber
+		f.SerialFrom, f.SerialTo, f.BatchID = b.FirstSerial, b.LastSerial(), ""
+	}
 	if paged {
 		if f.Limit == 0 {
 			f.Limit = 50

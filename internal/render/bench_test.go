@@ -34,7 +34,7 @@ func BenchmarkPNG(b *testing.B) {
 		for b.Loop() {
 			out, _ = e.Append(out[:0], m, s)
 		}
-		b.SetBytes(int64(len(out)))
+		b.ReportMetric(float64(len(out)), "B/png")
 		reportRate(b, "png/s")
 	})
 	b.Run("qrmfg-pool-writer", func(b *testing.B) {
@@ -63,12 +63,15 @@ func BenchmarkPNG(b *testing.B) {
 				}
 			}
 			enc := png.Encoder{CompressionLevel: c.level, BufferPool: &pool{}}
+			var w countingWriter
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := enc.Encode(io.Discard, img); err != nil {
+				w.n = 0
+				if err := enc.Encode(&w, img); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(w.n), "B/png")
 			reportRate(b, "png/s")
 		})
 	}

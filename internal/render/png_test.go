@@ -262,3 +262,21 @@ func TestNRGBAMatchesStdlib(t *testing.T) {
 		}
 	}
 }
+
+// A symbol from our own encoder (qr.Encode) renders to a PNG that zbarimg reads.
+func TestPNGOfQREncode(t *testing.T) {
+	t.Parallel()
+	for _, text := range []string{testText, "HTTPS://TRACE.EXAMPLE.COM/P/" + testText} {
+		sym, err := qr.Encode(text, qr.Options{Level: qr.M})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := PNG(&buf, sym.Matrix, DefaultStyle()); err != nil {
+			t.Fatal(err)
+		}
+		if got := zbar(t, writeTemp(t, "code.png", buf.Bytes())); !slices.Equal(got, []string{text}) {
+			t.Errorf("zbarimg read %q, want %q", got, text)
+		}
+	}
+}

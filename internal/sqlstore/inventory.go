@@ -93,6 +93,12 @@ func (s *InventoryStore) where(f inventory.ItemFilter) (string, []any) {
 	if f.BatchID != "" {
 		add("batch_id = ?", f.BatchID)
 	}
+	if f.SerialFrom > 0 {
+		add("serial >= ?", f.SerialFrom)
+	}
+	if f.SerialTo > 0 {
+		add("serial <= ?", f.SerialTo)
+	}
 	if f.ParentUID != "" {
 		add("parent_uid = ?", f.ParentUID)
 	}

@@ -59,6 +59,9 @@ func TestAllocateBatch(t *testing.T) {
 		if _, err := svc.Get(ctx, "PAD-V0100-L2025-09-00006"); qrmfg.ErrorCode(err) != qrmfg.ENOTFOUND {
 			t.Fatalf("serial 6 exists or wrong error: %v", err)
 		}
+		if p, err := svc.List(ctx, inventory.ItemFilter{BatchID: b2.ID}); err != nil || len(p.Items) != 2 || p.Items[0].Serial != 4 {
+			t.Fatalf("batch filter: %+v %v", p.Items, err)
+		}
 		// Another lot has its own counter.
 		if b := mustAllocate(t, svc, "L2025-10", 1); b.FirstSerial != 1 {
 			t.Fatalf("new lot starts at %d", b.FirstSerial)

@@ -104,8 +104,8 @@ type Stats struct {
 	Resets         int
 	Alarms         []int
 	// DroppedAt is when the DropAfterLines fault last closed the connection.
-	DroppedAt time.Time
-	StatusReports  int
+	DroppedAt     time.Time
+	StatusReports int
 }
 
 type state int

@@ -10,6 +10,8 @@ import (
 // is (x+0.5, y+0.5) relative to Bounds().Min.
 type Point2f struct{ X, Y float64 }
 
+func (p Point2f) near(q Point2f, tol float64) bool { return math.Hypot(p.X-q.X, p.Y-q.Y) <= tol }
+
 // Homography is a plane projective transform in row-major order:
 // x' = (H[0]x + H[1]y + H[2]) / (H[6]x + H[7]y + H[8]), y' likewise with H[3..5].
 type Homography [9]float64

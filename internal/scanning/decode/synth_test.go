@@ -374,7 +374,6 @@ func TestMetadataAndGrid(t *testing.T) {
 	}
 }
 
-func (p Point2f) near(q Point2f, tol float64) bool { return math.Hypot(p.X-q.X, p.Y-q.Y) <= tol }
 
 func TestMirrored(t *testing.T) {
 	t.Parallel()

@@ -57,6 +57,9 @@ CREATE TABLE batches (
     created_at         TIMESTAMPTZ    NOT NULL
 );
 
+-- batch_id has no foreign key: a batch and its items are written in one
+-- transaction, and a per-row check would double the cost of a 100,000-item
+-- batch. A batch's items are found by lot and serial range instead.
 CREATE TABLE items (
     uid                TEXT    PRIMARY KEY,
     component_type     TEXT    NOT NULL,
@@ -69,7 +72,7 @@ CREATE TABLE items (
     status             TEXT    NOT NULL,
     location           TEXT    NOT NULL DEFAULT '',
     attributes         JSONB   NOT NULL DEFAULT '{}',
-    batch_id           TEXT    REFERENCES batches (id),
+    batch_id           TEXT,
     parent_uid         TEXT    REFERENCES items (uid),
     last_seen_at       TIMESTAMPTZ,
     last_seen_location TEXT    NOT NULL DEFAULT '',
@@ -82,7 +85,6 @@ CREATE INDEX items_status_uid ON items (status, uid);
 CREATE INDEX items_created_uid ON items (created_at, uid);
 CREATE INDEX items_location_uid ON items (location, uid);
 CREATE INDEX items_parent ON items (parent_uid) WHERE parent_uid IS NOT NULL;
-CREATE INDEX items_batch ON items (batch_id);
 CREATE INDEX items_type_vendor_status ON items (component_type, vendor_code, status);
 
 CREATE TABLE item_history (
