@@ -303,12 +303,11 @@ func apply(dst, src, mk []uint64, t *template, f int, fp *[15][2]uint32) {
 	for i := range d {
 		d[i] = s[i] ^ mk[i]
 	}
-	for i := range 15 {
-		if f>>i&1 == 1 {
-			p, q := fp[i][0], fp[i][1]
-			dst[p>>6] |= 1 << (p & 63)
-			dst[q>>6] |= 1 << (q & 63)
-		}
+	for i := range fp {
+		bit := uint64(f>>i) & 1
+		p, q := fp[i][0], fp[i][1]
+		dst[p>>6] |= bit << (p & 63)
+		dst[q>>6] |= bit << (q & 63)
 	}
 }
 

@@ -63,12 +63,13 @@ func linePenalty(b []uint64, t *template, col []uint64) int {
 		}
 		// Rule 3 at scale 1.
 		for y := pad; y+7 <= pad+size; y++ {
-			core := c[y] & c[y+2] & c[y+3] & c[y+4] & c[y+6] &^ (c[y-1] | c[y+1] | c[y+5] | c[y+7]) & cm
+			r := c[y-4 : y+11 : y+11] // r[4+i] is row y+i
+			core := r[4] & r[6] & r[7] & r[8] & r[10] &^ (r[3] | r[5] | r[9] | r[11]) & cm
 			if core == 0 {
 				continue
 			}
-			after := ^(c[y+7] | c[y+8] | c[y+9] | c[y+10])
-			before := ^(c[y-4] | c[y-3] | c[y-2] | c[y-1])
+			after := ^(r[11] | r[12] | r[13] | r[14])
+			before := ^(r[0] | r[1] | r[2] | r[3])
 			n3 += bits.OnesCount64(core&after) + bits.OnesCount64(core&before)
 		}
 		p += n3 * penaltyN3
