@@ -230,6 +230,7 @@ func BenchmarkLabelSheet(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	startCPU()
 	for b.Loop() {
 		if err := sheet.Add(m, testText); err != nil {
 			b.Fatal(err)
