@@ -8,9 +8,9 @@ import (
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 )
 
-// AutoMask is the value of Symbol.Mask's request counterpart meaning "choose
-// the mask by the penalty rules"; Options.Mask may hold it (or 0) when
-// ForceMask is false.
+// AutoMask may be given as Options.Mask to say explicitly that the mask is
+// chosen by the penalty rules, which is what happens whenever ForceMask is
+// false.
 const AutoMask = -1
 
 // Options tune Encode. The zero value is sensible: level L, the smallest

@@ -1,4 +1,14 @@
-// Package qr encodes QR Code Model 2 symbols (ISO/IEC 18004).
+// Package qr encodes QR Code Model 2 symbols (ISO/IEC 18004): versions 1-40,
+// levels L, M, Q and H, numeric, alphanumeric and byte segments split for
+// the fewest bits, ECI designators, and the mask chosen by the standard's
+// penalty rules.
+//
+//	sym, err := qr.Encode("PAD-V0100-L2025-09-00001", qr.Options{Level: qr.M})
+//	// sym.Matrix is 25×25 (version 2); sym.Matrix.Row(y) gives its bits.
+//
+// For batches, keep one Encoder per goroutine and call EncodeTo with the same
+// Symbol: it then allocates nothing. The output equals, module for module,
+// that of Nayuki's reference implementation (see the package tests).
 package qr
 
 // Matrix is a square grid of modules, stored as a bitset with one bit per
