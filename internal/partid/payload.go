@@ -186,6 +186,9 @@ func (c *PayloadConfig) Encode(f Format, id ID, mfgDate time.Time) (string, erro
 		if c.BaseURL == "" {
 			return "", qrmfg.FieldError("base_url", "the url payload format needs a base URL")
 		}
+		if err := validateBase("base_url", c.BaseURL); err != nil {
+			return "", err
+		}
 		return c.BaseURL + s, nil
 	case FormatGS1:
 		return c.encodeGS1(id, mfgDate)
@@ -201,8 +204,10 @@ func (c *PayloadConfig) Encode(f Format, id ID, mfgDate time.Time) (string, erro
 // Decode recognises a payload of any format, returns the id it carries and,
 // for signed formats, verifies the tag or signature. Errors are EINVALID
 // *qrmfg.Error wrapping ErrMalformed, ErrUnknownKey or ErrBadSignature (see
-// Verdict). Only the canonical form Encode writes is accepted: a decoded
-// payload re-encodes to the same string.
+// Verdict). Only the canonical form Encode writes is accepted, so a decoded
+// payload re-encodes to the same string: url payloads must start with
+// exactly the configured BaseURL, gs1 payloads with the configured resolver
+// (or DefaultGS1Resolver); any other URL is malformed.
 func (c *PayloadConfig) Decode(payload string) (Decoded, error) {
 	if r := c.resolver(); strings.HasPrefix(payload, r+"/01/") {
 		return c.decodeGS1(payload[len(r):])
