@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qrmfg/qrmfg/internal/qr"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 )
 
@@ -104,7 +105,11 @@ func TestLabelSheetDecodes(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, id := range ids {
-				if err := sheet.Add(qrencodeMatrix(t, id), id); err != nil {
+				sym, err := qr.Encode(id, qr.Options{Level: qr.M})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := sheet.Add(sym.Matrix, id); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"os/exec"
 	"slices"
 	"testing"
 
@@ -278,5 +279,25 @@ func TestPNGOfQREncode(t *testing.T) {
 		if got := zbar(t, writeTemp(t, "code.png", buf.Bytes())); !slices.Equal(got, []string{text}) {
 			t.Errorf("zbarimg read %q, want %q", got, text)
 		}
+	}
+}
+
+// pngcheck, when installed, finds nothing to complain about. It is optional
+// (not in the CI package list), so it skips even under CI=true.
+func TestPNGCheck(t *testing.T) {
+	t.Parallel()
+	tool, err := exec.LookPath("pngcheck")
+	if err != nil {
+		t.Skip("pngcheck not installed (optional; Debian package pngcheck)")
+	}
+	s := DefaultStyle()
+	s.DPI = 300
+	s.Foreground = color.RGBA{0, 0, 100, 255}
+	var buf bytes.Buffer
+	if err := PNG(&buf, qrencodeMatrix(t, testText), s); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(tool, "-v", writeTemp(t, "c.png", buf.Bytes())).CombinedOutput(); err != nil {
+		t.Errorf("pngcheck: %v\n%s", err, out)
 	}
 }
