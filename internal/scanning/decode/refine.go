@@ -14,13 +14,14 @@ import (
 type corr struct{ m, p Point2f }
 
 // retry reads a candidate whose plain sampling failed. It tries the dimension
-// ZXing estimated and its neighbours, fits the grid to every alignment pattern
+// ZXing estimated and the next larger one (its estimate runs small on tilted
+// symbols), fits the grid to every alignment pattern
 // it can find (not only the bottom-right one, which is what lets strongly
 // tilted large symbols read), and samples both the binarized image and the
 // grey levels with a threshold taken from the symbol itself.
 func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n int, inverted bool) (*symbol, Homography, int, bool) {
 	tl, tr, bl := finders[0], finders[1], finders[2]
-	for _, d := range []int{n, n - 4, n + 4} {
+	for _, d := range []int{n, n + 4} {
 		if d < 21 || d > 177 {
 			continue
 		}
@@ -61,7 +62,7 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n 
 // for the guessed bottom-right corner of a small symbol, nearest first.
 var cornerOffsets = func() [][2]float64 {
 	var out [][2]float64
-	for r := 1; r <= 3; r++ {
+	for r := 1; r <= 1; r++ {
 		for j := -r; j <= r; j++ {
 			for i := -r; i <= r; i++ {
 				if max(abs(i), abs(j)) == r {
@@ -206,26 +207,9 @@ func sampleBits(m *gozxing.BitMatrix, l *gray, h Homography, d int, mode int, in
 		return bits
 	}
 	t := otsu(vals)
-	for y := 0; y < d; y++ {
-		for x := 0; x < d; x++ {
-			th := t
-			if mode == sampleGrayLocal {
-				lo, hi := 255.0, 0.0
-				for j := max(y-3, 0); j <= min(y+3, d-1); j++ {
-					for i := max(x-3, 0); i <= min(x+3, d-1); i++ {
-						v := vals[j*d+i]
-						lo, hi = min(lo, v), max(hi, v)
-					}
-				}
-				// A flat neighbourhood has no local contrast: keep the
-				// global threshold there.
-				if hi-lo > 24 {
-					th = (lo + hi) / 2
-				}
-			}
-			if (vals[y*d+x] < th) != inverted {
-				bits.Set(x, y)
-			}
+	for i, v := range vals {
+		if (v < t) != inverted {
+			bits.Set(i%d, i/d)
 		}
 	}
 	return bits

@@ -3,7 +3,6 @@ package decode
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"sort"
 
@@ -54,49 +53,71 @@ type Code struct {
 	// modules read dark), before unmasking.
 	Grid    Grid
 	Modules *qr.Matrix
-	pass    string
 }
 
 // scan runs the passes over g until one finds codes (or all of them with
 // TryHarder), the context ends or the passes run out.
 func scan(ctx context.Context, g *gray, opts Options) []Code {
-	var found []Code
-	for li, level := range levels(g) {
+	sc := &scanner{ctx: ctx, all: opts.TryHarder}
+	binarizers := []func(gozxing.LuminanceSource) gozxing.Binarizer{gozxing.NewHybridBinarizer, gozxing.NewGlobalHistgramBinarizer}
+	for _, level := range levels(g) {
 		if ctx.Err() != nil {
 			break
 		}
 		l := level()
-		for bi, bin := range []func(gozxing.LuminanceSource) gozxing.Binarizer{gozxing.NewHybridBinarizer, gozxing.NewGlobalHistgramBinarizer} {
+		for _, bin := range binarizers {
 			if ctx.Err() != nil {
-				return finish(found)
+				return finish(sc.found)
 			}
 			m, err := bin(&lumSource{g: l}).GetBlackMatrix()
 			if err != nil {
 				continue
 			}
-			found = merge(found, tag(detectAll(ctx, m, l, false, opts.TryHarder), fmt.Sprintf("%d%dn", li, bi)))
-			if len(found) > 0 && !opts.TryHarder {
-				return finish(found)
+			sc.pass++
+			sc.detectAll(m, l, false)
+			if len(sc.found) > 0 && !opts.TryHarder {
+				return finish(sc.found)
 			}
 			if opts.TryInverted && ctx.Err() == nil {
 				m.FlipAll()
-				found = merge(found, tag(detectAll(ctx, m, l, true, opts.TryHarder), fmt.Sprintf("%d%di", li, bi)))
-				if len(found) > 0 && !opts.TryHarder {
-					return finish(found)
+				sc.pass++
+				sc.detectAll(m, l, true)
+				if len(sc.found) > 0 && !opts.TryHarder {
+					return finish(sc.found)
 				}
 			}
 		}
 	}
-	return finish(found)
+	return finish(sc.found)
 }
 
-func tag(cs []Code, p string) []Code {
-	for i := range cs {
-		if len(cs[i].pass) < 2 {
-			cs[i].pass = p + cs[i].pass
+// scanner holds the state of one scan: the codes found so far and the
+// candidates that the retry already failed on, so that a finder triple that
+// both detectors of a pass report costs one retry, not two.
+type scanner struct {
+	ctx    context.Context
+	all    bool
+	pass   int
+	found  []Code
+	failed []failedCandidate
+}
+
+// failedCandidate is a finder triple (image pixels) that could not be read
+// in one pass (another binarization or level may well read it).
+type failedCandidate struct {
+	tl, tr, bl Point2f
+	module     float64
+	pass       int
+}
+
+func (sc *scanner) triedBefore(f failedCandidate) bool {
+	for _, o := range sc.failed {
+		tol := 1.5 * o.module
+		if f.pass == o.pass && f.tl.near(o.tl, tol) && f.tr.near(o.tr, tol) && f.bl.near(o.bl, tol) {
+			return true
 		}
 	}
-	return cs
+	return false
 }
 
 // levels returns the scale pyramid of g in the order it is searched, each
@@ -139,41 +160,40 @@ const (
 var hints = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
 
 // detectAll finds finder-pattern triples in m and decodes each candidate:
-// ZXing's single-symbol detector first (fast, row-skipping), then, when it
-// read nothing or many codes are wanted, the multi-symbol detector scanning
-// every row.
-func detectAll(ctx context.Context, m *gozxing.BitMatrix, l *gray, inverted, all bool) []Code {
-	var out []Code
-	if r, err := detector.NewDetector(m).Detect(nil); err == nil {
-		if code, ok := decodeCandidate(r, m, l, inverted, true); ok {
-			out = append(out, code)
+// ZXing's single-symbol detector first (fast, row-skipping), then the
+// multi-symbol detector for further codes: a full row-by-row scan with
+// retries when nothing was read yet or TryHarder is set, a row-skipping one
+// without retries otherwise.
+func (sc *scanner) detectAll(m *gozxing.BitMatrix, l *gray, inverted bool) {
+	if r, err := detector.NewDetector(m).Detect(nil); err == nil && !covered(sc.found, r, l.scale) {
+		if code, ok := sc.decodeCandidate(r, m, l, inverted, true); ok {
+			sc.found = merge(sc.found, []Code{code})
 		}
 	}
 	h, thorough := hints, true
-	if len(out) > 0 && !all {
-		// Other codes beside the one read: a cheaper row-skipping scan, and
-		// no retries on candidates that do not read at once.
+	if len(sc.found) > 0 && !sc.all {
 		h, thorough = nil, false
 	}
 	rs, err := multidetector.NewMultiDetector(m).DetectMulti(h)
 	if err != nil {
-		return out
+		return
 	}
 	for _, c := range rs {
-		if ctx.Err() != nil {
-			break
+		if sc.ctx.Err() != nil {
+			return
 		}
-		if covered(out, c, l.scale) {
+		if covered(sc.found, c, l.scale) {
 			continue
 		}
-		if code, ok := decodeCandidate(c, m, l, inverted, thorough); ok {
-			out = merge(out, []Code{code})
+		if code, ok := sc.decodeCandidate(c, m, l, inverted, thorough); ok {
+			sc.found = merge(sc.found, []Code{code})
 		}
 	}
-	return out
 }
 
-func decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, inverted, thorough bool) (Code, bool) {
+// decodeCandidate reads one detector result: ZXing's own sampling first,
+// then, when thorough and this triple has not failed before, the retry.
+func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, inverted, thorough bool) (Code, bool) {
 	bits := dr.GetBits()
 	pts := dr.GetPoints()
 	if bits == nil || len(pts) < 3 {
@@ -187,7 +207,6 @@ func decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, i
 		align = &a
 	}
 	var h Homography
-	retried := ""
 	s, err := readSymbol(bits)
 	if err == nil {
 		fn := float64(n)
@@ -202,16 +221,27 @@ func decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, i
 		if !thorough {
 			return Code{}, false
 		}
+		k := l.scale
+		f := failedCandidate{
+			tl:     Point2f{tl.X * k, tl.Y * k},
+			tr:     Point2f{tr.X * k, tr.Y * k},
+			bl:     Point2f{bl.X * k, bl.Y * k},
+			module: math.Hypot(tr.X-tl.X, tr.Y-tl.Y) * k / float64(n-7),
+			pass:   sc.pass,
+		}
+		if sc.triedBefore(f) {
+			return Code{}, false
+		}
 		var ok bool
 		s, h, n, ok = retry(m, l, [3]Point2f{tl, tr, bl}, align, n, inverted)
 		if !ok {
+			sc.failed = append(sc.failed, f)
 			return Code{}, false
 		}
-		retried = "r"
 	}
 	fn := float64(n)
-	sc := l.scale
-	h = Homography{sc, 0, 0, 0, sc, 0, 0, 0, 1}.mul(h)
+	k := l.scale
+	h = Homography{k, 0, 0, 0, k, 0, 0, 0, 1}.mul(h)
 	if s.mirrored {
 		h = h.mul(Homography{0, 1, 0, 1, 0, 0, 0, 0, 1})
 	}
@@ -231,7 +261,6 @@ func decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, i
 		Grid:            grid,
 		ModuleSize:      grid.ModuleSize(),
 		Modules:         s.modules,
-		pass:            retried,
 	}
 	code.Corners = [4]Point2f{h.Apply(0, 0), h.Apply(fn, 0), h.Apply(fn, fn), h.Apply(0, fn)}
 	for _, c := range code.Corners {

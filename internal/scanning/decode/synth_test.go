@@ -374,7 +374,6 @@ func TestMetadataAndGrid(t *testing.T) {
 	}
 }
 
-
 func TestMirrored(t *testing.T) {
 	t.Parallel()
 	mods, _, _ := symbolOf(t, partText, zxdecoder.ErrorCorrectionLevel_M)
