@@ -320,16 +320,19 @@ func (sg *segmenter) segment(text string, v int, eci int, latin1 bool) []Segment
 			cur[dpNumeric] = prev[dpNumeric] + 20
 			cm[dpNumeric] = dpNumeric
 		}
+		// Or end the segment here (rounding up to whole bits) and open
+		// one of another mode. The cheapest segment to end is the same for
+		// every new mode; the first of equals wins, as in the reference.
+		from, fromCost := dpByte, (cur[dpByte]+5)/6*6
+		for k := dpAlnum; k <= dpNumeric; k++ {
+			if c := (cur[k] + 5) / 6 * 6; cm[k] >= 0 && c < fromCost {
+				from, fromCost = k, c
+			}
+		}
 		for j := range 3 {
-			for k := range 3 {
-				if cm[k] < 0 {
-					continue
-				}
-				c := (cur[k]+5)/6*6 + head[j]
-				if cm[j] < 0 || c < cur[j] {
-					cur[j] = c
-					cm[j] = int8(k)
-				}
+			if c := fromCost + head[j]; cm[j] < 0 || c < cur[j] {
+				cur[j] = c
+				cm[j] = int8(from)
 			}
 		}
 		sg.modes = append(sg.modes, cm)
