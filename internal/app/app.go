@@ -15,6 +15,7 @@ import (
 
 	"github.com/qrmfg/qrmfg/internal/bus"
 	"github.com/qrmfg/qrmfg/internal/config"
+	"github.com/qrmfg/qrmfg/internal/generation"
 	"github.com/qrmfg/qrmfg/internal/httpapi"
 	"github.com/qrmfg/qrmfg/internal/inventory"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
@@ -23,7 +24,7 @@ import (
 
 // Built lists the targets this version can run; the others are accepted by
 // the configuration (they are the distributed shape's) but refused here.
-var built = []string{"all", "inventory"}
+var built = []string{"all", "inventory", "qr"}
 
 // App is one running qrmfg process.
 type App struct {
@@ -31,11 +32,12 @@ type App struct {
 	log     *slog.Logger
 	version string
 
-	DB        *sqlstore.DB
-	Bus       *bus.InProc
-	Relay     *bus.Relay
-	Inventory *inventory.Service
-	API       *httpapi.Server
+	DB         *sqlstore.DB
+	Bus        *bus.InProc
+	Relay      *bus.Relay
+	Inventory  *inventory.Service
+	Generation *generation.Service
+	API        *httpapi.Server
 
 	workers sync.WaitGroup
 	cancel  context.CancelFunc
@@ -76,6 +78,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	a.Relay = bus.NewRelay(db.Outbox(), a.Bus, log, time.Second)
 	db.SetOutboxNotifier(a.Relay.Notify)
 	a.Inventory = inventory.NewService(db.Inventory(), inventory.Limits{MaxBatch: cfg.Limits.MaxBatch})
+	payloads, err := payloadConfig(cfg)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	a.Generation = generation.NewService(a.Inventory, payloads, db.Generation(), generation.Options{
+		AsyncThreshold: cfg.Limits.AsyncBatchThreshold, DataDir: cfg.DataDir, Log: log})
+	svcs := httpapi.Services{Inventory: a.Inventory, Idempotency: db.Idempotency(), Generation: a.Generation}
+	switch cfg.Target {
+	case "inventory":
+		svcs.Generation = nil
+	case "qr":
+		svcs.Inventory, svcs.Idempotency = nil, nil
+	}
 	a.API = httpapi.New(httpapi.Options{
 		Version: version, MaxBodyBytes: cfg.Limits.MaxBodyBytes, Log: log,
 		Ready: func(ctx context.Context) error {
@@ -84,7 +100,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 			}
 			return db.CheckSchema(ctx)
 		},
-	}, httpapi.Services{Inventory: a.Inventory, Idempotency: db.Idempotency()})
+	}, svcs)
 	return a, nil
 }
 
@@ -99,6 +115,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		defer a.workers.Done()
 		_ = a.Relay.Run(wctx)
 	}()
+	if err := a.Generation.Resume(ctx); err != nil {
+		a.log.Error("resume background batches", "err", err)
+	}
 	srv := &http.Server{
 		Handler:           a.API,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -136,6 +155,9 @@ func (a *App) Close() error {
 		a.cancel()
 	}
 	a.workers.Wait()
+	if a.Generation != nil {
+		a.Generation.Wait()
+	}
 	var err error
 	if a.Bus != nil {
 		err = a.Bus.Close()

@@ -52,12 +52,22 @@ type Config struct {
 	// PayloadBaseURL is QRMFG_PAYLOAD_BASE_URL, the base of URL payloads
 	// encoded in QR codes; empty lets the caller choose.
 	PayloadBaseURL string
+	// Payload holds the keys and GS1 settings of the payload formats.
+	Payload Payload
 
 	Engraving Engraving
 
 	// sources records where each setting came from, by variable name; a
 	// missing entry means SourceDefault.
 	sources map[string]Source
+}
+
+// Payload holds the payload formats' settings, parsed by the caller.
+type Payload struct {
+	HMACKeys    string // QRMFG_PAYLOAD_HMAC_KEYS (secret)
+	Ed25519Keys string // QRMFG_PAYLOAD_ED25519_KEYS (secret)
+	GTINs       string // QRMFG_GS1_GTINS
+	GS1Resolver string // QRMFG_GS1_RESOLVER
 }
 
 // Log holds the logging settings.

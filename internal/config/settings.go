@@ -82,6 +82,10 @@ func settings() []setting {
 		{name: "QRMFG_HTTP_IDLE_TIMEOUT", def: "2m", help: "How long an idle keep-alive connection stays open (0: none).", bind: duration(func(c *Config) *time.Duration { return &c.HTTP.IdleTimeout }, 0, time.Hour)},
 		{name: "QRMFG_SHUTDOWN_TIMEOUT", def: "30s", help: "How long a graceful shutdown waits for requests and workers.", bind: duration(func(c *Config) *time.Duration { return &c.HTTP.ShutdownTimeout }, time.Second, 10*time.Minute)},
 		{name: "QRMFG_CORS_ORIGINS", help: "Origins allowed to call the API from a browser. Empty: same origin only.", bind: origins(func(c *Config) *[]string { return &c.HTTP.CORSOrigins })},
+		{name: "QRMFG_PAYLOAD_HMAC_KEYS", secret: whole, help: "HMAC keys of signed payloads as id=base64 pairs, comma-separated, the first one current (e.g. K2=…,K1=…). Empty: a key is generated on first start and kept in QRMFG_DATA_DIR/keys.", bind: text(func(c *Config) *string { return &c.Payload.HMACKeys }, nil, "id=base64secret[,id=base64secret…]")},
+		{name: "QRMFG_PAYLOAD_ED25519_KEYS", secret: whole, help: "Ed25519 private keys (base64 32-byte seeds) of ed25519 payloads as id=seed pairs, the first one current. Empty: generated like the HMAC key.", bind: text(func(c *Config) *string { return &c.Payload.Ed25519Keys }, nil, "id=base64seed[,id=base64seed…]")},
+		{name: "QRMFG_GS1_GTINS", help: "GTIN-14 of each component type for gs1 payloads, e.g. PAD=09506000134352,BRK=09506000134369.", bind: text(func(c *Config) *string { return &c.Payload.GTINs }, nil, "TYPE=GTIN14[,TYPE=GTIN14…]")},
+		{name: "QRMFG_GS1_RESOLVER", help: "GS1 Digital Link resolver base for gs1 payloads. Empty: https://id.gs1.org.", bind: text(func(c *Config) *string { return &c.Payload.GS1Resolver }, httpURL, httpExpect)},
 		{name: "QRMFG_PAYLOAD_BASE_URL", help: "Base of URL payloads encoded in QR codes. Empty: derived from the request.", bind: text(func(c *Config) *string { return &c.PayloadBaseURL }, httpURL, httpExpect)},
 
 		// Engraving.

@@ -18,6 +18,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/qrmfg/qrmfg/internal/generation"
 	"github.com/qrmfg/qrmfg/internal/idempotency"
 	"github.com/qrmfg/qrmfg/internal/inventory"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
@@ -45,6 +46,7 @@ type Options struct {
 type Services struct {
 	Inventory   *inventory.Service
 	Idempotency idempotency.Store
+	Generation  *generation.Service
 }
 
 // Server is the HTTP API.
@@ -78,6 +80,9 @@ func New(opt Options, svc Services) *Server {
 	s.registerHealth()
 	if svc.Inventory != nil {
 		s.registerInventory()
+	}
+	if svc.Generation != nil {
+		s.registerGeneration()
 	}
 	sub, _ := fs.Sub(docsFS, "docsui")
 	files := http.FileServerFS(sub)

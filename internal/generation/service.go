@@ -1,0 +1,367 @@
+package generation
+
+import (
+	"archive/zip"
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/qrmfg/qrmfg/internal/inventory"
+	"github.com/qrmfg/qrmfg/internal/partid"
+	"github.com/qrmfg/qrmfg/internal/qr"
+	"github.com/qrmfg/qrmfg/internal/qrmfg"
+	"github.com/qrmfg/qrmfg/internal/render"
+)
+
+// Inventory is what generation needs of the inventory: the in-process
+// *inventory.Service, or an HTTP client to it in the distributed shape.
+type Inventory interface {
+	AllocateBatch(ctx context.Context, req inventory.AllocateRequest) (inventory.Batch, error)
+	GetBatch(ctx context.Context, id string) (inventory.Batch, error)
+	Get(ctx context.Context, uid string) (inventory.ItemDetail, error)
+}
+
+// Batch states.
+const (
+	StatusCompleted = "completed" // codes can be downloaded (rendered on demand or from the artifact)
+	StatusQueued    = "queued"    // allocated; waiting to render the artifact
+	StatusRunning   = "running"   // rendering the artifact
+	StatusFailed    = "failed"
+)
+
+// Record is a generated batch: its recipe and, for background batches, the
+// progress of its artifact.
+type Record struct {
+	BatchID   string    `json:"batch_id"`
+	Spec      Spec      `json:"spec"`
+	Format    string    `json:"format"`
+	Status    string    `json:"status"`
+	Done      int       `json:"done"`
+	Total     int       `json:"total"`
+	Error     string    `json:"error,omitempty"`
+	Artifact  string    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Store keeps batch records.
+type Store interface {
+	// SaveRecord inserts or replaces a record.
+	SaveRecord(ctx context.Context, r Record) error
+	// GetRecord returns ENOTFOUND when the batch was not generated here.
+	GetRecord(ctx context.Context, batchID string) (Record, error)
+	// Unfinished lists queued and running records, oldest first.
+	Unfinished(ctx context.Context) ([]Record, error)
+}
+
+// Options configure the service.
+type Options struct {
+	// AsyncThreshold: batches larger than this run in the background.
+	AsyncThreshold int
+	// DataDir holds the artifacts of background batches.
+	DataDir string
+	// Workers bounds the goroutines rendering one batch (default GOMAXPROCS).
+	Workers int
+	Log     *slog.Logger
+}
+
+// Service generates batches.
+type Service struct {
+	inv      Inventory
+	payloads *partid.PayloadConfig
+	store    Store
+	opt      Options
+	workers  int
+	log      *slog.Logger
+
+	mu   sync.Mutex
+	subs map[string]map[chan Record]struct{}
+	jobs sync.WaitGroup
+}
+
+// NewService returns the generation service.
+func NewService(inv Inventory, payloads *partid.PayloadConfig, store Store, opt Options) *Service {
+	if opt.AsyncThreshold <= 0 {
+		opt.AsyncThreshold = 5000
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	w := opt.Workers
+	if w <= 0 {
+		w = runtime.GOMAXPROCS(0)
+	}
+	if payloads == nil {
+		payloads = &partid.PayloadConfig{}
+	}
+	return &Service{inv: inv, payloads: payloads, store: store, opt: opt, workers: w, log: opt.Log,
+		subs: map[string]map[chan Record]struct{}{}}
+}
+
+// Request is POST /qr/generate: the seed's body plus payload, format and style.
+type Request struct {
+	ComponentType     string          `json:"component_type"`
+	VendorCode        string          `json:"vendor_code"`
+	LotNumber         string          `json:"lot_number"`
+	ManufacturingDate string          `json:"manufacturing_date,omitempty"`
+	Count             int             `json:"count"`
+	WarrantyYears     int             `json:"warranty_years,omitempty"`
+	Attributes        json.RawMessage `json:"attributes,omitempty"`
+	Payload           string          `json:"payload,omitempty"`
+	Format            string          `json:"format,omitempty"`
+	Style             StyleRequest    `json:"style,omitempty"`
+}
+
+// Result is an allocated batch ready to be packaged.
+type Result struct {
+	Batch  inventory.Batch
+	Record Record
+	Async  bool
+	c      compiled
+}
+
+// Generate validates the request, allocates the batch and records its spec.
+// Small batches come back ready to package (Write); batches over the
+// threshold come back Async, with their artifact rendering in the background.
+func (s *Service) Generate(ctx context.Context, req Request) (*Result, error) {
+	spec := Spec{Payload: partid.Format(req.Payload), Style: req.Style}
+	if spec.Payload == "" {
+		spec.Payload = partid.FormatUID
+	}
+	c, err := spec.compile()
+	if err != nil {
+		return nil, err
+	}
+	format := req.Format
+	if format == "" {
+		format = FormatJSON
+	}
+	if format != FormatJSON && format != FormatZIP && format != FormatPDF {
+		return nil, qrmfg.FieldError("format", "format %q: expected json, zip or pdf", req.Format)
+	}
+	if err := partid.ValidateLot(req.ComponentType, req.VendorCode, req.LotNumber); err != nil {
+		return nil, err
+	}
+	// Check the payload and symbol before allocating: a request that cannot
+	// render must not consume serials.
+	mfg, _ := time.Parse(time.DateOnly, req.ManufacturingDate)
+	probe := partid.ID{Type: req.ComponentType, Vendor: req.VendorCode, Lot: req.LotNumber, Serial: partid.MaxSerial}
+	if err := s.probe(c, probe, mfg); err != nil {
+		return nil, err
+	}
+	b, err := s.inv.AllocateBatch(ctx, inventory.AllocateRequest{ComponentType: req.ComponentType, VendorCode: req.VendorCode,
+		LotNumber: req.LotNumber, Count: req.Count, ManufacturingDate: req.ManufacturingDate,
+		WarrantyYears: req.WarrantyYears, Attributes: req.Attributes})
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	rec := Record{BatchID: b.ID, Spec: spec, Format: format, Status: StatusCompleted, Done: b.Count, Total: b.Count, CreatedAt: now, UpdatedAt: now}
+	res := &Result{Batch: b, c: c}
+	if b.Count > s.opt.AsyncThreshold {
+		rec.Status, rec.Done = StatusQueued, 0
+		res.Async = true
+	}
+	if err := s.store.SaveRecord(ctx, rec); err != nil {
+		return nil, err
+	}
+	res.Record = rec
+	if res.Async {
+		s.startJob(rec, b)
+	}
+	return res, nil
+}
+
+// probe encodes one payload of the batch's longest form to check that the
+// payload format is configured and the symbol fits.
+func (s *Service) probe(c compiled, id partid.ID, mfg time.Time) error {
+	var out code
+	return s.renderOne(&worker{enc: qr.NewEncoder()}, id, id.Serial, mfg, c, what{}, &out)
+}
+
+// Open returns a generated batch for packaging.
+func (s *Service) Open(ctx context.Context, batchID string) (*Result, error) {
+	rec, err := s.store.GetRecord(ctx, batchID)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.inv.GetBatch(ctx, batchID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := rec.Spec.compile()
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Batch: b, Record: rec, c: c}, nil
+}
+
+// Item is one code of a JSON answer.
+type Item struct {
+	UID     string `json:"uid"`
+	Payload string `json:"payload"`
+	PNG     string `json:"png_url"`
+	SVG     string `json:"svg_url"`
+}
+
+// Items lists the codes of a batch with links to their images.
+func (s *Service) Items(ctx context.Context, r *Result, linkBase string) ([]Item, error) {
+	items := make([]Item, 0, r.Batch.Count)
+	mfg, _ := time.Parse(time.DateOnly, r.Batch.ManufacturingDate)
+	id := partid.ID{Type: r.Batch.ComponentType, Vendor: r.Batch.VendorCode, Lot: r.Batch.LotNumber}
+	for i := range r.Batch.Count {
+		id.Serial = r.Batch.FirstSerial + int64(i)
+		p, err := s.payloads.Encode(r.c.payload, id, mfg)
+		if err != nil {
+			return nil, err
+		}
+		uid := id.String()
+		items = append(items, Item{UID: uid, Payload: p, PNG: linkBase + "/qr/items/" + uid + ".png", SVG: linkBase + "/qr/items/" + uid + ".svg"})
+	}
+	return items, ctx.Err()
+}
+
+// WriteZIP streams the batch as a ZIP: one image per item (stored, PNG is
+// already compressed) and manifest.csv (uid, payload, files). Memory stays
+// constant whatever the count.
+func (s *Service) WriteZIP(ctx context.Context, w io.Writer, r *Result, progress func(done int)) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	zw := zip.NewWriter(bw)
+	var manifest [][3]string
+	mod := time.Now()
+	done := 0
+	err := s.renderBatch(ctx, r.Batch, r.c, what{png: r.c.png, svg: r.c.svg}, func(c *code) error {
+		files := ""
+		for _, f := range []struct {
+			ext  string
+			data []byte
+		}{{".png", c.PNG}, {".svg", c.SVG}} {
+			if f.data == nil {
+				continue
+			}
+			fw, err := zw.CreateHeader(&zip.FileHeader{Name: c.UID + f.ext, Method: zip.Store, Modified: mod})
+			if err != nil {
+				return err
+			}
+			if _, err := fw.Write(f.data); err != nil {
+				return err
+			}
+			if files != "" {
+				files += " "
+			}
+			files += c.UID + f.ext
+		}
+		manifest = append(manifest, [3]string{c.UID, c.Payload, files})
+		done++
+		if progress != nil && done%1024 == 0 {
+			progress(done)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	mw, err := zw.CreateHeader(&zip.FileHeader{Name: "manifest.csv", Method: zip.Deflate, Modified: mod})
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(mw)
+	_ = cw.Write([]string{"uid", "payload", "files"})
+	for _, m := range manifest {
+		_ = cw.Write(m[:])
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	if progress != nil {
+		progress(done)
+	}
+	return bw.Flush()
+}
+
+// WritePDF streams the batch as label sheets, the uid under each code.
+func (s *Service) WritePDF(ctx context.Context, w io.Writer, r *Result, progress func(done int)) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	sheet, err := render.NewLabelSheet(bw, r.c.sheet, r.c.style)
+	if err != nil {
+		return err
+	}
+	done := 0
+	err = s.renderBatch(ctx, r.Batch, r.c, what{matrix: true}, func(c *code) error {
+		if err := sheet.Add(c.Matrix, c.UID); err != nil {
+			return err
+		}
+		done++
+		if progress != nil && done%256 == 0 {
+			progress(done)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := sheet.Close(); err != nil {
+		return err
+	}
+	if progress != nil {
+		progress(done)
+	}
+	return bw.Flush()
+}
+
+// WriteCSV streams uid and payload of every item.
+func (s *Service) WriteCSV(ctx context.Context, w io.Writer, r *Result) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"uid", "payload"})
+	mfg, _ := time.Parse(time.DateOnly, r.Batch.ManufacturingDate)
+	id := partid.ID{Type: r.Batch.ComponentType, Vendor: r.Batch.VendorCode, Lot: r.Batch.LotNumber}
+	for i := range r.Batch.Count {
+		id.Serial = r.Batch.FirstSerial + int64(i)
+		p, err := s.payloads.Encode(r.c.payload, id, mfg)
+		if err != nil {
+			return err
+		}
+		if err := cw.Write([]string{id.String(), p}); err != nil {
+			return err
+		}
+		if i%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// Artifact returns the path of a finished background batch's file in the
+// given format, or "" when there is none.
+func (s *Service) Artifact(r *Result, format string) string {
+	if r.Record.Status != StatusCompleted || r.Record.Artifact == "" || r.Record.Format != format {
+		return ""
+	}
+	if _, err := os.Stat(r.Record.Artifact); err != nil {
+		return ""
+	}
+	return r.Record.Artifact
+}
+
+func (s *Service) artifactPath(batchID, format string) string {
+	return filepath.Join(s.opt.DataDir, "batches", batchID+"."+format)
+}
+
+// ErrNotFinished is returned when a background batch is not ready yet.
+func errNotFinished(r Record) error {
+	return qrmfg.Errorf(qrmfg.ECONFLICT, "batch %s is %s (%d of %d rendered)", r.BatchID, r.Status, r.Done, r.Total).
+		WithDetail("status", r.Status)
+}
