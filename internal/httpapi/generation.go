@@ -56,12 +56,12 @@ type itemImageOutput struct {
 
 func batchLinks(id string) map[string]string {
 	return map[string]string{
-		"self":     "/qr/batches/" + id,
-		"events":   "/qr/batches/" + id + "/events",
-		"zip":      "/qr/batches/" + id + "/download?format=zip",
-		"pdf":      "/qr/batches/" + id + "/download?format=pdf",
-		"csv":      "/qr/batches/" + id + "/download?format=csv",
-		"items":    "/inventory/items?batch_id=" + id,
+		"self":   "/qr/batches/" + id,
+		"events": "/qr/batches/" + id + "/events",
+		"zip":    "/qr/batches/" + id + "/download?format=zip",
+		"pdf":    "/qr/batches/" + id + "/download?format=pdf",
+		"csv":    "/qr/batches/" + id + "/download?format=csv",
+		"items":  "/inventory/items?batch_id=" + id,
 	}
 }
 
@@ -181,7 +181,7 @@ func (s *Server) registerGeneration() {
 	huma.Register(s.api, huma.Operation{OperationID: "item-image", Method: http.MethodGet, Path: "/qr/items/{file}",
 		Summary: "One item's code as PNG, SVG, PDF or terminal text", Tags: tags,
 		Description: "Rendered on demand with the batch's recipe; style query parameters override it. Answers carry an ETag; If-None-Match gives 304.",
-		Responses: map[string]*huma.Response{"200": binary("The image", "image/png", "image/svg+xml", "application/pdf", "text/plain")}},
+		Responses:   map[string]*huma.Response{"200": binary("The image", "image/png", "image/svg+xml", "application/pdf", "text/plain")}},
 		func(ctx context.Context, in *itemImageInput) (*itemImageOutput, error) {
 			dot := strings.LastIndexByte(in.File, '.')
 			if dot < 0 {

@@ -312,7 +312,7 @@ func apply(dst, src, mk []uint64, t *template, f int, fp *[15][2]uint32) {
 }
 
 // chooseMask returns the mask with the lowest penalty, the lowest-numbered
-// one on ties.
+// one on ties (as the reference does).
 func (e *Encoder) chooseMask(t *template, l Level) int {
 	e.work = grow(e.work, len(e.data))
 	e.workT = grow(e.workT, len(e.dataT))
@@ -322,10 +322,18 @@ func (e *Encoder) chooseMask(t *template, l Level) int {
 	best, bestPenalty := 0, int(^uint(0)>>1)
 	for m := range 8 {
 		f := formatBits(l, m)
+		// The parts of the penalty are not negative, so a mask is dropped
+		// as soon as its partial sum reaches the best so far.
 		apply(e.work, e.data, t.mask[m], t, f, &t.format)
+		p := blockBalancePenalty(e.work, t)
+		if p >= bestPenalty {
+			continue
+		}
+		if p += linePenalty(e.work, t, e.col); p >= bestPenalty {
+			continue
+		}
 		apply(e.workT, e.dataT, t.maskT[m], t, f, &t.formatT)
-		p := blockBalancePenalty(e.work, t) + linePenalty(e.work, t, e.col) + linePenalty(e.workT, t, e.col)
-		if p < bestPenalty {
+		if p += linePenalty(e.workT, t, e.col); p < bestPenalty {
 			best, bestPenalty = m, p
 		}
 	}

@@ -580,7 +580,7 @@ func (c *Conn) Unlock(ctx context.Context) error {
 	c.mu.Lock()
 	c.alarm = nil
 	c.mu.Unlock()
-	return nil
+	return c.refresh(ctx)
 }
 
 // Home runs the homing cycle ($H), which also clears any alarm.
@@ -596,5 +596,16 @@ func (c *Conn) Home(ctx context.Context) error {
 	c.mu.Lock()
 	c.alarm, c.needsHoming = nil, false
 	c.mu.Unlock()
+	return c.refresh(ctx)
+}
+
+// refresh replaces the last status with a fresh report, so a cleared alarm
+// is not seen again.
+func (c *Conn) refresh(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.CommandTimeout)
+	defer cancel()
+	if _, err := c.Status(ctx); err != nil {
+		return fmt.Errorf("grbl: status: %w", err)
+	}
 	return nil
 }

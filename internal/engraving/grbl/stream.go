@@ -79,7 +79,12 @@ func (c *Conn) Stream(ctx context.Context, lines []string, progress func(Progres
 	interrupt := func(err error) error {
 		c.mu.Lock()
 		if c.banners == banners {
-			c.skip += len(inflight)
+			n := len(inflight)
+			for n > 0 && len(c.resp) > 0 {
+				<-c.resp // already queued: answers one of our lines
+				n--
+			}
+			c.skip += n
 		}
 		c.mu.Unlock()
 		return err
@@ -147,11 +152,12 @@ func (c *Conn) Stream(ctx context.Context, lines []string, progress func(Progres
 			c.mu.Unlock()
 			if alarmed {
 				// An alarm came before this answer (error:9 for a line
-				// already buffered): report the alarm, not the error.
-				c.mu.Lock()
-				c.skip += max(0, len(inflight)-1)
-				c.mu.Unlock()
-				inflight = nil
+				// already buffered): it answers the oldest line; the top of
+				// the loop reports the alarm, not the error.
+				if len(inflight) > 0 {
+					sum -= inflight[0]
+					inflight = inflight[1:]
+				}
 				continue
 			}
 			if len(inflight) == 0 {
