@@ -24,6 +24,11 @@ type Rendered struct {
 // RenderItem draws one existing item as png, svg, pdf (a one-label sheet) or
 // txt, with its batch's recipe unless style fields override it.
 func (s *Service) RenderItem(ctx context.Context, uid, format string, override *StyleRequest) (*Rendered, error) {
+	switch format {
+	case "png", "svg", "pdf", "txt":
+	default:
+		return nil, qrmfg.FieldError("format", "image format %q: expected png, svg, pdf or txt", format)
+	}
 	id, err := partid.Parse(uid)
 	if err != nil {
 		return nil, err
