@@ -155,8 +155,8 @@ func (e *Encoder) EncodeTo(sym *Symbol, text string, opt Options) error {
 	if version == 0 {
 		capBits := DataCapacity(maxV, opt.Level) * 8
 		if used < 0 {
-			return qrmfg.Errorf(qrmfg.EINVALID, "a segment is longer than its character count field allows in version %d", maxV).
-				WithDetail("capacity_bits", capBits)
+			err := qrmfg.FieldError("segments", "a segment is longer than its character count field allows in version %d", maxV)
+			return err.WithDetail("capacity_bits", capBits)
 		}
 		what, field := "text of "+itoa(len(text))+" bytes", "text"
 		if opt.Segments != nil {

@@ -140,6 +140,8 @@ func TestEncodeChoices(t *testing.T) {
 func TestEncodeErrors(t *testing.T) {
 	t.Parallel()
 	seg, _ := NumericSegment("1")
+	long, _ := NumericSegment(strings.Repeat("1", 1000))
+	tooMany, _ := NumericSegment(strings.Repeat("1", 1024)) // versions 1-9 count at most 1023 digits
 	for _, tc := range []struct {
 		name, text, field string
 		opt               Options
@@ -154,6 +156,8 @@ func TestEncodeErrors(t *testing.T) {
 		{"ErrZeroSegment", "", "segments", Options{Segments: []Segment{{}}}},
 		{"ErrUTF8", "a\xffb", "text", Options{}},
 		{"ErrTooLong", strings.Repeat("x", 200), "text", Options{Level: H, MaxVersion: 10}},
+		{"ErrSegmentsTooLong", "", "segments", Options{MaxVersion: 9, Segments: []Segment{long}}},
+		{"ErrCountField", "", "segments", Options{MaxVersion: 9, Segments: []Segment{tooMany}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
