@@ -157,3 +157,67 @@ func (g *gray) double() *gray {
 	}
 	return d
 }
+
+// stretched returns g with its luminance range from the 1st to the 99th
+// percentile stretched to 0-255, or nil when the range is already wide.
+// Low-contrast marks (a light etch on bare metal) fall under the
+// binarizers' minimum local contrast until stretched.
+func (g *gray) stretched() *gray {
+	var hist [256]int
+	for _, v := range g.pix {
+		hist[v]++
+	}
+	n := len(g.pix)
+	lo, hi, acc := 0, 255, 0
+	for i, c := range hist {
+		acc += c
+		if acc > n/100 {
+			lo = i
+			break
+		}
+	}
+	acc = 0
+	for i := 255; i >= 0; i-- {
+		acc += hist[i]
+		if acc > n/100 {
+			hi = i
+			break
+		}
+	}
+	if hi-lo >= 128 || hi <= lo {
+		return nil
+	}
+	var lut [256]byte
+	for i := range lut {
+		lut[i] = byte(min(max((i-lo)*255/(hi-lo), 0), 255))
+	}
+	d := &gray{w: g.w, h: g.h, pix: make([]byte, len(g.pix)), scale: g.scale}
+	for i, v := range g.pix {
+		d.pix[i] = lut[v]
+	}
+	return d
+}
+
+// smoothed returns g blurred with a 3×3 box filter, which closes the gaps
+// between the dots of a dotted (dot-peen or pulsed-laser) mark so its finder
+// patterns read as solid rings.
+func (g *gray) smoothed() *gray {
+	w, h := g.w, g.h
+	d := &gray{w: w, h: h, pix: make([]byte, w*h), scale: g.scale}
+	for y := 0; y < h; y++ {
+		y0, y1 := max(y-1, 0), min(y+1, h-1)
+		for x := 0; x < w; x++ {
+			x0, x1 := max(x-1, 0), min(x+1, w-1)
+			var s, n uint32
+			for yy := y0; yy <= y1; yy++ {
+				row := g.pix[yy*w : yy*w+w]
+				for xx := x0; xx <= x1; xx++ {
+					s += uint32(row[xx])
+					n++
+				}
+			}
+			d.pix[y*w+x] = byte((s + n/2) / n)
+		}
+	}
+	return d
+}

@@ -84,9 +84,16 @@ func loadQRReal(tb testing.TB) []realImage {
 // decode is right, not wrong. zxing-cpp/qrcode-2/16.webp is a "double QR": an
 // outer code (the one of zxing/qrcode-2/16.png) with an inner one in its
 // centre; zxing/qrcode-2/16.png is the same picture, expecting the outer one.
+//
+// zxing/qrcode-2/13.png is an erratum of the upstream set: its .txt says
+// "photograph", but the symbol says "photography", as zxing-cpp's expected
+// text for its re-encode zxing-cpp/qrcode-2/13.webp has it; we read both with
+// 1 corrected codeword of 48 correctable, which no misdecode could give. That
+// reading is counted neither read nor wrong.
 var otherCodes = map[string]string{
 	"zxing-cpp/qrcode-2/16.webp": "zxing/qrcode-2/16.png",
 	"zxing/qrcode-2/16.png":      "zxing-cpp/qrcode-2/16.webp",
+	"zxing/qrcode-2/13.png":      "zxing-cpp/qrcode-2/13.webp",
 }
 
 type realScore struct {
@@ -102,10 +109,7 @@ type realScore struct {
 func scoreQRReal(tb testing.TB, imgs []realImage, opts Options) realScore {
 	tb.Helper()
 	var s realScore
-	byName := map[string][]byte{}
-	for _, im := range imgs {
-		byName[im.name] = im.expected
-	}
+	byName := expectedByName(imgs)
 	ctx := context.Background()
 	start := time.Now()
 	for _, im := range imgs {
@@ -116,11 +120,9 @@ func scoreQRReal(tb testing.TB, imgs []realImage, opts Options) realScore {
 		}
 		ok := false
 		for _, c := range codes {
-			if bytes.Equal([]byte(c.Text), im.expected) {
-				ok = true
-			} else if o, has := otherCodes[im.name]; has && bytes.Equal([]byte(c.Text), byName[o]) {
-				continue
-			} else {
+			right, wrong := verdict(im, []byte(c.Text), byName)
+			ok = ok || right
+			if wrong {
 				s.wrong++
 				s.wrongs = append(s.wrongs, im.name+": "+c.Text)
 			}
@@ -133,4 +135,24 @@ func scoreQRReal(tb testing.TB, imgs []realImage, opts Options) realScore {
 	}
 	s.elapsed = time.Since(start)
 	return s
+}
+
+func expectedByName(imgs []realImage) map[string][]byte {
+	m := make(map[string][]byte, len(imgs))
+	for _, im := range imgs {
+		m[im.name] = im.expected
+	}
+	return m
+}
+
+// verdict classifies one decoded text of image im: right (the expected
+// bytes), wrong, or neither (another real code, see otherCodes).
+func verdict(im realImage, text []byte, byName map[string][]byte) (right, wrong bool) {
+	if bytes.Equal(text, im.expected) {
+		return true, false
+	}
+	if o, has := otherCodes[im.name]; has && bytes.Equal(text, byName[o]) {
+		return false, false
+	}
+	return false, true
 }

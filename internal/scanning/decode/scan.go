@@ -65,6 +65,9 @@ func scan(ctx context.Context, g *gray, opts Options) []Code {
 			break
 		}
 		l := level()
+		if l == nil {
+			continue
+		}
 		for _, bin := range binarizers {
 			if ctx.Err() != nil {
 				return finish(sc.found)
@@ -79,9 +82,15 @@ func scan(ctx context.Context, g *gray, opts Options) []Code {
 				return finish(sc.found)
 			}
 			if opts.TryInverted && ctx.Err() == nil {
-				m.FlipAll()
+				// Binarize the negative rather than flip the bits: the
+				// binarizers treat flat areas as light background, which
+				// for a light-on-dark mark is the wrong way round.
+				im, err := bin((&lumSource{g: l}).Invert()).GetBlackMatrix()
+				if err != nil {
+					continue
+				}
 				sc.pass++
-				sc.detectAll(m, l, true)
+				sc.detectAll(im, l, true)
 				if len(sc.found) > 0 && !opts.TryHarder {
 					return finish(sc.found)
 				}
@@ -123,7 +132,8 @@ func (sc *scanner) triedBefore(f failedCandidate) bool {
 // levels returns the scale pyramid of g in the order it is searched, each
 // level built only when asked for: the finest level no larger than startSide
 // first, then finer ones (small codes in large frames), then coarser ones
-// (large blurred codes), then upscales of small images.
+// (large blurred codes), then the start level with its contrast stretched,
+// then upscales of small images. A level may be nil (nothing to try).
 func levels(g *gray) []func() *gray {
 	pyr := []*gray{g}
 	for l := g; max(l.w, l.h) > 2*minLevelSide && min(l.w, l.h) >= 2*64; {
@@ -141,6 +151,9 @@ func levels(g *gray) []func() *gray {
 	for i := start + 1; i < len(pyr); i++ {
 		out = append(out, func() *gray { return pyr[i] })
 	}
+	// Low contrast: the start level again, stretched. Dotted marks: smoothed.
+	out = append(out, func() *gray { return pyr[start].stretched() })
+	out = append(out, func() *gray { return pyr[start].smoothed() })
 	if max(g.w, g.h) <= upscaleSide {
 		var d *gray
 		out = append(out, func() *gray { d = g.double(); return d })
