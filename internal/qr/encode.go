@@ -87,11 +87,16 @@ func NewEncoder() *Encoder { return &Encoder{} }
 
 // Encode is like the package-level Encode, reusing the Encoder's buffers.
 func (e *Encoder) Encode(text string, opt Options) (*Symbol, error) {
-	s := &Symbol{}
-	if err := e.EncodeTo(s, text, opt); err != nil {
+	// One allocation for the Symbol and its Matrix, one for the modules.
+	p := &struct {
+		s Symbol
+		m Matrix
+	}{}
+	p.s.Matrix = &p.m
+	if err := e.EncodeTo(&p.s, text, opt); err != nil {
 		return nil, err
 	}
-	return s, nil
+	return &p.s, nil
 }
 
 // EncodeSegments is like the package-level EncodeSegments, reusing the
@@ -178,7 +183,7 @@ func (e *Encoder) EncodeTo(sym *Symbol, text string, opt Options) error {
 	e.encodeCodewords(segs, version, level)
 	mask := opt.Mask
 	t := templateFor(version)
-	e.place(t)
+	e.place(t, !opt.ForceMask)
 	if !opt.ForceMask {
 		mask = e.chooseMask(t, level)
 	}
@@ -273,21 +278,27 @@ func (e *Encoder) encodeCodewords(segs []Segment, v int, l Level) {
 	}
 }
 
-// place draws the codewords over the function patterns in both layouts.
-func (e *Encoder) place(t *template) {
+// place draws the codewords over the function patterns, in the row-major
+// layout and, when the mask is to be chosen, in the transposed one.
+func (e *Encoder) place(t *template, transposed bool) {
 	e.data = grow(e.data, len(t.base))
-	e.dataT = grow(e.dataT, len(t.baseT))
 	copy(e.data, t.base)
-	copy(e.dataT, t.baseT)
-	pos, posT := t.data, t.dataT
-	for i, c := range e.codewords {
+	placeBits(e.data, t.data, e.codewords)
+	if transposed {
+		e.dataT = grow(e.dataT, len(t.baseT))
+		copy(e.dataT, t.baseT)
+		placeBits(e.dataT, t.dataT, e.codewords)
+	}
+}
+
+// placeBits sets in b the bits at pos of the set bits of codewords, bit 7
+// of the first codeword first.
+func placeBits(b []uint64, pos []uint32, codewords []byte) {
+	for i, c := range codewords {
+		p := pos[i*8 : i*8+8 : i*8+8]
 		for c != 0 {
-			// Bit 7 is placed first.
 			k := bits.LeadingZeros8(c)
-			j := i*8 + k
-			p, q := pos[j], posT[j]
-			e.data[p>>6] |= 1 << (p & 63)
-			e.dataT[q>>6] |= 1 << (q & 63)
+			b[p[k]>>6] |= 1 << (p[k] & 63)
 			c &^= 0x80 >> k
 		}
 	}
