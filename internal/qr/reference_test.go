@@ -70,10 +70,11 @@ func randText(r *rand.Rand, kind string, n int) string {
 // fitText returns a text of the kind that fits version v at level l, as
 // long as a random fraction of the capacity allows.
 func fitText(r *rand.Rand, kind string, v int, l Level) string {
-	n := DataCapacity(v, l) * 8 / 8 * (1 + r.IntN(8)) / 8 // bytes, then a share
-	if kind == "numeric" {
+	n := DataCapacity(v, l) * (1 + r.IntN(8)) / 8 // a share of the bytes
+	switch kind {
+	case "numeric":
 		n = n * 12 / 5
-	} else if kind == "alnum" {
+	case "alnum":
 		n = n * 14 / 10
 	}
 	for n = max(n, 1); ; n = n * 9 / 10 {
