@@ -81,9 +81,8 @@ type Main struct {
 	Config config.Config
 	log    *slog.Logger
 
-	app      *app.App
-	addr     chan net.Addr
-	listener net.Listener
+	app  *app.App
+	addr chan net.Addr
 }
 
 // NewMain returns a Main writing to the given streams with the given environment.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -140,7 +141,7 @@ func integer[T int | int64](ptr func(*Config) *T, lo, hi T) binder {
 	parse := func(raw string) (T, string, error) {
 		n, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil {
-			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			if ne := (*strconv.NumError)(nil); errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
 				return 0, "", bad("is out of range")
 			}
 			return 0, "", bad("is not a whole number")

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -120,7 +121,7 @@ func (s setting) problem(label, raw string, err error) string {
 		shown = strconv.Quote(maskURL(raw))
 	}
 	expect := s.bind.expect()
-	if bv, ok := err.(*badValue); ok {
+	if bv := (*badValue)(nil); errors.As(err, &bv) {
 		if bv.expect != "" {
 			expect = bv.expect
 		}

@@ -359,9 +359,3 @@ func (s *Service) Artifact(r *Result, format string) string {
 func (s *Service) artifactPath(batchID, format string) string {
 	return filepath.Join(s.opt.DataDir, "batches", batchID+"."+format)
 }
-
-// ErrNotFinished is returned when a background batch is not ready yet.
-func errNotFinished(r Record) error {
-	return qrmfg.Errorf(qrmfg.ECONFLICT, "batch %s is %s (%d of %d rendered)", r.BatchID, r.Status, r.Done, r.Total).
-		WithDetail("status", r.Status)
-}

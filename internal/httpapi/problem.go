@@ -119,10 +119,7 @@ func humaError(status int, msg string, errs ...error) huma.StatusError {
 
 // problem converts a service error into a problem response. Internal errors
 // show a generic text; their cause is logged by the caller.
-func problem(err error) error {
-	if err == nil {
-		return nil
-	}
+func problem(err error) *Problem {
 	e := qrmfg.AsError(err)
 	if e == nil {
 		return newProblem(http.StatusInternalServerError, qrmfg.EINTERNAL, "Internal error.")

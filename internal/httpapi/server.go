@@ -7,6 +7,7 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -164,7 +165,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if rec := recover(); rec != nil {
-				if rec == http.ErrAbortHandler {
+				if err, ok := rec.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 					panic(rec)
 				}
 				s.log.Error("panic serving request", "request_id", id, "method", r.Method, "path", r.URL.Path,
@@ -191,7 +192,7 @@ func (s *Server) fail(ctx context.Context, err error) error {
 	if qrmfg.ErrorCode(err) == qrmfg.EINTERNAL {
 		s.log.Error("internal error", "request_id", qrmfg.RequestID(ctx), "err", err)
 	}
-	p := problem(err).(*Problem)
+	p := problem(err)
 	p.Instance = qrmfg.RequestID(ctx)
 	return p
 }

@@ -114,7 +114,7 @@ func (s *Service) ImportCSV(ctx context.Context, r io.Reader, dryRun bool) (Impo
 		if err != nil {
 			addErr(line, "", "%v", err)
 			var pe *csv.ParseError
-			if errors.As(err, &pe) && pe.Err != csv.ErrFieldCount {
+			if errors.As(err, &pe) && !errors.Is(pe.Err, csv.ErrFieldCount) {
 				break // the rest of the file cannot be trusted
 			}
 			continue

@@ -518,7 +518,7 @@ func (s *Service) Update(ctx context.Context, uid string, up ItemUpdate) (Item, 
 					Actor: actor.ID, Reason: up.Reason, At: tx.Now()}); err != nil {
 					return err
 				}
-				changes["attributes"] = json.RawMessage(merged)
+				changes["attributes"] = merged
 				it.Attributes = merged
 			}
 		}

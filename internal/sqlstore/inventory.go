@@ -647,10 +647,10 @@ func (t *invTx) SaveAlert(ctx context.Context, a inventory.Alert) error {
 	return nil
 }
 
-func (t *invTx) Emit(ctx context.Context, ev qrmfg.Event) error { return t.txn.emit(ctx, ev) }
+func (t *invTx) Emit(ctx context.Context, ev qrmfg.Event) error { return t.emit(ctx, ev) }
 
 func (t *invTx) CompleteClaim(ctx context.Context, c *idempotency.Claim, status int, response []byte) error {
-	return t.txn.completeClaim(ctx, c, status, response)
+	return t.completeClaim(ctx, c, status, response)
 }
 
 func nullStr(s string) any {
