@@ -15,10 +15,11 @@ type corr struct{ m, p Point2f }
 
 // retry reads a candidate whose plain sampling failed. It tries the dimension
 // ZXing estimated and the next larger one (its estimate runs small on tilted
-// symbols), fits the grid to every alignment pattern
-// it can find (not only the bottom-right one, which is what lets strongly
-// tilted large symbols read), and samples both the binarized image and the
-// grey levels with a threshold taken from the symbol itself.
+// symbols). For each it fits the grid to every alignment pattern it can find
+// (not only the bottom-right one, which is what lets strongly tilted large
+// symbols read), samples both the binarized image and the grey levels with a
+// threshold taken from the symbol itself, and failing that fits the grid to
+// all function patterns on the grey image (fitGrid) and samples again.
 func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n int, inverted bool) (*symbol, Homography, int, bool) {
 	tl, tr, bl := finders[0], finders[1], finders[2]
 	for _, d := range []int{n, n + 4} {
@@ -39,47 +40,23 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n 
 		if s, ok := sampleAndRead(m, l, h, d, inverted); ok {
 			return s, h, d, true
 		}
-		// Three finder patterns do not fix the perspective: without an
-		// alignment pattern the fourth corner is a parallelogram's guess.
-		// Small symbols are cheap to read, so search around it.
-		if d <= 33 && cs[3].m.X == fd-3.5 {
-			guess := cs[3].p
-			ux := Point2f{(tr.X - tl.X) / (fd - 7), (tr.Y - tl.Y) / (fd - 7)}
-			uy := Point2f{(bl.X - tl.X) / (fd - 7), (bl.Y - tl.Y) / (fd - 7)}
-			for _, off := range cornerOffsets {
-				cs[3].p = Point2f{guess.X + off[0]*ux.X + off[1]*uy.X, guess.Y + off[0]*ux.Y + off[1]*uy.Y}
-				h := fitHomography(cs)
-				if s, ok := sampleAndRead(m, l, h, d, inverted); ok {
-					return s, h, d, true
-				}
-			}
+		// Fit the grid to the function patterns, starting from the finder
+		// centres and the bottom-right corner where h puts them.
+		var start []corr
+		for _, q := range []Point2f{{3.5, 3.5}, {fd - 3.5, 3.5}, {3.5, fd - 3.5}, {fd - 3.5, fd - 3.5}} {
+			start = append(start, corr{q, h.Apply(q.X, q.Y)})
+		}
+		fitted := fitGrid(l, start, d, inverted)
+		if s, ok := sampleAndRead(m, l, fitted, d, inverted); ok {
+			return s, fitted, d, true
 		}
 	}
 	return nil, Homography{}, 0, false
 }
 
-// cornerOffsets are the shifts, in modules along the symbol's axes, tried
-// for the guessed bottom-right corner of a small symbol, nearest first.
-var cornerOffsets = func() [][2]float64 {
-	var out [][2]float64
-	for r := 1; r <= 1; r++ {
-		for j := -r; j <= r; j++ {
-			for i := -r; i <= r; i++ {
-				if max(abs(i), abs(j)) == r {
-					out = append(out, [2]float64{float64(i) * 0.75, float64(j) * 0.75})
-				}
-			}
-		}
-	}
-	return out
-}()
-
-func abs(i int) int {
-	if i < 0 {
-		return -i
-	}
-	return i
-}
+// maxFitDimension bounds the symbols whose grid is fitted to their function
+// patterns (version 10); larger ones rely on their many alignment patterns.
+const maxFitDimension = 57
 
 // sampleAndRead samples the grid h every way sampleBits knows and returns the
 // first reading that decodes.

@@ -1,0 +1,124 @@
+package decode
+
+import (
+	zxdecoder "github.com/makiuchi-d/gozxing/qrcode/decoder"
+)
+
+// funcModule is a module of a symbol's function patterns with its known
+// colour.
+type funcModule struct {
+	x, y int
+	dark bool
+}
+
+// functionPatterns lists the finder patterns with their separators, the
+// timing patterns and the alignment patterns of a d×d symbol: the modules a
+// grid fit can be scored on because their colour is known before decoding.
+func functionPatterns(d int) []funcModule {
+	var out []funcModule
+	finder := func(ox, oy int) {
+		for y := -1; y <= 7; y++ {
+			for x := -1; x <= 7; x++ {
+				px, py := ox+x, oy+y
+				if px < 0 || py < 0 || px >= d || py >= d {
+					continue
+				}
+				in := x >= 0 && x <= 6 && y >= 0 && y <= 6
+				ring := x == 0 || x == 6 || y == 0 || y == 6
+				core := x >= 2 && x <= 4 && y >= 2 && y <= 4
+				out = append(out, funcModule{px, py, in && (ring || core)})
+			}
+		}
+	}
+	finder(0, 0)
+	finder(d-7, 0)
+	finder(0, d-7)
+	for i := 8; i < d-8; i++ {
+		out = append(out, funcModule{i, 6, i%2 == 0}, funcModule{6, i, i%2 == 0})
+	}
+	if v, err := zxdecoder.Version_GetVersionForNumber((d - 17) / 4); err == nil {
+		cs := v.GetAlignmentPatternCenters()
+		for _, cy := range cs {
+			for _, cx := range cs {
+				if (cx < 9 && cy < 9) || (cx > d-9 && cy < 9) || (cx < 9 && cy > d-9) {
+					continue
+				}
+				for y := -2; y <= 2; y++ {
+					for x := -2; x <= 2; x++ {
+						ring := x == -2 || x == 2 || y == -2 || y == 2
+						out = append(out, funcModule{cx + x, cy + y, ring || (x == 0 && y == 0)})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// fitScore measures how well grid h lays the function patterns fp over the
+// grey plane: the mean contrast, in the expected direction, between the
+// samples and their midpoint. Higher is better.
+func fitScore(l *gray, h Homography, fp []funcModule, inverted bool, vals []float64) float64 {
+	var sum float64
+	for i, f := range fp {
+		p := h.Apply(float64(f.x)+0.5, float64(f.y)+0.5)
+		v, ok := l.at(p.X, p.Y)
+		if !ok {
+			v = -1
+		}
+		vals[i] = v
+		sum += v
+	}
+	mid := sum / float64(len(fp))
+	var s float64
+	for i, f := range fp {
+		if vals[i] < 0 {
+			s -= 128
+			continue
+		}
+		c := mid - vals[i] // positive when darker than the midpoint
+		if f.dark == inverted {
+			c = -c
+		}
+		s += c
+	}
+	return s / float64(len(fp))
+}
+
+// fitGrid moves the four correspondences of cs in image space, by coordinate
+// descent from half a module down to an eighth, to the homography under
+// which the function patterns match the grey image best. It corrects the
+// small errors of finder-centre estimates that throw the sampling of small,
+// blurred or tilted symbols off by a module at the far corner.
+func fitGrid(l *gray, cs []corr, d int, inverted bool) Homography {
+	fp := functionPatterns(d)
+	vals := make([]float64, len(fp))
+	pts := append([]corr(nil), cs...)
+	h := fitHomography(pts)
+	best := fitScore(l, h, fp, inverted, vals)
+	module := localModuleSize(h, float64(d)/2, float64(d)/2)
+	for step := module / 2; step >= module/8; step /= 2 {
+		for improved, rounds := true, 0; improved && rounds < 8; rounds++ {
+			improved = false
+			for i := range pts {
+				for axis := 0; axis < 2; axis++ {
+					for _, sign := range []float64{1, -1} {
+						old := pts[i].p
+						if axis == 0 {
+							pts[i].p.X += sign * step
+						} else {
+							pts[i].p.Y += sign * step
+						}
+						hh := fitHomography(pts)
+						if s := fitScore(l, hh, fp, inverted, vals); s > best {
+							best, h, improved = s, hh, true
+							break
+						}
+						pts[i].p = old
+					}
+				}
+			}
+		}
+	}
+	return h
+}
