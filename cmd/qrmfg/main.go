@@ -83,6 +83,7 @@ type Main struct {
 
 	app  *app.App
 	addr chan net.Addr
+	gen  *generateFlags
 }
 
 // NewMain returns a Main writing to the given streams with the given environment.
@@ -113,6 +114,7 @@ const usage = `qrmfg marks and tracks manufactured parts with QR codes.
 Usage:
   qrmfg serve [--addr :8000] [--data-dir ./data] [--target all] [--database-url URL]
   qrmfg migrate up|status [--database-url URL]
+  qrmfg generate --type PAD --vendor V0100 --lot L2025-09 --count 100 [--format png|svg|zip|pdf] [--out DIR|FILE] [--server URL]
   qrmfg config            print the effective configuration (secrets masked)
   qrmfg version
 
@@ -127,7 +129,7 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	m.cmd, args = args[0], args[1:]
 	switch m.cmd {
-	case "serve", "migrate", "config":
+	case "serve", "migrate", "config", "generate":
 	case "version", "--version", "-version":
 		m.cmd = "version"
 		return nil
@@ -140,6 +142,10 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	fs := flag.NewFlagSet("qrmfg "+m.cmd, flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
+	if m.cmd == "generate" {
+		m.gen = &generateFlags{}
+		m.gen.register(fs)
+	}
 	cfg, warns, err := config.Load(fs, args, m.Environ)
 	if err != nil {
 		return err
@@ -172,6 +178,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.migrate(ctx)
 	case "serve":
 		return m.serve(ctx)
+	case "generate":
+		return m.generate(ctx, m.gen)
 	}
 	return qrmfg.Errorf(qrmfg.EINVALID, "unknown command %q", m.cmd)
 }

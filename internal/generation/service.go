@@ -359,3 +359,11 @@ func (s *Service) Artifact(r *Result, format string) string {
 func (s *Service) artifactPath(batchID, format string) string {
 	return filepath.Join(s.opt.DataDir, "batches", batchID+"."+format)
 }
+
+// Each renders every item of the batch in serial order and calls fn with
+// its uid, payload and images (PNG and/or SVG as the recipe asks).
+func (s *Service) Each(ctx context.Context, r *Result, fn func(uid, payload string, png, svg []byte) error) error {
+	return s.renderBatch(ctx, r.Batch, r.c, what{png: r.c.png, svg: r.c.svg}, func(c *code) error {
+		return fn(c.UID, c.Payload, c.PNG, c.SVG)
+	})
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/qrmfg/qrmfg/internal/app"
+	"github.com/qrmfg/qrmfg/internal/generation"
+	"github.com/qrmfg/qrmfg/internal/qrmfg"
+)
+
+// generateFlags are the flags of `qrmfg generate`.
+type generateFlags struct {
+	req    generation.Request
+	out    string
+	server string
+	token  string
+}
+
+func (g *generateFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.req.ComponentType, "type", "", "component type, e.g. PAD (required)")
+	fs.StringVar(&g.req.VendorCode, "vendor", "", "vendor code, e.g. V0100 (required)")
+	fs.StringVar(&g.req.LotNumber, "lot", "", "lot number, e.g. L2025-09 (required)")
+	fs.IntVar(&g.req.Count, "count", 1, "number of parts")
+	fs.StringVar(&g.req.ManufacturingDate, "mfg-date", "", "manufacturing date YYYY-MM-DD")
+	fs.IntVar(&g.req.WarrantyYears, "warranty", 0, "warranty in years")
+	fs.StringVar(&g.req.Payload, "payload", "uid", "payload format: uid, url, gs1, signed, ed25519")
+	fs.StringVar(&g.req.Format, "format", "png", "output: png or svg (one file per part in --out), zip or pdf (one file)")
+	fs.StringVar(&g.req.Style.ECLevel, "ec", "M", "error correction level L, M, Q or H")
+	fs.IntVar(&g.req.Style.ModulePx, "module-px", 10, "module size in pixels")
+	fs.BoolVar(&g.req.Style.Invert, "invert", false, "light-on-dark marks")
+	fs.StringVar(&g.req.Style.Sheet, "sheet", "", "PDF label sheet preset (avery-l7651, avery-5160, a4-24, a4-4x4, letter-4x4)")
+	fs.StringVar(&g.out, "out", ".", "output directory (png, svg) or file (zip, pdf)")
+	fs.StringVar(&g.server, "server", "", "generate on a running server at this URL instead of the local database")
+	fs.StringVar(&g.token, "token", "", "bearer token for --server")
+}
+
+func (m *Main) generate(ctx context.Context, g *generateFlags) error {
+	if g.req.ComponentType == "" || g.req.VendorCode == "" || g.req.LotNumber == "" {
+		return qrmfg.Errorf(qrmfg.EINVALID, "generate needs --type, --vendor and --lot")
+	}
+	files := g.req.Format == "png" || g.req.Format == "svg"
+	req := g.req
+	if files {
+		req.Style.Image, req.Format = g.req.Format, generation.FormatZIP
+	}
+	if g.server != "" {
+		return m.generateRemote(ctx, g, req, files)
+	}
+	a, err := app.New(ctx, m.Config, m.log, Version())
+	if err != nil {
+		return err
+	}
+	m.app = a
+	res, err := a.Generation.Generate(ctx, req)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if files {
+		if err := os.MkdirAll(g.out, 0o750); err != nil {
+			return fmt.Errorf("create %s: %w", g.out, err)
+		}
+		err = a.Generation.Each(ctx, res, func(uid, _ string, png, svg []byte) error {
+			data, ext := png, ".png"
+			if svg != nil {
+				data, ext = svg, ".svg"
+			}
+			return os.WriteFile(filepath.Join(g.out, uid+ext), data, 0o640)
+		})
+	} else {
+		err = writeFile(g.out, func(w io.Writer) error {
+			if req.Format == generation.FormatPDF {
+				return a.Generation.WritePDF(ctx, w, res, nil)
+			}
+			return a.Generation.WriteZIP(ctx, w, res, nil)
+		})
+	}
+	if err != nil {
+		return err
+	}
+	if res.Async {
+		a.Generation.Wait()
+	}
+	fmt.Fprintf(m.Stdout, "batch %s: %d codes %s-%s-%s %05d..%05d written to %s in %s\n", res.Batch.ID, res.Batch.Count,
+		res.Batch.ComponentType, res.Batch.VendorCode, res.Batch.LotNumber, res.Batch.FirstSerial, res.Batch.LastSerial(),
+		g.out, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (m *Main) generateRemote(ctx context.Context, g *generateFlags, req generation.Request, files bool) error {
+	body, _ := json.Marshal(req)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(g.server, "/")+"/qr/generate", bytes.NewReader(body))
+	if err != nil {
+		return qrmfg.Errorf(qrmfg.EINVALID, "--server %q: %v", g.server, err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	if g.token != "" {
+		hreq.Header.Set("Authorization", "Bearer "+g.token)
+	}
+	res, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		return fmt.Errorf("generate on %s: %w", g.server, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusAccepted {
+		var st struct {
+			BatchID string            `json:"batch_id"`
+			Links   map[string]string `json:"links"`
+		}
+		_ = json.NewDecoder(res.Body).Decode(&st)
+		fmt.Fprintf(m.Stdout, "batch %s is rendering on the server; download it from %s%s when done\n", st.BatchID, g.server, st.Links[req.Format])
+		return nil
+	}
+	if res.StatusCode != http.StatusOK {
+		var p struct{ Detail, Code string }
+		_ = json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&p)
+		return qrmfg.Errorf(qrmfg.EINVALID, "server answered %s: %s", res.Status, p.Detail)
+	}
+	out := g.out
+	if files {
+		out = filepath.Join(g.out, res.Header.Get("X-Batch-ID")+".zip")
+		if err := os.MkdirAll(g.out, 0o750); err != nil {
+			return err
+		}
+	}
+	if err := writeFile(out, func(w io.Writer) error { _, err := io.Copy(w, res.Body); return err }); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "batch %s written to %s\n", res.Header.Get("X-Batch-ID"), out)
+	return nil
+}
+
+// writeFile writes through a temporary file renamed into place, so a failed
+// run never leaves a truncated file under the final name.
+func writeFile(path string, fn func(io.Writer) error) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return qrmfg.Errorf(qrmfg.EINVALID, "--out %s is a directory; give a file name for zip and pdf", path)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".qrmfg-*")
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := fn(tmp); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
