@@ -178,9 +178,25 @@ var hints = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HA
 // retries when nothing was read yet or TryHarder is set, a row-skipping one
 // without retries otherwise.
 func (sc *scanner) detectAll(m *gozxing.BitMatrix, l *gray, inverted bool) {
-	if r, err := detector.NewDetector(m).Detect(nil); err == nil && !covered(sc.found, r, l.scale) {
-		if code, ok := sc.decodeCandidate(r, m, l, inverted, true); ok {
-			sc.found = merge(sc.found, []Code{code})
+	det := detector.NewDetector(m)
+	finder := detector.NewFinderPatternFinder(m, nil)
+	if info, err := finder.Find(nil); err == nil {
+		if r, err := det.ProcessFinderPatternInfo(info); err == nil && !covered(sc.found, r, l.scale) {
+			if code, ok := sc.decodeCandidate(r, m, l, inverted, true); ok {
+				sc.found = merge(sc.found, []Code{code})
+			}
+		}
+	} else if len(sc.found) == 0 {
+		// ZXing found finder patterns but refused to combine them (module
+		// sizes too different, as under strong perspective): combine them
+		// ourselves.
+		for _, info := range looseTriples(finder.GetPossibleCenters()) {
+			if sc.ctx.Err() != nil {
+				return
+			}
+			if code, ok := sc.decodeLoose(info, m, l, inverted); ok {
+				sc.found = merge(sc.found, []Code{code})
+			}
 		}
 	}
 	h, thorough := hints, true
@@ -252,6 +268,35 @@ func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatr
 			return Code{}, false
 		}
 	}
+	return makeCode(s, h, n, l, inverted)
+}
+
+// decodeLoose reads a triple from looseTriples. ZXing's own processing
+// estimates one module size for the whole symbol, which is what fails under
+// strong perspective, so the dimension is estimated leg by leg and the grid
+// goes straight to the retry.
+func (sc *scanner) decodeLoose(info *detector.FinderPatternInfo, m *gozxing.BitMatrix, l *gray, inverted bool) (Code, bool) {
+	tl, tr, bl := info.GetTopLeft(), info.GetTopRight(), info.GetBottomLeft()
+	leg := func(a, b *detector.FinderPattern) float64 {
+		return math.Hypot(a.GetX()-b.GetX(), a.GetY()-b.GetY()) * 2 / (a.GetEstimatedModuleSize() + b.GetEstimatedModuleSize())
+	}
+	raw := (leg(tl, tr)+leg(tl, bl))/2 + 7
+	d := int(math.Round((raw-17)/4))*4 + 17 // nearest valid dimension
+	// retry tries d and d+4: cover d-4 to d+8.
+	for _, dd := range []int{max(d-4, 21), max(d+4, 29)} {
+		if dd > 177 {
+			continue
+		}
+		if s, h, n, ok := retry(m, l, [3]Point2f{pt(tl), pt(tr), pt(bl)}, nil, dd, inverted); ok {
+			return makeCode(s, h, n, l, inverted)
+		}
+	}
+	return Code{}, false
+}
+
+// makeCode builds the Code of symbol s read through h (module space to the
+// pixels of level l) from an n×n grid.
+func makeCode(s *symbol, h Homography, n int, l *gray, inverted bool) (Code, bool) {
 	fn := float64(n)
 	k := l.scale
 	h = Homography{k, 0, 0, 0, k, 0, 0, 0, 1}.mul(h)

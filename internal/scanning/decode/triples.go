@@ -1,0 +1,63 @@
+package decode
+
+import (
+	"math"
+	"sort"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode/detector"
+)
+
+// maxTripleCenters bounds the finder-pattern candidates combined into
+// triples (C(8,3) = 56 triples at most).
+const maxTripleCenters = 8
+
+// looseTriples forms finder-pattern triples from candidate centres that
+// ZXing's selection refused. ZXing wants the three module sizes within
+// about 40% of each other; a symbol seen at an angle has a near finder
+// pattern much larger than its far ones. Triples are kept when their
+// geometry is that of a QR symbol in perspective: legs at 45-135 degrees,
+// leg lengths within a factor of two, module sizes within a factor of 2.5.
+func looseTriples(centers []*detector.FinderPattern) []*detector.FinderPatternInfo {
+	cs := append([]*detector.FinderPattern(nil), centers...)
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].GetCount() > cs[j].GetCount() })
+	if len(cs) > maxTripleCenters {
+		cs = cs[:maxTripleCenters]
+	}
+	var out []*detector.FinderPatternInfo
+	for i := 0; i < len(cs); i++ {
+		for j := i + 1; j < len(cs); j++ {
+			for k := j + 1; k < len(cs); k++ {
+				a, b, c := gozxing.ResultPoint_OrderBestPatterns(cs[i], cs[j], cs[k])
+				bl, tl, tr := a.(*detector.FinderPattern), b.(*detector.FinderPattern), c.(*detector.FinderPattern)
+				if plausibleTriple(bl, tl, tr) {
+					out = append(out, detector.NewFinderPatternInfo(bl, tl, tr))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func plausibleTriple(bl, tl, tr *detector.FinderPattern) bool {
+	ms := []float64{bl.GetEstimatedModuleSize(), tl.GetEstimatedModuleSize(), tr.GetEstimatedModuleSize()}
+	lo, hi := min(ms[0], ms[1], ms[2]), max(ms[0], ms[1], ms[2])
+	if lo <= 0 || hi/lo > 2.5 {
+		return false
+	}
+	ux, uy := tr.GetX()-tl.GetX(), tr.GetY()-tl.GetY()
+	vx, vy := bl.GetX()-tl.GetX(), bl.GetY()-tl.GetY()
+	lu, lv := math.Hypot(ux, uy), math.Hypot(vx, vy)
+	if lu == 0 || lv == 0 || max(lu, lv)/min(lu, lv) > 2 {
+		return false
+	}
+	cos := (ux*vx + uy*vy) / (lu * lv)
+	if math.Abs(cos) > math.Cos(45*math.Pi/180) {
+		return false
+	}
+	// 14 to 170 modules between finder centres (versions 1 to 40), with
+	// room for the module-size estimates being off.
+	mean := (ms[0] + ms[1] + ms[2]) / 3
+	modules := (lu + lv) / 2 / mean
+	return modules > 7 && modules < 250
+}
