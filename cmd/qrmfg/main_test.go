@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/qrmfg/qrmfg/internal/sqlstore"
+	"github.com/qrmfg/qrmfg/internal/sqlstore/sqltest"
 )
 
 // server is a running Main on port 0 with a temporary data directory.
@@ -273,6 +276,15 @@ func TestCommands(t *testing.T) {
 	out, _ = run([]string{"QRMFG_DATA_DIR=" + dir}, "migrate", "status")
 	if strings.Contains(out, "pending") {
 		t.Fatalf("still pending after up:\n%s", out)
+	}
+	// Against PostgreSQL, serve refuses a schema that is behind and says what to do.
+	pg := sqltest.URL(t, sqlstore.Postgres)
+	_, err = run([]string{"QRMFG_DATA_DIR=" + dir, "DATABASE_URL=" + pg}, "serve", "--addr", "127.0.0.1:0")
+	if err == nil || !strings.Contains(describe(err), "qrmfg migrate up") {
+		t.Fatalf("serve on an unmigrated PostgreSQL: %v", err)
+	}
+	if out, err := run([]string{"QRMFG_DATA_DIR=" + dir, "DATABASE_URL=" + pg}, "migrate", "up"); err != nil || !strings.Contains(out, "applied 0001") {
+		t.Fatalf("migrate up on PostgreSQL: %v %s", err, out)
 	}
 	out, err = run([]string{"QRMFG_DATA_DIR=" + dir, "DB_POOL_SIZE=abc"}, "serve")
 	if err == nil || !strings.Contains(fmt.Sprint(err), "DB_POOL_SIZE") {

@@ -52,10 +52,14 @@ type Outbox struct{ db *DB }
 // Outbox returns the outbox on db.
 func (db *DB) Outbox() *Outbox { return &Outbox{db: db} }
 
-// Unsent returns up to limit unsent events in commit order.
+// MaxAttempts is how often the relay tries an event before leaving it in the
+// outbox as a dead letter (unsent, with its last error) for an operator.
+const MaxAttempts = 20
+
+// Unsent returns up to limit unsent events in commit order, skipping dead letters.
 func (o *Outbox) Unsent(ctx context.Context, limit int) ([]OutboxEvent, error) {
 	rows, err := o.db.reader().query(ctx, `SELECT seq, attempts, id, type, source, subject, time, data, traceparent, correlation_id
-		FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?`, limit)
+		FROM outbox WHERE sent_at IS NULL AND attempts < ? ORDER BY seq LIMIT ?`, MaxAttempts, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -115,7 +119,7 @@ func (o *Outbox) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
 	return n, err
 }
 
-// Pending counts unsent events.
+// Pending counts unsent events, dead letters included.
 func (o *Outbox) Pending(ctx context.Context) (int64, error) {
 	var n int64
 	err := o.db.reader().queryRow(ctx, `SELECT count(*) FROM outbox WHERE sent_at IS NULL`).Scan(&n)
