@@ -66,6 +66,10 @@ type Tx interface {
 	SaveAlert(ctx context.Context, a Alert) error
 	// Emit writes an event to the outbox; it is published after commit.
 	Emit(ctx context.Context, ev qrmfg.Event) error
+	// MarkProcessed records that consumer handled the event and reports
+	// whether it is the first time. The mark commits or rolls back with the
+	// transaction, so an idempotent consumer's change and its mark are one.
+	MarkProcessed(ctx context.Context, consumer, eventID string) (bool, error)
 	// CompleteClaim stores the answer of an idempotent request; ECONFLICT
 	// when the claim was lost (the transaction must then roll back).
 	CompleteClaim(ctx context.Context, c *idempotency.Claim, status int, response []byte) error

@@ -649,6 +649,19 @@ func (t *invTx) SaveAlert(ctx context.Context, a inventory.Alert) error {
 
 func (t *invTx) Emit(ctx context.Context, ev qrmfg.Event) error { return t.emit(ctx, ev) }
 
+func (t *invTx) MarkProcessed(ctx context.Context, consumer, eventID string) (bool, error) {
+	res, err := t.exec(ctx, `INSERT INTO processed_events (consumer, event_id, handled_at) VALUES (?, ?, ?)
+		ON CONFLICT (consumer, event_id) DO NOTHING`, consumer, eventID, t.db.ts(t.now))
+	if err != nil {
+		return false, fmt.Errorf("mark event %s processed by %s: %w", eventID, consumer, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("mark event %s processed by %s: %w", eventID, consumer, err)
+	}
+	return n == 1, nil
+}
+
 func (t *invTx) CompleteClaim(ctx context.Context, c *idempotency.Claim, status int, response []byte) error {
 	return t.completeClaim(ctx, c, status, response)
 }
