@@ -50,22 +50,11 @@ func (s *Service) Install(ctx context.Context, childUID, parentUID, reason strin
 		if err := s.transition(ctx, tx, &child, StatusInstalled, reason, ""); err != nil {
 			return err
 		}
-		actor := qrmfg.ActorFrom(ctx)
-		if err := tx.AddHistory(ctx, HistoryEntry{ItemUID: childUID, Kind: "installed", To: parentUID, Actor: actor.ID, Reason: reason, At: tx.Now()}); err != nil {
-			return err
-		}
-		if err := tx.AddHistory(ctx, HistoryEntry{ItemUID: parentUID, Kind: "part_added", To: childUID, Actor: actor.ID, Reason: reason, At: tx.Now()}); err != nil {
-			return err
-		}
-		ev, err := qrmfg.NewEvent(ctx, EventSource, EventItemInstalled, childUID, map[string]string{"uid": childUID, "parent_uid": parentUID})
-		if err != nil {
-			return err
-		}
-		if err := tx.Emit(ctx, ev); err != nil {
+		if err := s.recordLink(ctx, tx, child, parentUID, true, reason); err != nil {
 			return err
 		}
 		out = child
-		return s.checkStock(ctx, tx, map[[2]string]bool{{child.ComponentType, child.VendorCode}: true})
+		return nil
 	})
 	return out, err
 }
@@ -96,24 +85,40 @@ func (s *Service) Remove(ctx context.Context, childUID string, to Status, reason
 		if err := s.transition(ctx, tx, &child, to, reason, ""); err != nil {
 			return err
 		}
-		actor := qrmfg.ActorFrom(ctx)
-		if err := tx.AddHistory(ctx, HistoryEntry{ItemUID: childUID, Kind: "removed", From: parentUID, Actor: actor.ID, Reason: reason, At: tx.Now()}); err != nil {
-			return err
-		}
-		if err := tx.AddHistory(ctx, HistoryEntry{ItemUID: parentUID, Kind: "part_removed", From: childUID, Actor: actor.ID, Reason: reason, At: tx.Now()}); err != nil {
-			return err
-		}
-		ev, err := qrmfg.NewEvent(ctx, EventSource, EventItemRemoved, childUID, map[string]string{"uid": childUID, "parent_uid": parentUID})
-		if err != nil {
-			return err
-		}
-		if err := tx.Emit(ctx, ev); err != nil {
+		if err := s.recordLink(ctx, tx, child, parentUID, false, reason); err != nil {
 			return err
 		}
 		out = child
-		return s.checkStock(ctx, tx, map[[2]string]bool{{child.ComponentType, child.VendorCode}: true})
+		return nil
 	})
 	return out, err
+}
+
+// recordLink writes the history of both items, the event, and re-checks stock
+// after a part was installed into (or removed from) an assembly.
+func (s *Service) recordLink(ctx context.Context, tx Tx, child Item, parentUID string, installed bool, reason string) error {
+	actor := qrmfg.ActorFrom(ctx)
+	ch := HistoryEntry{ItemUID: child.UID, Kind: "removed", From: parentUID, Actor: actor.ID, Reason: reason, At: tx.Now()}
+	pa := HistoryEntry{ItemUID: parentUID, Kind: "part_removed", From: child.UID, Actor: actor.ID, Reason: reason, At: tx.Now()}
+	typ := EventItemRemoved
+	if installed {
+		ch.Kind, ch.From, ch.To = "installed", "", parentUID
+		pa.Kind, pa.From, pa.To = "part_added", "", child.UID
+		typ = EventItemInstalled
+	}
+	for _, h := range []HistoryEntry{ch, pa} {
+		if err := tx.AddHistory(ctx, h); err != nil {
+			return err
+		}
+	}
+	ev, err := qrmfg.NewEvent(ctx, EventSource, typ, child.UID, map[string]string{"uid": child.UID, "parent_uid": parentUID})
+	if err != nil {
+		return err
+	}
+	if err := tx.Emit(ctx, ev); err != nil {
+		return err
+	}
+	return s.checkStock(ctx, tx, map[[2]string]bool{{child.ComponentType, child.VendorCode}: true})
 }
 
 // Upstream returns the tree of parts installed in uid, to any depth (bounded
