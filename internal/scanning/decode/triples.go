@@ -4,7 +4,6 @@ import (
 	"math"
 	"sort"
 
-	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode/detector"
 )
 
@@ -28,15 +27,30 @@ func looseTriples(centers []*detector.FinderPattern) []*detector.FinderPatternIn
 	for i := 0; i < len(cs); i++ {
 		for j := i + 1; j < len(cs); j++ {
 			for k := j + 1; k < len(cs); k++ {
-				a, b, c := gozxing.ResultPoint_OrderBestPatterns(cs[i], cs[j], cs[k])
-				bl, tl, tr := a.(*detector.FinderPattern), b.(*detector.FinderPattern), c.(*detector.FinderPattern)
-				if plausibleTriple(bl, tl, tr) {
-					out = append(out, detector.NewFinderPatternInfo(bl, tl, tr))
+				// ZXing takes the top-left pattern to be the one
+				// opposite the longest side, which perspective can make
+				// the wrong one: try each as the corner.
+				t := [3]*detector.FinderPattern{cs[i], cs[j], cs[k]}
+				for corner := 0; corner < 3; corner++ {
+					tl, bl, tr := t[corner], t[(corner+1)%3], t[(corner+2)%3]
+					// Top-right is clockwise from bottom-left around the
+					// top-left (image y grows downwards).
+					if cross(tl, tr, bl) < 0 {
+						bl, tr = tr, bl
+					}
+					if plausibleTriple(bl, tl, tr) {
+						out = append(out, detector.NewFinderPatternInfo(bl, tl, tr))
+					}
 				}
 			}
 		}
 	}
 	return out
+}
+
+// cross is the z component of (b-a)×(c-a).
+func cross(a, b, c *detector.FinderPattern) float64 {
+	return (b.GetX()-a.GetX())*(c.GetY()-a.GetY()) - (b.GetY()-a.GetY())*(c.GetX()-a.GetX())
 }
 
 func plausibleTriple(bl, tl, tr *detector.FinderPattern) bool {
