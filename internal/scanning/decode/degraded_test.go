@@ -14,7 +14,7 @@ import (
 const (
 	degradedSeed     = 2026
 	degradedImages   = 60
-	minDegradedReads = 43
+	minDegradedReads = 44
 )
 
 // TestDegradedMarks decodes the seeded engraved-mark set and reports the read

@@ -186,10 +186,11 @@ func (sc *scanner) detectAll(m *gozxing.BitMatrix, l *gray, inverted bool) {
 				sc.found = merge(sc.found, []Code{code})
 			}
 		}
-	} else if len(sc.found) == 0 {
-		// ZXing found finder patterns but refused to combine them (module
-		// sizes too different, as under strong perspective): combine them
-		// ourselves.
+	}
+	if len(sc.found) == 0 {
+		// ZXing refused to combine the finder patterns it found (module
+		// sizes too different, as under strong perspective) or combined
+		// them wrongly: combine them ourselves.
 		for _, info := range looseTriples(finder.GetPossibleCenters()) {
 			if sc.ctx.Err() != nil {
 				return
