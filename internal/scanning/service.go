@@ -1,0 +1,429 @@
+package scanning
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/qrmfg/qrmfg/internal/inventory"
+	"github.com/qrmfg/qrmfg/internal/partid"
+	"github.com/qrmfg/qrmfg/internal/qrmfg"
+	"github.com/qrmfg/qrmfg/internal/scanning/decode"
+	"github.com/qrmfg/qrmfg/internal/scanning/grade"
+)
+
+// Service validates and records scans and runs sessions.
+type Service struct {
+	store    Store
+	inv      Inventory
+	payloads *partid.PayloadConfig
+	opt      Options
+	hub      *hub
+	log      *slog.Logger
+}
+
+// NewService returns the scanning service. payloads must be the same
+// configuration the generation service encodes with, so that signed codes
+// verify.
+func NewService(store Store, inv Inventory, payloads *partid.PayloadConfig, opt Options, log *slog.Logger) *Service {
+	d := DefaultLimits()
+	l := &opt.Limits
+	if l.MaxUploadBytes <= 0 {
+		l.MaxUploadBytes = d.MaxUploadBytes
+	}
+	if l.MaxImagePixels <= 0 {
+		l.MaxImagePixels = d.MaxImagePixels
+	}
+	if l.MaxCodes <= 0 {
+		l.MaxCodes = d.MaxCodes
+	}
+	if l.MaxExpected <= 0 {
+		l.MaxExpected = d.MaxExpected
+	}
+	if l.MaxPage <= 0 {
+		l.MaxPage = d.MaxPage
+	}
+	if opt.Decode == (decode.Options{}) {
+		opt.Decode = decode.DefaultOptions()
+	}
+	opt.Decode.MaxBytes = l.MaxUploadBytes
+	opt.Decode.MaxPixels = l.MaxImagePixels
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: store, inv: inv, payloads: payloads, opt: opt, hub: newHub(), log: log}
+}
+
+// Limits returns the service's limits.
+func (s *Service) Limits() Limits { return s.opt.Limits }
+
+// WrongStatus lists the statuses that make any scan wrong_status: the item
+// was voided (never made), scrapped or found defective, so it should not be
+// in circulation. Ship sessions further require available or reserved.
+var WrongStatus = []inventory.Status{inventory.StatusVoid, inventory.StatusScrapped, inventory.StatusDefective}
+
+const (
+	maxDeviceLen   = 100
+	maxLocationLen = 200
+	maxPayloadLen  = 7089 // the most characters a QR symbol holds (numeric, 40-L)
+)
+
+func (r *ScanRequest) validate() error {
+	r.Device, r.Location, r.SessionID = strings.TrimSpace(r.Device), strings.TrimSpace(r.Location), strings.TrimSpace(r.SessionID)
+	if len(r.Device) > maxDeviceLen || !utf8.ValidString(r.Device) {
+		return qrmfg.FieldError("device", "device must be valid UTF-8 of at most %d bytes", maxDeviceLen)
+	}
+	if len(r.Location) > maxLocationLen || !utf8.ValidString(r.Location) {
+		return qrmfg.FieldError("location", "location must be valid UTF-8 of at most %d bytes", maxLocationLen)
+	}
+	r.Device, r.Location = storable(r.Device), storable(r.Location)
+	if len(r.SessionID) > 64 {
+		return qrmfg.FieldError("session_id", "session_id is longer than 64 characters")
+	}
+	return nil
+}
+
+// ScanImage finds every QR code in an encoded photo (PNG, JPEG, GIF, WebP),
+// grades each mark, validates and records each code.
+//
+// Errors: ETOOLARGE when the photo is over MaxUploadBytes or declares more
+// than MaxImagePixels; EINVALID for an empty, unknown or corrupt image or a
+// bad request field; ENOTFOUND / ECONFLICT for a missing or closed session.
+// A photo with no code is no error: the answer lists no codes.
+func (s *Service) ScanImage(ctx context.Context, data []byte, req ScanRequest) (ScanResult, error) {
+	if err := req.validate(); err != nil {
+		return ScanResult{}, err
+	}
+	start := time.Now()
+	img, format, err := s.decodeImage(data)
+	if err != nil {
+		return ScanResult{}, err
+	}
+	codes, err := decode.Image(ctx, img, s.opt.Decode)
+	if err != nil {
+		return ScanResult{}, err
+	}
+	sum := sha256.Sum256(data)
+	b := img.Bounds()
+	info := &ImageInfo{Width: b.Dx(), Height: b.Dy(), Format: format, SHA256: hex.EncodeToString(sum[:])}
+	inputs := make([]input, len(codes))
+	for i, c := range codes {
+		in := input{payload: c.Text, symbol: symbolOf(c)}
+		if !s.opt.NoGrade {
+			if g, err := grade.Measure(img, c); err == nil {
+				in.grade = &g
+			} else {
+				s.log.Warn("cannot grade a decoded code", "err", err)
+			}
+		}
+		inputs[i] = in
+	}
+	info.DecodeMS = float64(time.Since(start).Microseconds()) / 1000
+	res, err := s.record(ctx, req, SourceImage, info.SHA256, inputs)
+	if err != nil {
+		return ScanResult{}, err
+	}
+	res.Image = info
+	return res, nil
+}
+
+// decodeImage checks the limits on the header, then decodes the pixels,
+// turning a codec panic into an error. (decode.Bytes does the same but does
+// not return the image, which grading needs.)
+func (s *Service) decodeImage(data []byte) (img image.Image, format string, err error) {
+	l := s.opt.Limits
+	if int64(len(data)) > l.MaxUploadBytes {
+		return nil, "", qrmfg.Errorf(qrmfg.ETOOLARGE, "image is %d bytes, more than the limit of %d", len(data), l.MaxUploadBytes).WithDetail("limit", l.MaxUploadBytes)
+	}
+	if len(data) == 0 {
+		return nil, "", qrmfg.FieldError("image", "image is empty")
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		msg := "image is not a PNG, JPEG, GIF or WebP file"
+		if !errors.Is(err, image.ErrFormat) {
+			msg = fmt.Sprintf("image header is unreadable: %v", err)
+		}
+		return nil, "", &qrmfg.Error{Code: qrmfg.EINVALID, Field: "image", Message: msg, Err: err}
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, "", qrmfg.FieldError("image", "image has no pixels (%d×%d)", cfg.Width, cfg.Height)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > int64(l.MaxImagePixels) {
+		return nil, "", qrmfg.Errorf(qrmfg.ETOOLARGE, "image is %d×%d pixels, more than the limit of %d", cfg.Width, cfg.Height, l.MaxImagePixels).
+			WithDetail("limit", l.MaxImagePixels)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			img, err = nil, qrmfg.FieldError("image", "%s image is corrupt (decoder failure)", format)
+		}
+	}()
+	img, _, err = image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, "", &qrmfg.Error{Code: qrmfg.EINVALID, Field: "image", Message: fmt.Sprintf("%s image is corrupt: %v", format, err), Err: err}
+	}
+	return img, format, nil
+}
+
+func symbolOf(c decode.Code) *Symbol {
+	sym := &Symbol{Version: c.Version, Level: c.Level, Mask: c.Mask, Inverted: c.Inverted, Mirrored: c.Mirrored,
+		ErrorsCorrected: c.ErrorsCorrected, ECCapacity: c.ECCapacity, ModuleSize: c.ModuleSize}
+	for _, p := range c.Corners {
+		sym.Corners = append(sym.Corners, Point{X: p.X, Y: p.Y})
+	}
+	return sym
+}
+
+// ScanTexts validates and records codes read as text by a handheld scanner
+// (surrounding white space, such as a keyboard wedge's line end, is
+// trimmed). Errors as ScanImage, and EINVALID naming codes[i] for an empty
+// or over-long code or too many codes.
+func (s *Service) ScanTexts(ctx context.Context, codes []string, req ScanRequest) (ScanResult, error) {
+	if err := req.validate(); err != nil {
+		return ScanResult{}, err
+	}
+	if len(codes) == 0 {
+		return ScanResult{}, qrmfg.FieldError("codes", "give at least one code")
+	}
+	if len(codes) > s.opt.Limits.MaxCodes {
+		return ScanResult{}, qrmfg.FieldError("codes", "%d codes is over the limit of %d per request", len(codes), s.opt.Limits.MaxCodes)
+	}
+	inputs := make([]input, len(codes))
+	for i, c := range codes {
+		c = strings.TrimSpace(c)
+		if c == "" {
+			return ScanResult{}, qrmfg.FieldError(fmt.Sprintf("codes[%d]", i), "code is empty")
+		}
+		if len(c) > maxPayloadLen {
+			return ScanResult{}, qrmfg.FieldError(fmt.Sprintf("codes[%d]", i), "code is %d bytes, more than a QR symbol holds", len(c))
+		}
+		inputs[i] = input{payload: c}
+	}
+	return s.record(ctx, req, SourceText, "", inputs)
+}
+
+// input is one code to validate and record.
+type input struct {
+	payload string
+	grade   *grade.Report
+	symbol  *Symbol
+}
+
+// check is the verdict of one payload before duplicates are considered.
+type check struct {
+	verdict Verdict
+	reason  string
+	uid     string
+	format  string
+	item    *inventory.Item
+}
+
+// classify parses the payload, verifies its signature and looks the item up.
+func (s *Service) classify(ctx context.Context, payload string, kind Kind, items map[string]*inventory.Item) (check, error) {
+	if !utf8.ValidString(payload) {
+		return check{verdict: VerdictMalformed, reason: "payload is not valid UTF-8"}, nil
+	}
+	d, err := s.payloads.Decode(payload)
+	if err != nil {
+		c := check{reason: qrmfg.ErrorMessage(err)}
+		switch partid.Verdict(err) {
+		case partid.VerdictInvalidSignature:
+			c.verdict = VerdictInvalidSignature
+		case partid.VerdictUnknownKey:
+			c.verdict, c.reason = VerdictInvalidSignature, "signed with a key this server does not know: "+c.reason
+		default:
+			c.verdict = VerdictMalformed
+		}
+		return c, nil
+	}
+	c := check{uid: d.ID.String(), format: string(d.Format)}
+	it, ok := items[c.uid]
+	if !ok {
+		got, err := s.inv.Item(ctx, c.uid)
+		switch {
+		case err == nil:
+			it = &got
+		case qrmfg.ErrorCode(err) == qrmfg.ENOTFOUND:
+		default:
+			return check{}, fmt.Errorf("look up item %s: %w", c.uid, err)
+		}
+		items[c.uid] = it
+	}
+	if it == nil {
+		c.verdict, c.reason = VerdictUnknown, fmt.Sprintf("no item %s in the inventory", c.uid)
+		return c, nil
+	}
+	c.item = it
+	c.verdict = VerdictValid
+	if slices.Contains(WrongStatus, it.Status) {
+		c.verdict, c.reason = VerdictWrongStatus, fmt.Sprintf("item %s is %s", c.uid, it.Status)
+	} else if kind == KindShip && it.Status != inventory.StatusAvailable && it.Status != inventory.StatusReserved {
+		c.verdict, c.reason = VerdictWrongStatus, fmt.Sprintf("item %s is %s; only available or reserved items ship", c.uid, it.Status)
+	}
+	return c, nil
+}
+
+// record classifies the inputs and records them in one transaction, with
+// their events; duplicates within the session are decided there.
+func (s *Service) record(ctx context.Context, req ScanRequest, source, hash string, inputs []input) (ScanResult, error) {
+	var sess *Session
+	if req.SessionID != "" {
+		got, err := s.store.GetSession(ctx, req.SessionID)
+		if err != nil {
+			return ScanResult{}, err
+		}
+		if got.Status != SessionOpen {
+			return ScanResult{}, qrmfg.Errorf(qrmfg.ECONFLICT, "session %s is closed", got.ID)
+		}
+		sess = &got
+	}
+	kind := Kind("")
+	location := req.Location
+	if sess != nil {
+		kind = sess.Kind
+		if location == "" {
+			location = sess.Location
+		}
+	}
+	items := map[string]*inventory.Item{}
+	checks := make([]check, len(inputs))
+	for i, in := range inputs {
+		c, err := s.classify(ctx, in.payload, kind, items)
+		if err != nil {
+			return ScanResult{}, err
+		}
+		checks[i] = c
+	}
+	actor := qrmfg.ActorFrom(ctx).ID
+	out := ScanResult{Codes: make([]Outcome, len(inputs))}
+	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		if sess != nil {
+			cur, err := tx.LockSession(ctx, sess.ID)
+			if err != nil {
+				return err
+			}
+			if cur.Status != SessionOpen {
+				return qrmfg.Errorf(qrmfg.ECONFLICT, "session %s is closed", cur.ID)
+			}
+		}
+		for i, in := range inputs {
+			c := checks[i]
+			sc := Scan{ID: qrmfg.NewID(), Payload: storable(in.payload), Verdict: c.verdict, Reason: c.reason, UID: c.uid, Format: c.format,
+				Source: source, Device: req.Device, Location: location, Actor: actor, SessionID: req.SessionID,
+				ImageSHA256: hash, Grade: in.grade, At: tx.Now()}
+			if sess != nil && c.item != nil {
+				first, err := tx.ClaimSeen(ctx, sess.ID, c.uid, sc.ID, c.verdict)
+				if err != nil {
+					return err
+				}
+				if !first {
+					sc.Verdict, sc.Reason = VerdictDuplicate, fmt.Sprintf("item %s was already scanned in this session", c.uid)
+				}
+			}
+			if err := tx.InsertScan(ctx, sc); err != nil {
+				return err
+			}
+			if err := tx.Emit(ctx, scanEvent(ctx, sc)); err != nil {
+				return err
+			}
+			o := Outcome{Scan: sc, Symbol: in.symbol}
+			if it := c.item; it != nil {
+				o.Item = &ItemSummary{UID: it.UID, ComponentType: it.ComponentType, VendorCode: it.VendorCode, LotNumber: it.LotNumber,
+					Status: it.Status, Location: it.Location}
+			}
+			out.Codes[i] = o
+		}
+		return nil
+	})
+	if err != nil {
+		return ScanResult{}, err
+	}
+	if sess != nil {
+		counts, err := s.store.SessionCounts(ctx, sess.ID)
+		if err != nil {
+			return ScanResult{}, err
+		}
+		out.Session = &counts
+		scans := make([]Scan, len(out.Codes))
+		for i, o := range out.Codes {
+			scans[i] = o.Scan
+		}
+		s.hub.publish(sess.ID, SessionUpdate{Type: "scans", Scans: scans, Counts: &counts})
+	}
+	return out, nil
+}
+
+// storable makes a payload safe for any database: invalid UTF-8 and NUL
+// bytes (which PostgreSQL text refuses) become U+FFFD.
+func storable(p string) string {
+	if strings.IndexByte(p, 0) >= 0 {
+		p = strings.ReplaceAll(p, "\x00", "\uFFFD")
+	}
+	return strings.ToValidUTF8(p, "\uFFFD")
+}
+
+// ScanEventData is the data of a scanning.scan.recorded event.
+type ScanEventData struct {
+	ScanID    string    `json:"scan_id"`
+	UID       string    `json:"uid,omitempty"`
+	Verdict   Verdict   `json:"verdict"`
+	Payload   string    `json:"payload"`
+	Device    string    `json:"device,omitempty"`
+	Location  string    `json:"location,omitempty"`
+	SessionID string    `json:"session_id,omitempty"`
+	Actor     string    `json:"actor,omitempty"`
+	Grade     string    `json:"grade,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+func scanEvent(ctx context.Context, sc Scan) qrmfg.Event {
+	d := ScanEventData{ScanID: sc.ID, UID: sc.UID, Verdict: sc.Verdict, Payload: sc.Payload, Device: sc.Device,
+		Location: sc.Location, SessionID: sc.SessionID, Actor: sc.Actor, At: sc.At}
+	if sc.Grade != nil {
+		d.Grade = sc.Grade.Letter
+	}
+	subject := sc.UID
+	if subject == "" {
+		subject = sc.ID
+	}
+	ev, _ := qrmfg.NewEvent(ctx, EventSource, EventScanRecorded, subject, d) // the data always encodes
+	ev.ID = qrmfg.NewID()
+	ev.Time = sc.At
+	return ev
+}
+
+// ListScans returns scans matching f, newest first.
+func (s *Service) ListScans(ctx context.Context, f ScanFilter) (ScanPage, error) {
+	if f.Limit == 0 {
+		f.Limit = 100
+	}
+	if f.Limit < 1 || f.Limit > s.opt.Limits.MaxPage {
+		return ScanPage{}, qrmfg.FieldError("limit", "limit must be 1 to %d", s.opt.Limits.MaxPage)
+	}
+	if f.Verdict != "" {
+		if _, err := ParseVerdict(string(f.Verdict)); err != nil {
+			return ScanPage{}, err
+		}
+	}
+	if f.From != nil && f.To != nil && !f.From.Before(*f.To) {
+		return ScanPage{}, qrmfg.FieldError("to", "to must be after from")
+	}
+	if f.UID != "" {
+		if _, err := partid.Parse(f.UID); err != nil {
+			return ScanPage{}, err
+		}
+	}
+	if len(f.Cursor) > 64 || strings.ContainsAny(f.Cursor, " '\"") {
+		return ScanPage{}, qrmfg.FieldError("cursor", "cursor is not one this API returned")
+	}
+	return s.store.ListScans(ctx, f)
+}
