@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/qrmfg/qrmfg/internal/engraving/gcode"
 	"github.com/qrmfg/qrmfg/internal/engraving/grbl"
 	"github.com/qrmfg/qrmfg/internal/inventory"
 	"github.com/qrmfg/qrmfg/internal/partid"
@@ -791,19 +792,29 @@ func (s *Service) publishJob(j *Job) {
 // Gcode returns the program of a job, as it runs on its machine (or on the
 // simulated machine's settings while no machine is known).
 func (s *Service) Gcode(ctx context.Context, id string) ([]string, error) {
-	j, err := s.store.GetJob(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	settings, err := s.settingsFor(ctx, &j)
-	if err != nil {
-		return nil, err
-	}
-	p, err := program(&j, settings)
+	p, _, err := s.Program(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	return p.Lines, nil
+}
+
+// Program returns a job's program and the machine settings it is made for
+// (see Gcode), with its line kinds for estimates.
+func (s *Service) Program(ctx context.Context, id string) (*gcode.Program, gcode.Machine, error) {
+	j, err := s.store.GetJob(ctx, id)
+	if err != nil {
+		return nil, gcode.Machine{}, err
+	}
+	settings, err := s.settingsFor(ctx, &j)
+	if err != nil {
+		return nil, gcode.Machine{}, err
+	}
+	p, err := program(&j, settings)
+	if err != nil {
+		return nil, gcode.Machine{}, err
+	}
+	return p, machineOf(settings), nil
 }
 
 func (s *Service) settingsFor(ctx context.Context, j *Job) (map[string]float64, error) {
