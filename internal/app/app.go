@@ -19,6 +19,7 @@ import (
 	"github.com/qrmfg/qrmfg/internal/httpapi"
 	"github.com/qrmfg/qrmfg/internal/inventory"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
+	"github.com/qrmfg/qrmfg/internal/scanning"
 	"github.com/qrmfg/qrmfg/internal/sqlstore"
 )
 
@@ -37,6 +38,7 @@ type App struct {
 	Relay      *bus.Relay
 	Inventory  *inventory.Service
 	Generation *generation.Service
+	Scanning   *scanning.Service
 	API        *httpapi.Server
 
 	workers sync.WaitGroup
@@ -85,12 +87,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	}
 	a.Generation = generation.NewService(a.Inventory, payloads, db.Generation(), generation.Options{
 		AsyncThreshold: cfg.Limits.AsyncBatchThreshold, DataDir: cfg.DataDir, Log: log})
-	svcs := httpapi.Services{Inventory: a.Inventory, Idempotency: db.Idempotency(), Generation: a.Generation}
+	a.Scanning = scanning.NewService(db.Scanning(), a.Inventory, payloads, scanning.Options{Limits: scanning.Limits{
+		MaxUploadBytes: cfg.Limits.MaxUploadBytes, MaxImagePixels: int(cfg.Limits.MaxImagePixels)}}, log)
+	if err := a.Bus.Subscribe(inventory.SeenConsumer, inventory.SeenPattern, a.Inventory.HandleScanRecorded); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("subscribe %s: %w", inventory.SeenConsumer, err)
+	}
+	svcs := httpapi.Services{Inventory: a.Inventory, Idempotency: db.Idempotency(), Generation: a.Generation, Scanning: a.Scanning}
 	switch cfg.Target {
 	case "inventory":
-		svcs.Generation = nil
+		svcs.Generation, svcs.Scanning = nil, nil
 	case "qr":
-		svcs.Inventory, svcs.Idempotency = nil, nil
+		svcs.Inventory, svcs.Idempotency, svcs.Scanning = nil, nil, nil
 	}
 	a.API = httpapi.New(httpapi.Options{
 		Version: version, MaxBodyBytes: cfg.Limits.MaxBodyBytes, Log: log,

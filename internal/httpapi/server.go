@@ -23,6 +23,7 @@ import (
 	"github.com/qrmfg/qrmfg/internal/idempotency"
 	"github.com/qrmfg/qrmfg/internal/inventory"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
+	"github.com/qrmfg/qrmfg/internal/scanning"
 )
 
 //go:embed docsui
@@ -48,6 +49,7 @@ type Services struct {
 	Inventory   *inventory.Service
 	Idempotency idempotency.Store
 	Generation  *generation.Service
+	Scanning    *scanning.Service
 }
 
 // Server is the HTTP API.
@@ -84,6 +86,9 @@ func New(opt Options, svc Services) *Server {
 	}
 	if svc.Generation != nil {
 		s.registerGeneration()
+	}
+	if svc.Scanning != nil {
+		s.registerScanning()
 	}
 	sub, _ := fs.Sub(docsFS, "docsui")
 	files := http.FileServerFS(sub)
@@ -160,7 +165,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
+			limit := s.opt.MaxBodyBytes
+			if r.URL.Path == scanUploadPath && s.svc.Scanning != nil {
+				// Photos have their own limit; the multipart framing needs a little more.
+				limit = max(limit, s.svc.Scanning.Limits().MaxUploadBytes+64<<10)
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
