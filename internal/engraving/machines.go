@@ -560,6 +560,39 @@ func (s *Service) Resume(ctx context.Context, id string) (MachineStatus, error) 
 	return s.status(m), nil
 }
 
+// Pause stops the dispatcher from giving jobs to a machine until Resume;
+// a running job continues.
+func (s *Service) Pause(ctx context.Context, id, reason string) (MachineStatus, error) {
+	if reason == "" {
+		reason = "paused by operator"
+	}
+	if len(reason) > 500 {
+		return MachineStatus{}, qrmfg.FieldError("reason", "reason has %d characters; at most 500", len(reason))
+	}
+	var m Machine
+	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		cur, err := tx.LockMachine(ctx, id)
+		if err != nil {
+			return err
+		}
+		cur.Paused, cur.PauseReason = true, reason
+		if err := tx.UpdateMachine(ctx, &cur); err != nil {
+			return err
+		}
+		m = cur
+		return s.machineEvent(ctx, tx, &cur, MachineEvent{Kind: "paused", Detail: reason}, "", nil)
+	})
+	if err != nil {
+		return MachineStatus{}, err
+	}
+	if rt := s.runtime(id); rt != nil {
+		rt.mu.Lock()
+		rt.paused = true
+		rt.mu.Unlock()
+	}
+	return s.status(m), nil
+}
+
 // FrameRequest is a test frame: the outline of a job's codes, or of a
 // placement, traced with the laser off.
 type FrameRequest struct {

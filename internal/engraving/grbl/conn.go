@@ -107,6 +107,7 @@ type Conn struct {
 	changed     chan struct{} // closed and replaced on every event
 	resp        chan int      // 0 for ok, N for error:N, in order
 	skip        int           // responses still due to lines of an interrupted job
+	dirty       bool          // a job was interrupted with lines in flight; reset before the next command
 	push        []string      // other messages since the current command began
 	status      Status
 	statusSeq   uint64
@@ -514,11 +515,23 @@ func (c *Conn) halt(ctx context.Context, haveCmd bool) error {
 	if err := c.Hold(); err != nil {
 		return err
 	}
+	// Wait until the machine stands still with the position kept. GRBL
+	// ignores '!' while idle, so an idle machine with lines still in its
+	// buffers gets another '!' once they start moving it.
 	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	for hctx.Err() == nil {
 		st, err := c.Status(hctx)
-		if err != nil || st.State == "Idle" || st.State == "Alarm" || st.State == "Door" || (st.State == "Hold" && st.SubState == 0) {
+		if err != nil || st.State == "Alarm" || st.State == "Door" || (st.State == "Hold" && st.SubState == 0) {
 			break
+		}
+		if st.State == "Idle" && (st.PlannerFree < 0 || (st.PlannerFree >= c.info.PlannerBlocks && st.RXFree >= c.rxLimit+1)) {
+			break
+		}
+		if st.State == "Idle" || st.State == "Run" {
+			if err := c.Hold(); err != nil {
+				cancel()
+				return err
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -531,6 +544,9 @@ func (c *Conn) halt(ctx context.Context, haveCmd bool) error {
 	if err := c.wait(rctx, func() bool { return c.banners > banners }); err != nil {
 		return fmt.Errorf("grbl: cancel: no reset banner: %w", err)
 	}
+	c.mu.Lock()
+	c.dirty = false
+	c.mu.Unlock()
 	if !haveCmd {
 		c.cmd.Lock()
 		defer c.cmd.Unlock()
@@ -549,18 +565,27 @@ func (c *Conn) halt(ctx context.Context, haveCmd bool) error {
 }
 
 // resetIfNeeded sends a soft reset when the controller waits for one after
-// a hard or soft limit alarm.
+// a hard or soft limit alarm, or when answers to an interrupted job are still
+// due (the reset flushes them, so they cannot be taken for the command's).
 func (c *Conn) resetIfNeeded(ctx context.Context) error {
 	c.mu.Lock()
-	need, banners := c.resetNeeded, c.banners
+	need, banners := c.resetNeeded || c.skip > 0 || c.dirty, c.banners
 	c.mu.Unlock()
 	if !need {
 		return nil
 	}
+	// The reset byte follows every line already written, so the controller
+	// flushes them and no answer to them can come after its banner.
 	if err := c.writeRT(0x18); err != nil {
 		return err
 	}
-	return c.wait(ctx, func() bool { return c.banners > banners })
+	if err := c.wait(ctx, func() bool { return c.banners > banners }); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.dirty = false
+	c.mu.Unlock()
+	return nil
 }
 
 // Unlock clears an alarm with $X. It refuses (ErrHomingRequired) when the

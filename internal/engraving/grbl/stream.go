@@ -61,6 +61,11 @@ func (c *Conn) Stream(ctx context.Context, lines []string, progress func(Progres
 		c.mu.Unlock()
 		return ErrAlarmState
 	}
+	c.mu.Unlock()
+	if err := c.resetIfNeeded(ctx); err != nil {
+		return fmt.Errorf("grbl: flush the interrupted job: %w", err)
+	}
+	c.mu.Lock()
 	banners := c.banners
 	for len(c.resp) > 0 {
 		<-c.resp
@@ -78,6 +83,9 @@ func (c *Conn) Stream(ctx context.Context, lines []string, progress func(Progres
 	// flight are never taken for later commands.
 	interrupt := func(err error) error {
 		c.mu.Lock()
+		if len(inflight) > 0 {
+			c.dirty = true
+		}
 		if c.banners == banners {
 			n := len(inflight)
 			for n > 0 && len(c.resp) > 0 {

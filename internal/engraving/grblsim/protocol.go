@@ -139,6 +139,9 @@ func (s *Sim) executeLocked(raw string) {
 		return
 	case f.AlarmAtLine == n && f.AlarmCode > 0:
 		s.raiseLocked(f.AlarmCode)
+		if !s.resetRequired {
+			s.reply(errLocked) // the line is answered, like every line after it
+		}
 		return
 	case f.ErrorAtLine == n && f.ErrorCode > 0:
 		s.reply(f.ErrorCode)
