@@ -84,6 +84,7 @@ type Main struct {
 	app  *app.App
 	addr chan net.Addr
 	gen  *generateFlags
+	scan *scanFlags
 }
 
 // NewMain returns a Main writing to the given streams with the given environment.
@@ -115,6 +116,8 @@ Usage:
   qrmfg serve [--addr :8000] [--data-dir ./data] [--target all] [--database-url URL]
   qrmfg migrate up|status [--database-url URL]
   qrmfg generate --type PAD --vendor V0100 --lot L2025-09 --count 100 [--format png|svg|zip|pdf] [--out DIR|FILE] [--server URL]
+  qrmfg scan PHOTO... [--server URL] [--session ID] [--device D] [--location L] [--json]
+                          read, grade and check the codes in photos (offline: format and signature only)
   qrmfg config            print the effective configuration (secrets masked)
   qrmfg version
 
@@ -129,7 +132,7 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	m.cmd, args = args[0], args[1:]
 	switch m.cmd {
-	case "serve", "migrate", "config", "generate":
+	case "serve", "migrate", "config", "generate", "scan":
 	case "version", "--version", "-version":
 		m.cmd = "version"
 		return nil
@@ -146,11 +149,20 @@ func (m *Main) ParseFlags(args []string) error {
 		m.gen = &generateFlags{}
 		m.gen.register(fs)
 	}
+	if m.cmd == "scan" {
+		m.scan = &scanFlags{}
+		m.scan.register(fs)
+	}
 	cfg, warns, err := config.Load(fs, args, m.Environ)
 	if err != nil {
 		return err
 	}
 	m.Config, m.args = cfg, fs.Args()
+	if m.cmd == "scan" {
+		if m.args, err = interleaved(fs, m.args); err != nil {
+			return qrmfg.Errorf(qrmfg.EINVALID, "%v", err)
+		}
+	}
 	m.log = newLogger(m.Stderr, cfg.Log)
 	for _, w := range warns {
 		m.log.Warn("configuration", "variable", w.Name, "warning", w.Message)
@@ -180,6 +192,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.serve(ctx)
 	case "generate":
 		return m.generate(ctx, m.gen)
+	case "scan":
+		return m.scanFiles(ctx, m.scan, m.args)
 	}
 	return qrmfg.Errorf(qrmfg.EINVALID, "unknown command %q", m.cmd)
 }

@@ -104,7 +104,7 @@ func (s *Service) ScanImage(ctx context.Context, data []byte, req ScanRequest) (
 		return ScanResult{}, err
 	}
 	start := time.Now()
-	img, format, err := s.decodeImage(data)
+	img, format, err := DecodeImage(data, s.opt.Limits.MaxUploadBytes, s.opt.Limits.MaxImagePixels)
 	if err != nil {
 		return ScanResult{}, err
 	}
@@ -136,13 +136,14 @@ func (s *Service) ScanImage(ctx context.Context, data []byte, req ScanRequest) (
 	return res, nil
 }
 
-// decodeImage checks the limits on the header, then decodes the pixels,
-// turning a codec panic into an error. (decode.Bytes does the same but does
-// not return the image, which grading needs.)
-func (s *Service) decodeImage(data []byte) (img image.Image, format string, err error) {
-	l := s.opt.Limits
-	if int64(len(data)) > l.MaxUploadBytes {
-		return nil, "", qrmfg.Errorf(qrmfg.ETOOLARGE, "image is %d bytes, more than the limit of %d", len(data), l.MaxUploadBytes).WithDetail("limit", l.MaxUploadBytes)
+// DecodeImage checks an encoded photo against the limits on its header
+// (bytes, declared pixels), then decodes the pixels, turning a codec panic
+// into an error. decode.Bytes does the same but does not return the image,
+// which grading needs. Errors: ETOOLARGE, or EINVALID naming the field
+// "image" for an empty, unknown or corrupt image.
+func DecodeImage(data []byte, maxBytes int64, maxPixels int) (img image.Image, format string, err error) {
+	if int64(len(data)) > maxBytes {
+		return nil, "", qrmfg.Errorf(qrmfg.ETOOLARGE, "image is %d bytes, more than the limit of %d", len(data), maxBytes).WithDetail("limit", maxBytes)
 	}
 	if len(data) == 0 {
 		return nil, "", qrmfg.FieldError("image", "image is empty")
@@ -158,9 +159,9 @@ func (s *Service) decodeImage(data []byte) (img image.Image, format string, err 
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, "", qrmfg.FieldError("image", "image has no pixels (%d×%d)", cfg.Width, cfg.Height)
 	}
-	if int64(cfg.Width)*int64(cfg.Height) > int64(l.MaxImagePixels) {
-		return nil, "", qrmfg.Errorf(qrmfg.ETOOLARGE, "image is %d×%d pixels, more than the limit of %d", cfg.Width, cfg.Height, l.MaxImagePixels).
-			WithDetail("limit", l.MaxImagePixels)
+	if int64(cfg.Width)*int64(cfg.Height) > int64(maxPixels) {
+		return nil, "", qrmfg.Errorf(qrmfg.ETOOLARGE, "image is %d×%d pixels, more than the limit of %d", cfg.Width, cfg.Height, maxPixels).
+			WithDetail("limit", maxPixels)
 	}
 	defer func() {
 		if r := recover(); r != nil {

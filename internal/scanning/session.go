@@ -118,8 +118,8 @@ type Duplicate struct {
 	Extra int    `json:"extra_scans"`
 }
 
-// Problem is a scan whose verdict was neither valid nor duplicate.
-type Problem struct {
+// InvalidScan is a scan whose verdict was neither valid nor duplicate.
+type InvalidScan struct {
 	ScanID  string  `json:"scan_id"`
 	Payload string  `json:"payload"`
 	UID     string  `json:"uid,omitempty"`
@@ -129,12 +129,12 @@ type Problem struct {
 
 // Reconciliation is the outcome of a closed session.
 type Reconciliation struct {
-	Counts     Counts      `json:"counts"`
-	Found      []string    `json:"found"`
-	Missing    []string    `json:"missing"`
-	Unexpected []string    `json:"unexpected"`
-	Duplicates []Duplicate `json:"duplicates"`
-	Invalid    []Problem   `json:"invalid"`
+	Counts     Counts        `json:"counts"`
+	Found      []string      `json:"found"`
+	Missing    []string      `json:"missing"`
+	Unexpected []string      `json:"unexpected"`
+	Duplicates []Duplicate   `json:"duplicates"`
+	Invalid    []InvalidScan `json:"invalid"`
 	// Applied is set when the reconciliation was applied to the inventory.
 	Applied *Applied `json:"applied,omitempty"`
 }
@@ -330,7 +330,7 @@ func (s *Service) Reconcile(ctx context.Context, id string) (Reconciliation, err
 	if err != nil {
 		return Reconciliation{}, err
 	}
-	r := Reconciliation{Counts: counts, Found: []string{}, Missing: []string{}, Unexpected: []string{}, Duplicates: []Duplicate{}, Invalid: []Problem{}}
+	r := Reconciliation{Counts: counts, Found: []string{}, Missing: []string{}, Unexpected: []string{}, Duplicates: []Duplicate{}, Invalid: []InvalidScan{}}
 	seenSet := make(map[string]bool, len(seen))
 	for _, x := range seen {
 		seenSet[x.UID] = true
@@ -357,7 +357,7 @@ func (s *Service) Reconcile(ctx context.Context, id string) (Reconciliation, err
 			case sc.Verdict == VerdictDuplicate:
 				dups[sc.UID]++
 			case sc.Verdict.Invalid():
-				r.Invalid = append(r.Invalid, Problem{ScanID: sc.ID, Payload: sc.Payload, UID: sc.UID, Verdict: sc.Verdict, Reason: sc.Reason})
+				r.Invalid = append(r.Invalid, InvalidScan{ScanID: sc.ID, Payload: sc.Payload, UID: sc.UID, Verdict: sc.Verdict, Reason: sc.Reason})
 			}
 		}
 		if page.NextCursor == "" {
