@@ -470,13 +470,27 @@ func (s *Service) idleConn(ctx context.Context, id string) (Machine, *grbl.Conn,
 }
 
 // Home runs the homing cycle ($H); it clears any alarm and a lost position.
+//
+// After an alarm the link is opened again first: the controller may still
+// answer lines that were in its buffer when the alarm came, and a fresh link
+// starts with its answers in step (it also resets the controller, which
+// keeps it in alarm until homed).
 func (s *Service) Home(ctx context.Context, id string) (MachineStatus, error) {
 	m, conn, release, err := s.idleConn(ctx, id)
 	if err != nil {
 		return MachineStatus{}, err
 	}
-	defer release()
 	alarm := conn.Alarm()
+	if alarm != nil || conn.NeedsHoming() {
+		release()
+		if err := s.reconnect(ctx, id); err != nil {
+			return MachineStatus{}, err
+		}
+		if m, conn, release, err = s.idleConn(ctx, id); err != nil {
+			return MachineStatus{}, err
+		}
+	}
+	defer release()
 	if err := conn.Home(ctx); err != nil {
 		return MachineStatus{}, fmt.Errorf("home machine %s: %w", m.Name, err)
 	}
@@ -490,6 +504,30 @@ func (s *Service) Home(ctx context.Context, id string) (MachineStatus, error) {
 		return MachineStatus{}, err
 	}
 	return s.status(m), nil
+}
+
+// reconnect closes a machine's link and opens it again.
+func (s *Service) reconnect(ctx context.Context, id string) error {
+	rt := s.runtime(id)
+	if rt == nil {
+		return qrmfg.Errorf(qrmfg.ECONFLICT, "machine %s is not connected", id)
+	}
+	rt.mu.Lock()
+	if rt.state == MachineRunning {
+		rt.mu.Unlock()
+		return qrmfg.Errorf(qrmfg.ECONFLICT, "machine %s is running job %s", id, rt.jobID)
+	}
+	conn, end := rt.conn, rt.monitorEnd
+	rt.conn, rt.state, rt.monitorEnd = nil, MachineDisconnected, nil
+	rt.mu.Unlock()
+	if end != nil {
+		close(end)
+	}
+	if conn != nil {
+		_ = conn.Close()
+	}
+	_, err := s.Connect(ctx, id)
+	return err
 }
 
 // Unlock clears an alarm with $X, recording who unlocked which alarm in

@@ -119,7 +119,7 @@ func (c *Conn) Stream(ctx context.Context, lines []string, progress func(Progres
 			c.mu.Lock()
 			c.needsHoming = true
 			c.mu.Unlock()
-			return ErrReset
+			return interrupt(ErrReset)
 		case failure != nil:
 			return interrupt(failure)
 		case ctx.Err() != nil:
