@@ -88,7 +88,8 @@ func (s *InventoryStore) where(f inventory.ItemFilter) (string, []any) {
 		add("lot_number = ?", f.LotNumber)
 	}
 	if f.Location != "" {
-		add("location = ?", f.Location)
+		// The second term lets SQLite match the partial index (location <> '').
+		add("location = ? AND location <> ''", f.Location)
 	}
 	if f.BatchID != "" {
 		add("batch_id = ?", f.BatchID)

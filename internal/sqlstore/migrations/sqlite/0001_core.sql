@@ -83,9 +83,11 @@ CREATE TABLE items (
 );
 CREATE INDEX items_status_uid ON items (status, uid);
 CREATE INDEX items_created_uid ON items (created_at, uid);
-CREATE INDEX items_location_uid ON items (location, uid);
+-- Partial indexes leave new items (no location, status generated) out, so
+-- allocating a batch maintains fewer indexes.
+CREATE INDEX items_location_uid ON items (location, uid) WHERE location <> '';
 CREATE INDEX items_parent ON items (parent_uid) WHERE parent_uid IS NOT NULL;
-CREATE INDEX items_type_vendor_status ON items (component_type, vendor_code, status);
+CREATE INDEX items_available ON items (component_type, vendor_code) WHERE status = 'available';
 
 CREATE TABLE item_history (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
