@@ -49,6 +49,11 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, ms [3]float64, ali
 			}
 			// Fit the grid to the function patterns, starting from the
 			// finder centres and the bottom-right corner where h puts them.
+			// Larger symbols have alignment patterns enough for alignGrid,
+			// and a fit of theirs costs too much.
+			if d > maxFitDimension {
+				continue
+			}
 			var start []corr
 			for _, q := range []Point2f{{3.5, 3.5}, {fd - 3.5, 3.5}, {3.5, fd - 3.5}, {fd - 3.5, fd - 3.5}} {
 				start = append(start, corr{q, h.Apply(q.X, q.Y)})
@@ -61,6 +66,9 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, ms [3]float64, ali
 	}
 	return nil, Homography{}, 0, false
 }
+
+// maxFitDimension is the largest symbol (version 10) whose grid fitGrid fits.
+const maxFitDimension = 57
 
 // perspectiveCorner estimates where the centre of a bottom-right finder
 // pattern would be, from the three finder centres and their module sizes

@@ -58,7 +58,10 @@ type Code struct {
 // scan runs the passes over g until one finds codes (or all of them with
 // TryHarder), the context ends or the passes run out.
 func scan(ctx context.Context, g *gray, opts Options) []Code {
-	sc := &scanner{ctx: ctx, all: opts.TryHarder}
+	sc := &scanner{ctx: ctx, all: opts.TryHarder, retries: maxRetries}
+	if opts.TryHarder {
+		sc.retries *= 4
+	}
 	binarizers := []func(gozxing.LuminanceSource) gozxing.Binarizer{gozxing.NewHybridBinarizer, gozxing.NewGlobalHistgramBinarizer}
 	for _, level := range levels(g) {
 		if ctx.Err() != nil {
@@ -68,7 +71,11 @@ func scan(ctx context.Context, g *gray, opts Options) []Code {
 		if l == nil {
 			continue
 		}
-		for _, bin := range binarizers {
+		for bi, bin := range binarizers {
+			// Loose triples (our own finder combinations) only on the
+			// first binarization of a level: the others find the same
+			// finder patterns, and each loose triple costs retries.
+			sc.loose = bi == 0
 			if ctx.Err() != nil {
 				return finish(sc.found)
 			}
@@ -77,6 +84,7 @@ func scan(ctx context.Context, g *gray, opts Options) []Code {
 				continue
 			}
 			sc.pass++
+			sc.perPass = retriesPerPass
 			sc.detectAll(m, l, false)
 			if len(sc.found) > 0 && !opts.TryHarder {
 				return finish(sc.found)
@@ -90,6 +98,7 @@ func scan(ctx context.Context, g *gray, opts Options) []Code {
 					continue
 				}
 				sc.pass++
+				sc.perPass = retriesPerPass
 				sc.detectAll(im, l, true)
 				if len(sc.found) > 0 && !opts.TryHarder {
 					return finish(sc.found)
@@ -104,12 +113,25 @@ func scan(ctx context.Context, g *gray, opts Options) []Code {
 // candidates that the retry already failed on, so that a finder triple that
 // both detectors of a pass report costs one retry, not two.
 type scanner struct {
-	ctx    context.Context
-	all    bool
-	pass   int
-	found  []Code
-	failed []failedCandidate
+	ctx     context.Context
+	all     bool
+	pass    int
+	found   []Code
+	failed  []failedCandidate
+	retries int  // retries left in this scan: each costs grid fits
+	perPass int  // retries left in this pass
+	loose   bool // try our own finder-pattern triples in this pass
 }
+
+// retriesPerPass spreads the retries over the passes, so that the first
+// passes cannot spend them all on candidates a later binarization or scale
+// gets right.
+var retriesPerPass = 6
+
+// maxRetries bounds the retries (see retry) of one scan. Most images that
+// read at all read within the first few; the bound keeps an unreadable image
+// from costing seconds.
+var maxRetries = 48
 
 // failedCandidate is a finder triple (image pixels) that could not be read
 // in one pass (another binarization or level may well read it).
@@ -117,6 +139,16 @@ type failedCandidate struct {
 	tl, tr, bl Point2f
 	module     float64
 	pass       int
+}
+
+// takeRetry spends one retry if the scan and the pass have one left.
+func (sc *scanner) takeRetry() bool {
+	if sc.retries <= 0 || sc.perPass <= 0 {
+		return false
+	}
+	sc.retries--
+	sc.perPass--
+	return true
 }
 
 func (sc *scanner) triedBefore(f failedCandidate) bool {
@@ -187,11 +219,11 @@ func (sc *scanner) detectAll(m *gozxing.BitMatrix, l *gray, inverted bool) {
 			}
 		}
 	}
-	if len(sc.found) == 0 {
+	if len(sc.found) == 0 && sc.loose {
 		// ZXing refused to combine the finder patterns it found (module
 		// sizes too different, as under strong perspective) or combined
 		// them wrongly: combine them ourselves.
-		for _, info := range looseTriples(finder.GetPossibleCenters()) {
+		for _, info := range append(looseTriples(finder.GetPossibleCenters()), pairTriples(finder.GetPossibleCenters())...) {
 			if sc.ctx.Err() != nil {
 				return
 			}
@@ -259,7 +291,7 @@ func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatr
 			module: math.Hypot(tr.X-tl.X, tr.Y-tl.Y) * k / float64(n-7),
 			pass:   sc.pass,
 		}
-		if sc.triedBefore(f) {
+		if sc.triedBefore(f) || !sc.takeRetry() {
 			return Code{}, false
 		}
 		var ok bool
@@ -285,7 +317,7 @@ func (sc *scanner) decodeLoose(info *detector.FinderPatternInfo, m *gozxing.BitM
 	d := int(math.Round((raw-17)/4))*4 + 17 // nearest valid dimension
 	// retry tries d and d+4: cover d-4 to d+8.
 	for _, dd := range []int{max(d-4, 21), max(d+4, 29)} {
-		if dd > 177 {
+		if dd > 177 || !sc.takeRetry() {
 			continue
 		}
 		if s, h, n, ok := retry(m, l, [3]Point2f{pt(tl), pt(tr), pt(bl)}, moduleSizes(tl, tr, bl), nil, dd, inverted); ok {

@@ -75,3 +75,55 @@ func plausibleTriple(bl, tl, tr *detector.FinderPattern) bool {
 	modules := (lu + lv) / 2 / mean
 	return modules > 7 && modules < 250
 }
+
+// maxPairCenters bounds the finder-pattern candidates paired by pairTriples.
+const maxPairCenters = 6
+
+// pairTriples completes pairs of finder patterns into triples by putting the
+// missing third where it must be if the pair is the top edge, the left edge
+// or the diagonal of a square symbol, on either side. A finder pattern lost
+// to compression, glare or damage then no longer loses the symbol: the
+// grid fit and Reed-Solomon decide which guess, if any, is right.
+func pairTriples(centers []*detector.FinderPattern) []*detector.FinderPatternInfo {
+	cs := append([]*detector.FinderPattern(nil), centers...)
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].GetCount() > cs[j].GetCount() })
+	if len(cs) > maxPairCenters {
+		cs = cs[:maxPairCenters]
+	}
+	var out []*detector.FinderPatternInfo
+	for i := 0; i < len(cs); i++ {
+		for j := i + 1; j < len(cs); j++ {
+			p, q := cs[i], cs[j]
+			mp, mq := p.GetEstimatedModuleSize(), q.GetEstimatedModuleSize()
+			if max(mp, mq)/min(mp, mq) > 2 {
+				continue
+			}
+			ms := (mp + mq) / 2
+			dx, dy := q.GetX()-p.GetX(), q.GetY()-p.GetY()
+			if dist := math.Hypot(dx, dy) / ms; dist < 10 || dist > 250 {
+				continue
+			}
+			at := func(x, y float64) *detector.FinderPattern { return detector.NewFinderPattern1(x, y, ms) }
+			for _, s := range []float64{1, -1} {
+				// p–q an edge with the corner at p or at q, the third
+				// pattern at a right angle; or p–q the diagonal, the
+				// corner off its midpoint.
+				hyps := [][3]*detector.FinderPattern{
+					{p, q, at(p.GetX()-s*dy, p.GetY()+s*dx)},
+					{q, p, at(q.GetX()-s*dy, q.GetY()+s*dx)},
+					{at((p.GetX()+q.GetX())/2-s*dy/2, (p.GetY()+q.GetY())/2+s*dx/2), p, q},
+				}
+				for _, h := range hyps {
+					tl, tr, bl := h[0], h[1], h[2]
+					if cross(tl, tr, bl) < 0 {
+						bl, tr = tr, bl
+					}
+					if plausibleTriple(bl, tl, tr) {
+						out = append(out, detector.NewFinderPatternInfo(bl, tl, tr))
+					}
+				}
+			}
+		}
+	}
+	return out
+}
