@@ -449,3 +449,8 @@ type CompletedData struct {
 	ConfirmedBy   string    `json:"confirmed_by,omitempty"`
 	ConfirmedNote string    `json:"confirmed_note,omitempty"`
 }
+
+// DefaultSimTimeScale is how much faster than real time the embedded
+// simulated laser runs: the seed's job (about 2 min of machine time) takes
+// a few seconds.
+const DefaultSimTimeScale = 20

@@ -108,7 +108,7 @@ type CreateRequest struct {
 	ItemUID    string        `json:"item_uid" doc:"The part to engrave; it must be in status generated"`
 	QRCodeData string        `json:"qr_code_data,omitempty" doc:"Text of the code; default: the item's payload as generated"`
 	Laser      LaserSettings `json:"laser_settings"`
-	Priority   string        `json:"priority,omitempty" doc:"urgent, high, normal (default) or low" enum:"urgent,high,normal,low,"`
+	Priority   string        `json:"priority,omitempty" doc:"urgent, high, normal (default) or low"`
 	MachineID  string        `json:"machine_id,omitempty" doc:"Run on this machine only; default: the first idle machine that fits"`
 	Placement  *Placement    `json:"placement,omitempty"`
 }
@@ -126,7 +126,7 @@ type BulkRequest struct {
 	ItemUIDs  []string      `json:"item_uids,omitempty" doc:"Items to engrave; or give lot"`
 	Lot       *LotRef       `json:"lot,omitempty" doc:"Engrave every generated item of the lot (without an active job)"`
 	Laser     LaserSettings `json:"laser_settings"`
-	Priority  string        `json:"priority,omitempty" enum:"urgent,high,normal,low,"`
+	Priority  string        `json:"priority,omitempty"`
 	MachineID string        `json:"machine_id,omitempty"`
 	Placement *Placement    `json:"placement,omitempty" doc:"Placement of each code, relative to its tray slot with a tray"`
 	Tray      *Tray         `json:"tray,omitempty" doc:"Engrave cols×rows parts per program; each part is still tracked to its own item"`

@@ -119,6 +119,7 @@ type Conn struct {
 	needsHoming bool
 	err         error // terminal
 	canceling   bool
+	holdReq     bool // Hold was called and Resume not yet
 
 	settings Settings
 	info     Info
@@ -360,7 +361,7 @@ func (c *Conn) handle(l string) {
 	case strings.HasPrefix(l, "Grbl "):
 		c.banners++
 		c.skip = 0
-		c.resetNeeded = false
+		c.resetNeeded, c.holdReq = false, false
 		for len(c.resp) > 0 {
 			<-c.resp
 		}
@@ -392,7 +393,11 @@ func (c *Conn) poller() {
 		}
 		c.mu.Lock()
 		silent := time.Since(c.lastReport)
+		rehold := c.holdReq && c.status.State == "Run"
 		c.mu.Unlock()
+		if rehold && c.writeRT('!') != nil {
+			return
+		}
 		if silent > c.opts.StallTimeout {
 			c.fail(fmt.Errorf("grbl: no status report for %v: %w", silent.Round(time.Millisecond), ErrStalled))
 			c.rw.Close()
@@ -489,11 +494,27 @@ func (c *Conn) LastStatus() Status {
 	return c.status
 }
 
-// Hold pauses motion at once (feed hold, '!'); the laser goes off.
-func (c *Conn) Hold() error { return c.writeRT('!') }
+// Hold pauses motion at once (feed hold, '!'); the laser goes off. GRBL
+// ignores '!' while idle, so the hold is repeated whenever the machine is
+// seen running again (its buffer started new motion), until Resume.
+func (c *Conn) Hold() error {
+	c.mu.Lock()
+	c.holdReq = true
+	c.mu.Unlock()
+	return c.writeRT('!')
+}
 
-// Resume resumes after a hold, or after a safety door was closed ('~').
-func (c *Conn) Resume() error { return c.writeRT('~') }
+// Resume resumes after a hold, or after a safety door was closed ('~'),
+// and asks for a status report so a stream sees the new state at once.
+func (c *Conn) Resume() error {
+	c.mu.Lock()
+	c.holdReq = false
+	c.mu.Unlock()
+	if err := c.writeRT('~'); err != nil {
+		return err
+	}
+	return c.writeRT('?')
+}
 
 // Cancel stops the job: a feed hold so the position is kept, a soft reset
 // (0x18) that flushes the controller's buffers, then M5 so the laser is off.
@@ -509,7 +530,7 @@ func (c *Conn) halt(ctx context.Context, haveCmd bool) error {
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
-		c.canceling = false
+		c.canceling, c.holdReq = false, false
 		c.mu.Unlock()
 	}()
 	if err := c.Hold(); err != nil {

@@ -398,6 +398,7 @@ func TestHoldAndDoorLaserOff(t *testing.T) {
 	progress := func() Progress { mu.Lock(); defer mu.Unlock(); return last }
 	waitFor := func(what string, cond func(Status) bool) Status {
 		t.Helper()
+		var seen []string
 		for range 100 {
 			st, err := c.Status(context.Background())
 			if err != nil {
@@ -406,9 +407,12 @@ func TestHoldAndDoorLaserOff(t *testing.T) {
 			if cond(st) {
 				return st
 			}
+			if s := fmt.Sprintf("%s:%d", st.State, st.SubState); len(seen) == 0 || seen[len(seen)-1] != s {
+				seen = append(seen, s)
+			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		t.Fatalf("no %s", what)
+		t.Fatalf("no %s; saw %v", what, seen)
 		return Status{}
 	}
 	waitFor("burning", func(st Status) bool { return st.State == "Run" && st.LaserOn() })

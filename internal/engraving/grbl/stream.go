@@ -32,8 +32,8 @@ type Progress struct {
 // buffered do not run), ALARM:N (*AlarmError), a controller reset
 // (ErrReset), a disconnect (ErrDisconnected), a stalled status poll
 // (ErrStalled), Cancel or ctx (ErrCanceled). While the safety door is open
-// the driver sends nothing and waits for Resume. Lines are never resent.
-// progress, if not nil, is called from Stream's goroutine on every
+// the driver sends nothing and waits for Resume; after Hold likewise. Lines
+// are never resent. it sends nothing until Resume. progress, if not nil, is called from Stream's goroutine on every
 // acknowledgement and status report.
 func (c *Conn) Stream(ctx context.Context, lines []string, progress func(Progress)) error {
 	for i, l := range lines {
@@ -105,7 +105,7 @@ func (c *Conn) Stream(ctx context.Context, lines []string, progress func(Progres
 	for {
 		c.mu.Lock()
 		st, seq, ch := c.status, c.statusSeq, c.changed
-		alarm, failure, bannersNow, canceling := c.alarm, c.err, c.banners, c.canceling
+		alarm, failure, bannersNow, canceling, holdReq := c.alarm, c.err, c.banners, c.canceling, c.holdReq
 		c.mu.Unlock()
 		switch {
 		case alarm != nil:
@@ -138,7 +138,7 @@ func (c *Conn) Stream(ctx context.Context, lines []string, progress func(Progres
 			report()
 		}
 		// Send what fits, unless the door is open or a hold is in progress.
-		paused := st.State == "Door" || canceling
+		paused := st.State == "Door" || canceling || holdReq
 		for !paused && p.Sent < len(lines) && sum+len(lines[p.Sent])+1 <= c.rxLimit {
 			n := len(lines[p.Sent]) + 1
 			sent, err := c.streamWrite(lines[p.Sent], banners)
@@ -205,7 +205,7 @@ func (c *Conn) Stream(ctx context.Context, lines []string, progress func(Progres
 func (c *Conn) streamWrite(line string, banners int) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.alarm != nil || c.banners != banners || c.err != nil {
+	if c.alarm != nil || c.banners != banners || c.err != nil || c.status.State == "Door" || c.holdReq {
 		return false, nil
 	}
 	c.wmu.Lock()
