@@ -15,6 +15,8 @@ import (
 
 	"github.com/qrmfg/qrmfg/internal/bus"
 	"github.com/qrmfg/qrmfg/internal/config"
+	"github.com/qrmfg/qrmfg/internal/engraving"
+	"github.com/qrmfg/qrmfg/internal/engraving/grblsim"
 	"github.com/qrmfg/qrmfg/internal/generation"
 	"github.com/qrmfg/qrmfg/internal/httpapi"
 	"github.com/qrmfg/qrmfg/internal/inventory"
@@ -39,6 +41,8 @@ type App struct {
 	Inventory  *inventory.Service
 	Generation *generation.Service
 	Scanning   *scanning.Service
+	Engraving  *engraving.Service
+	sim        *grblsim.Sim
 	API        *httpapi.Server
 
 	workers sync.WaitGroup
@@ -93,7 +97,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		_ = db.Close()
 		return nil, fmt.Errorf("subscribe %s: %w", inventory.SeenConsumer, err)
 	}
-	svcs := httpapi.Services{Inventory: a.Inventory, Idempotency: db.Idempotency(), Generation: a.Generation, Scanning: a.Scanning}
+	if cfg.Target == "all" {
+		gen := a.Generation
+		a.Engraving = engraving.NewService(db.Engraving(), a.Inventory, engraving.Options{
+			AllowedNetworks: cfg.Engraving.MachineNetworks, Exclusive: db.Dialect() == sqlstore.SQLite, Log: log,
+			Payload: func(ctx context.Context, uid string) (string, error) {
+				r, err := gen.RenderItem(ctx, uid, "txt", nil)
+				if err != nil {
+					return "", err
+				}
+				return r.Payload, nil
+			}})
+		if err := a.Bus.Subscribe(inventory.EngravedConsumer, inventory.EngravedPattern, a.Inventory.HandleJobCompleted); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("subscribe %s: %w", inventory.EngravedConsumer, err)
+		}
+	}
+	svcs := httpapi.Services{Inventory: a.Inventory, Idempotency: db.Idempotency(), Generation: a.Generation, Scanning: a.Scanning, Engraving: a.Engraving}
 	switch cfg.Target {
 	case "inventory":
 		svcs.Generation, svcs.Scanning = nil, nil
@@ -126,6 +146,20 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := a.Generation.Resume(ctx); err != nil {
 		a.log.Error("resume background batches", "err", err)
 	}
+	if a.Engraving != nil {
+		if err := a.startEngraving(wctx); err != nil {
+			a.log.Error("start engraving", "err", err)
+		}
+		a.workers.Add(1)
+		go func() {
+			defer a.workers.Done()
+			<-wctx.Done()
+			_ = a.Engraving.Close()
+			if a.sim != nil {
+				_ = a.sim.Close()
+			}
+		}()
+	}
 	srv := &http.Server{
 		Handler:           a.API,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -155,6 +189,29 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		serveErr = nil
 	}
 	return serveErr
+}
+
+// startEngraving runs the in-process simulated laser "sim-1" when
+// QRMFG_SIMULATOR is set (at engraving.DefaultSimTimeScale, so a code takes
+// seconds), then the dispatcher.
+func (a *App) startEngraving(ctx context.Context) error {
+	if a.cfg.Engraving.Simulator {
+		sim, err := grblsim.New(grblsim.Config{TimeScale: engraving.DefaultSimTimeScale, ID: "sim-1"})
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			_ = sim.Close()
+			return fmt.Errorf("simulated laser: %w", err)
+		}
+		a.sim = sim
+		go func() { _ = sim.Serve(ctx, ln) }()
+		if _, err := a.Engraving.RegisterSimulator(ctx, "sim-1", "tcp://"+ln.Addr().String(), sim); err != nil {
+			return fmt.Errorf("register the simulated laser: %w", err)
+		}
+	}
+	return a.Engraving.Start(ctx)
 }
 
 // Close stops the workers and closes the bus and the database.

@@ -113,8 +113,8 @@ type CreateRequest struct {
 	Placement  *Placement    `json:"placement,omitempty"`
 }
 
-// LotRef names a lot.
-type LotRef struct {
+// EngraveLot names a lot.
+type EngraveLot struct {
 	ComponentType string `json:"component_type"`
 	VendorCode    string `json:"vendor_code"`
 	LotNumber     string `json:"lot_number"`
@@ -124,7 +124,7 @@ type LotRef struct {
 // item of a lot, one job per item or, with a tray, one job per tray load.
 type BulkRequest struct {
 	ItemUIDs  []string      `json:"item_uids,omitempty" doc:"Items to engrave; or give lot"`
-	Lot       *LotRef       `json:"lot,omitempty" doc:"Engrave every generated item of the lot (without an active job)"`
+	Lot       *EngraveLot       `json:"lot,omitempty" doc:"Engrave every generated item of the lot (without an active job)"`
 	Laser     LaserSettings `json:"laser_settings"`
 	Priority  string        `json:"priority,omitempty"`
 	MachineID string        `json:"machine_id,omitempty"`
@@ -420,7 +420,7 @@ func (s *Service) CreateBulk(ctx context.Context, req BulkRequest) ([]Job, error
 	return out, nil
 }
 
-func (s *Service) lotItems(ctx context.Context, lot LotRef) ([]string, error) {
+func (s *Service) lotItems(ctx context.Context, lot EngraveLot) ([]string, error) {
 	if err := partid.ValidateLot(lot.ComponentType, lot.VendorCode, lot.LotNumber); err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/qrmfg/qrmfg/internal/engraving"
 	"github.com/qrmfg/qrmfg/internal/generation"
 	"github.com/qrmfg/qrmfg/internal/idempotency"
 	"github.com/qrmfg/qrmfg/internal/inventory"
@@ -50,6 +51,7 @@ type Services struct {
 	Idempotency idempotency.Store
 	Generation  *generation.Service
 	Scanning    *scanning.Service
+	Engraving   *engraving.Service
 }
 
 // Server is the HTTP API.
@@ -89,6 +91,9 @@ func New(opt Options, svc Services) *Server {
 	}
 	if svc.Scanning != nil {
 		s.registerScanning()
+	}
+	if svc.Engraving != nil {
+		s.registerEngraving()
 	}
 	sub, _ := fs.Sub(docsFS, "docsui")
 	files := http.FileServerFS(sub)
