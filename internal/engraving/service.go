@@ -124,7 +124,7 @@ type EngraveLot struct {
 // item of a lot, one job per item or, with a tray, one job per tray load.
 type BulkRequest struct {
 	ItemUIDs  []string      `json:"item_uids,omitempty" doc:"Items to engrave; or give lot"`
-	Lot       *EngraveLot       `json:"lot,omitempty" doc:"Engrave every generated item of the lot (without an active job)"`
+	Lot       *EngraveLot   `json:"lot,omitempty" doc:"Engrave every generated item of the lot (without an active job)"`
 	Laser     LaserSettings `json:"laser_settings"`
 	Priority  string        `json:"priority,omitempty"`
 	MachineID string        `json:"machine_id,omitempty"`
