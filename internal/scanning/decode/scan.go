@@ -62,65 +62,86 @@ func scan(ctx context.Context, g *gray, opts Options) []Code {
 	if opts.TryHarder {
 		sc.retries *= 4
 	}
-	binarizers := []func(gozxing.LuminanceSource) gozxing.Binarizer{gozxing.NewHybridBinarizer, gozxing.NewGlobalHistgramBinarizer}
-	for _, level := range levels(g) {
-		if ctx.Err() != nil {
+	lv := levels(g)
+	built := make([]*gray, len(lv))
+	// Round one reads what ZXing's own sampling reads, over every pass;
+	// only when it found nothing does round two spend retries, so the cost
+	// of the hard cases falls on the images that need it.
+	for round := 0; round < 2; round++ {
+		sc.retrying = round == 1
+		if sc.retrying && (maxRetries == 0 || len(sc.found) > 0 && !opts.TryHarder) {
 			break
 		}
-		l := level()
-		if l == nil {
-			continue
-		}
-		for bi, bin := range binarizers {
-			// Loose triples (our own finder combinations) only on the
-			// first binarization of a level: the others find the same
-			// finder patterns, and each loose triple costs retries.
-			sc.loose = bi == 0
+		for i, level := range lv {
 			if ctx.Err() != nil {
 				return finish(sc.found)
 			}
-			m, err := bin(&lumSource{g: l}).GetBlackMatrix()
-			if err != nil {
-				continue
+			if built[i] == nil {
+				built[i] = level()
 			}
-			sc.pass++
-			sc.perPass = retriesPerPass
-			sc.detectAll(m, l, false)
-			if len(sc.found) > 0 && !opts.TryHarder {
+			if l := built[i]; l != nil && sc.scanLevel(l, opts) {
 				return finish(sc.found)
-			}
-			if opts.TryInverted && ctx.Err() == nil {
-				// Binarize the negative rather than flip the bits: the
-				// binarizers treat flat areas as light background, which
-				// for a light-on-dark mark is the wrong way round.
-				im, err := bin((&lumSource{g: l}).Invert()).GetBlackMatrix()
-				if err != nil {
-					continue
-				}
-				sc.pass++
-				sc.perPass = retriesPerPass
-				sc.detectAll(im, l, true)
-				if len(sc.found) > 0 && !opts.TryHarder {
-					return finish(sc.found)
-				}
 			}
 		}
 	}
 	return finish(sc.found)
 }
 
+var binarizers = []func(gozxing.LuminanceSource) gozxing.Binarizer{gozxing.NewHybridBinarizer, gozxing.NewGlobalHistgramBinarizer}
+
+// scanLevel runs the passes of one level: each binarizer, on the image and,
+// with TryInverted, on its negative. It reports true when the scan is done.
+func (sc *scanner) scanLevel(l *gray, opts Options) bool {
+	for bi, bin := range binarizers {
+		// Loose triples (our own finder combinations) only on the first
+		// binarization of a level: the others find the same finder
+		// patterns, and each loose triple costs retries.
+		sc.loose = bi == 0
+		if sc.ctx.Err() != nil {
+			return true
+		}
+		m, err := bin(&lumSource{g: l}).GetBlackMatrix()
+		if err != nil {
+			continue
+		}
+		sc.pass++
+		sc.perPass = retriesPerPass
+		sc.detectAll(m, l, false)
+		if len(sc.found) > 0 && !opts.TryHarder {
+			return true
+		}
+		if opts.TryInverted && sc.ctx.Err() == nil {
+			// Binarize the negative rather than flip the bits: the
+			// binarizers treat flat areas as light background, which for a
+			// light-on-dark mark is the wrong way round.
+			im, err := bin((&lumSource{g: l}).Invert()).GetBlackMatrix()
+			if err != nil {
+				continue
+			}
+			sc.pass++
+			sc.perPass = retriesPerPass
+			sc.detectAll(im, l, true)
+			if len(sc.found) > 0 && !opts.TryHarder {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // scanner holds the state of one scan: the codes found so far and the
 // candidates that the retry already failed on, so that a finder triple that
 // both detectors of a pass report costs one retry, not two.
 type scanner struct {
-	ctx     context.Context
-	all     bool
-	pass    int
-	found   []Code
-	failed  []failedCandidate
-	retries int  // retries left in this scan: each costs grid fits
-	perPass int  // retries left in this pass
-	loose   bool // try our own finder-pattern triples in this pass
+	ctx      context.Context
+	all      bool
+	pass     int
+	found    []Code
+	failed   []failedCandidate
+	retries  int  // retries left in this scan: each costs grid fits
+	perPass  int  // retries left in this pass
+	loose    bool // try our own finder-pattern triples in this pass
+	retrying bool // the second round: retries allowed
 }
 
 // retriesPerPass spreads the retries over the passes, so that the first
@@ -143,7 +164,7 @@ type failedCandidate struct {
 
 // takeRetry spends one retry if the scan and the pass have one left.
 func (sc *scanner) takeRetry() bool {
-	if sc.retries <= 0 || sc.perPass <= 0 {
+	if !sc.retrying || sc.retries <= 0 || sc.perPass <= 0 {
 		return false
 	}
 	sc.retries--
@@ -219,7 +240,7 @@ func (sc *scanner) detectAll(m *gozxing.BitMatrix, l *gray, inverted bool) {
 			}
 		}
 	}
-	if len(sc.found) == 0 && sc.loose {
+	if len(sc.found) == 0 && sc.loose && sc.retrying {
 		// ZXing refused to combine the finder patterns it found (module
 		// sizes too different, as under strong perspective) or combined
 		// them wrongly: combine them ourselves.
