@@ -147,7 +147,7 @@ func scanLocal(ctx context.Context, pc *partid.PayloadConfig, data []byte, maxBy
 		o.Symbol = &scanning.Symbol{Version: c.Version, Level: c.Level, Mask: c.Mask, Inverted: c.Inverted, Mirrored: c.Mirrored,
 			ErrorsCorrected: c.ErrorsCorrected, ECCapacity: c.ECCapacity, ModuleSize: c.ModuleSize}
 		for _, p := range c.Corners {
-			o.Symbol.Corners = append(o.Symbol.Corners, scanning.Point{X: p.X, Y: p.Y})
+			o.Symbol.Corners = append(o.Symbol.Corners, scanning.ImagePoint{X: p.X, Y: p.Y})
 		}
 		res.Codes = append(res.Codes, o)
 	}

@@ -197,8 +197,9 @@ func (s *Server) sessionEvents(ctx context.Context, hc huma.Context, svc *scanni
 	send := func(event string, data any) bool {
 		b, _ := json.Marshal(data)
 		_, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
+		// The access-log writer wraps the connection's: reach Flush through Unwrap.
+		if rw, ok := w.(http.ResponseWriter); ok {
+			_ = http.NewResponseController(rw).Flush()
 		}
 		return err == nil
 	}

@@ -91,9 +91,9 @@ type Scan struct {
 	Actor     string `json:"actor,omitempty"`
 	SessionID string `json:"session_id,omitempty"`
 	// ImageSHA256 is the hex SHA-256 of the uploaded image bytes.
-	ImageSHA256 string        `json:"image_sha256,omitempty"`
-	Grade       *grade.Report `json:"grade,omitempty"`
-	At          time.Time     `json:"at"`
+	ImageSHA256 string           `json:"image_sha256,omitempty"`
+	Grade       *grade.MarkGrade `json:"grade,omitempty"`
+	At          time.Time        `json:"at"`
 }
 
 // ItemSummary is what an answer shows of the scanned item.
@@ -106,8 +106,8 @@ type ItemSummary struct {
 	Location      string           `json:"location"`
 }
 
-// Point is an image position in pixels.
-type Point struct {
+// ImagePoint is an image position in pixels.
+type ImagePoint struct {
 	X float64 `json:"x"`
 	Y float64 `json:"y"`
 }
@@ -125,7 +125,7 @@ type Symbol struct {
 	ModuleSize      float64 `json:"module_size"`
 	// Corners are top-left, top-right, bottom-right, bottom-left in the
 	// symbol's reading orientation.
-	Corners []Point `json:"corners"`
+	Corners []ImagePoint `json:"corners"`
 }
 
 // Outcome is the answer for one code.

@@ -179,7 +179,7 @@ func symbolOf(c decode.Code) *Symbol {
 	sym := &Symbol{Version: c.Version, Level: c.Level, Mask: c.Mask, Inverted: c.Inverted, Mirrored: c.Mirrored,
 		ErrorsCorrected: c.ErrorsCorrected, ECCapacity: c.ECCapacity, ModuleSize: c.ModuleSize}
 	for _, p := range c.Corners {
-		sym.Corners = append(sym.Corners, Point{X: p.X, Y: p.Y})
+		sym.Corners = append(sym.Corners, ImagePoint{X: p.X, Y: p.Y})
 	}
 	return sym
 }
@@ -215,7 +215,7 @@ func (s *Service) ScanTexts(ctx context.Context, codes []string, req ScanRequest
 // input is one code to validate and record.
 type input struct {
 	payload string
-	grade   *grade.Report
+	grade   *grade.MarkGrade
 	symbol  *Symbol
 }
 

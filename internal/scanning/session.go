@@ -47,8 +47,8 @@ const (
 	SessionClosed = "closed"
 )
 
-// LotRef names a lot.
-type LotRef struct {
+// ExpectedLot names a lot.
+type ExpectedLot struct {
 	ComponentType string `json:"component_type"`
 	VendorCode    string `json:"vendor_code"`
 	LotNumber     string `json:"lot_number"`
@@ -68,7 +68,7 @@ type ExpectedFilter struct {
 // the session opens (a snapshot); without explicit statuses, void,
 // scrapped and defective items are left out.
 type Expected struct {
-	Lot    *LotRef         `json:"lot,omitempty"`
+	Lot    *ExpectedLot    `json:"lot,omitempty"`
 	Filter *ExpectedFilter `json:"filter,omitempty"`
 	UIDs   []string        `json:"uids,omitempty"`
 }

@@ -41,7 +41,7 @@ func scanScan(r rowScanner) (scanning.Scan, error) {
 	}
 	sc.Verdict, sc.At = scanning.Verdict(verdict), at.Time
 	if len(g) > 0 {
-		var rep grade.Report
+		var rep grade.MarkGrade
 		if err := json.Unmarshal(g, &rep); err != nil {
 			return sc, fmt.Errorf("decode grade of scan %s: %w", sc.ID, err)
 		}

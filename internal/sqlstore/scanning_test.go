@@ -169,7 +169,7 @@ func TestSessionReconcileAndApply(t *testing.T) {
 			t.Fatal(err)
 		}
 		sess, err := b.svc.OpenSession(ctx, scanning.SessionRequest{Kind: "receive", Location: "rack B2",
-			Expected: scanning.Expected{Lot: &scanning.LotRef{ComponentType: "PAD", VendorCode: "V0100", LotNumber: "L2025-09"}}})
+			Expected: scanning.Expected{Lot: &scanning.ExpectedLot{ComponentType: "PAD", VendorCode: "V0100", LotNumber: "L2025-09"}}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,8 +33,8 @@ const Standard = "ISO/IEC 15415 (indicative, uncalibrated camera)"
 // (ISO/IEC 15415 recommends about 80%).
 const Aperture = 0.8
 
-// Parameter is one graded measurement.
-type Parameter struct {
+// Measurement is one graded measurement.
+type Measurement struct {
 	// Value is the measurement: a fraction for SC, MOD (mean module
 	// modulation) and UEC, a count of modules in error for FPD, a ratio for
 	// AN, and module widths for GN.
@@ -43,17 +43,17 @@ type Parameter struct {
 	Grade int `json:"grade"`
 }
 
-// Report is the grade of one code.
-type Report struct {
-	Overall int       `json:"overall"`
-	Letter  string    `json:"letter"`
-	Decode  int       `json:"decode"`
-	SC      Parameter `json:"symbol_contrast"`
-	MOD     Parameter `json:"modulation"`
-	FPD     Parameter `json:"fixed_pattern_damage"`
-	AN      Parameter `json:"axial_nonuniformity"`
-	GN      Parameter `json:"grid_nonuniformity"`
-	UEC     Parameter `json:"unused_error_correction"`
+// MarkGrade is the grade of one code.
+type MarkGrade struct {
+	Overall int         `json:"overall"`
+	Letter  string      `json:"letter"`
+	Decode  int         `json:"decode"`
+	SC      Measurement `json:"symbol_contrast"`
+	MOD     Measurement `json:"modulation"`
+	FPD     Measurement `json:"fixed_pattern_damage"`
+	AN      Measurement `json:"axial_nonuniformity"`
+	GN      Measurement `json:"grid_nonuniformity"`
+	UEC     Measurement `json:"unused_error_correction"`
 	// Rmax and Rmin are the highest and lowest reflectance (0..1) seen over
 	// the symbol and its first quiet-zone ring.
 	Rmax float64 `json:"rmax"`
@@ -115,16 +115,16 @@ func atMost(v float64, lim [4]float64) int {
 //
 // Errors: EINVALID when the code has no grid, an unknown version or level,
 // or its data codewords do not fit the version (not a code from decode).
-func Measure(img image.Image, code decode.Code) (Report, error) {
+func Measure(img image.Image, code decode.Code) (MarkGrade, error) {
 	if img == nil || code.Grid.Size < 21 {
-		return Report{}, qrmfg.Errorf(qrmfg.EINVALID, "code has no sampling grid to grade")
+		return MarkGrade{}, qrmfg.Errorf(qrmfg.EINVALID, "code has no sampling grid to grade")
 	}
 	sym, err := newSymbol(code)
 	if err != nil {
-		return Report{}, err
+		return MarkGrade{}, err
 	}
 	m := &meter{img: newLuma(img), grid: code.Grid, n: code.Grid.Size, inv: code.Inverted}
-	r := Report{Decode: 4, ModuleSize: code.Grid.ModuleSize(), Aperture: Aperture, Standard: Standard}
+	r := MarkGrade{Decode: 4, ModuleSize: code.Grid.ModuleSize(), Aperture: Aperture, Standard: Standard}
 
 	// Reflectance of every module and of the first quiet-zone ring.
 	n := m.n
@@ -146,7 +146,7 @@ func Measure(img image.Image, code decode.Code) (Report, error) {
 	}
 	r.Rmax, r.Rmin = rmax, rmin
 	sc := rmax - rmin
-	r.SC = Parameter{Value: sc, Grade: atLeast(sc, scLimits)}
+	r.SC = Measurement{Value: sc, Grade: atLeast(sc, scLimits)}
 	gt := (rmax + rmin) / 2
 	at := func(col, row int) float64 { return refl[(row+1)*(n+2)+col+1] }
 	// wrong reports whether the module's reflectance is on the wrong side of
@@ -167,12 +167,12 @@ func Measure(img image.Image, code decode.Code) (Report, error) {
 		// The decoder's own reading is a reference decode as well: take
 		// the lower of the two margins.
 		if u := 1 - code.WorstBlock; u < r.UEC.Value {
-			r.UEC = Parameter{Value: max(u, 0), Grade: atLeast(max(u, 0), uecLimits)}
+			r.UEC = Measurement{Value: max(u, 0), Grade: atLeast(max(u, 0), uecLimits)}
 		}
 	}
 	an, gn := m.gridUniformity(sym, gt)
-	r.AN = Parameter{Value: an, Grade: atMost(an, anLimits)}
-	r.GN = Parameter{Value: gn, Grade: atMost(gn, gnLimits)}
+	r.AN = Measurement{Value: an, Grade: atMost(an, anLimits)}
+	r.GN = Measurement{Value: gn, Grade: atMost(gn, gnLimits)}
 
 	r.Overall = min(r.Decode, r.SC.Grade, r.MOD.Grade, r.FPD.Grade, r.AN.Grade, r.GN.Grade, r.UEC.Grade)
 	r.Letter = Letter(r.Overall)
@@ -185,7 +185,7 @@ func Measure(img image.Image, code decode.Code) (Report, error) {
 // error, one less per module in error, 0 from four; the timing patterns grade
 // by the share of their modules in error. FPD is the lowest segment grade,
 // its value the number of fixed-pattern modules in error.
-func fixedPatternDamage(sym *symbol, n int, wrong func(col, row int) (bool, bool)) Parameter {
+func fixedPatternDamage(sym *symbol, n int, wrong func(col, row int) (bool, bool)) Measurement {
 	total := 0
 	grade := 4
 	count := func(c0, r0, c1, r1 int) int { // [c0,c1)×[r0,r1)
@@ -214,7 +214,7 @@ func fixedPatternDamage(sym *symbol, n int, wrong func(col, row int) (bool, bool
 	timing := count(8, 6, n-8, 7) + count(6, 8, 7, n-8)
 	total += timing
 	grade = min(grade, atMost(float64(timing)/float64(2*(n-16)), timingLimits))
-	return Parameter{Value: float64(total), Grade: grade}
+	return Measurement{Value: float64(total), Grade: grade}
 }
 
 // modulationAndUEC grades modulation as ISO/IEC 15415 does for codes with
@@ -226,7 +226,7 @@ func fixedPatternDamage(sym *symbol, n int, wrong func(col, row int) (bool, bool
 // grade, and MOD is the best of the levels. UEC itself is the margin left in
 // the worst block by the codewords actually in error at GT.
 func modulationAndUEC(sym *symbol, n int, sc, gt float64, at func(col, row int) float64,
-	wrong func(col, row int) (bool, bool)) (Parameter, Parameter) {
+	wrong func(col, row int) (bool, bool)) (Measurement, Measurement) {
 	cwGrade := make([]int, len(sym.codewords))
 	for i := range cwGrade {
 		cwGrade[i] = 4
@@ -281,7 +281,7 @@ func modulationAndUEC(sym *symbol, n int, sc, gt float64, at func(col, row int) 
 		mean = sum / float64(cnt)
 	}
 	uec := notional(1) // codewords with a module on the wrong side
-	return Parameter{Value: mean, Grade: mod}, Parameter{Value: uec, Grade: atLeast(uec, uecLimits)}
+	return Measurement{Value: mean, Grade: mod}, Measurement{Value: uec, Grade: atLeast(uec, uecLimits)}
 }
 
 // symbol is the ideal symbol rebuilt from the decoded data codewords: which

@@ -70,7 +70,7 @@ func render(t testing.TB, sc scene) (image.Image, *qr.Matrix) {
 	return img, m
 }
 
-func measure(t testing.TB, sc scene) grade.Report {
+func measure(t testing.TB, sc scene) grade.MarkGrade {
 	t.Helper()
 	img, _ := render(t, sc)
 	codes, err := decode.Image(context.Background(), img, decode.DefaultOptions())
