@@ -504,15 +504,16 @@ func TestEstimateMatchesSimulator(t *testing.T) {
 		{name: "3000mm/min rot90 2 passes", edit: func(j *gcode.Job) { j.Placement.Rotation, j.Laser.Passes = 90, 2 }},
 		{name: "3000mm/min no overscan", edit: func(j *gcode.Job) { j.Laser.NoOverscan = true }},
 	}
-	// Each program runs on its own simulator, in parallel, at a time scale
-	// low enough for the driver to keep the planner fed ("stops" counts the
-	// times it ran dry: each adds a stop the estimate does not predict).
+	// Each program runs on its own simulator, in parallel. FullLookahead
+	// keeps a slow test host (the race detector, a loaded CI runner) from
+	// letting the planner run dry: "stops" counts the times motion stopped
+	// for want of blocks (1 = only at the end).
 	var wg sync.WaitGroup
 	for i := range rows {
 		wg.Add(1)
 		go func(r *row) {
 			defer wg.Done()
-			sim, addr := startSim(t, grblsim.Config{TimeScale: 25})
+			sim, addr := startSim(t, grblsim.Config{TimeScale: 25, FullLookahead: true})
 			c, err := Dial(context.Background(), addr, Options{})
 			if err != nil {
 				t.Error(err)

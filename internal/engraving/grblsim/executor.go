@@ -50,9 +50,25 @@ func (s *Sim) executorLoop() {
 	}
 }
 
+// lookaheadIdle is how long FullLookahead waits for more lines.
+const lookaheadIdle = 50 * time.Millisecond
+
 func (s *Sim) canMoveLocked() bool {
 	if len(s.planner) == 0 {
 		return false
+	}
+	if s.cfg.FullLookahead && len(s.planner) < s.cfg.PlannerBlocks {
+		if wait := lookaheadIdle - time.Since(s.lastLine); wait > 0 {
+			if s.idleTimer == nil {
+				s.idleTimer = time.AfterFunc(wait, func() {
+					s.mu.Lock()
+					s.idleTimer = nil
+					s.cond.Broadcast()
+					s.mu.Unlock()
+				})
+			}
+			return false
+		}
 	}
 	switch s.st {
 	case stRun:

@@ -54,6 +54,7 @@ func (s *Sim) protocolLoop() {
 		raw := string(s.rx[:i])
 		s.rx = append(s.rx[:0], s.rx[i+1:]...)
 		s.stats.Lines++
+		s.lastLine = time.Now()
 		s.executeLocked(raw)
 		s.mu.Unlock()
 	}

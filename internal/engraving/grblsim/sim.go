@@ -57,6 +57,12 @@ type Config struct {
 	// HomingLock starts the controller in Alarm until $H or $X, as GRBL does
 	// with homing enabled ($22=1).
 	HomingLock bool
+	// FullLookahead holds motion until the planner is full or no line has
+	// arrived for 50 ms (wall clock): a host that is never late. The motion
+	// clock then measures the motion model alone, without the stops a slow
+	// host causes by letting the planner run dry. A test mode; GRBL does not
+	// wait.
+	FullLookahead bool
 	// ID is the build info string reported by $I.
 	ID string
 	// Faults are injected from the start; change them with SetFaults.
@@ -223,6 +229,8 @@ type Sim struct {
 	lastU [3]float64 // unit vector of the last planned motion block
 	lastN float64    // nominal speed of the last planned motion block
 
+	lastLine   time.Time // when the protocol last took a line
+	idleTimer  *time.Timer
 	cur        *conn
 	faults     Faults
 	faultLines int
