@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -141,5 +143,94 @@ func TestEngraveBadInput(t *testing.T) {
 	}
 	if r := s.do("GET", "/engraving/jobs/nope", "", ""); r.status != 404 {
 		t.Errorf("unknown job: %d %s", r.status, r.body)
+	}
+}
+
+// TestSimCommandMachine runs `qrmfg sim` as a separate controller, registers
+// it through the API as a network machine, engraves on it and checks the
+// offline preview, the test frame, the audited unlock and disconnect.
+func TestSimCommandMachine(t *testing.T) {
+	t.Parallel()
+	needTool(t, "zbarimg")
+	var out syncBuffer
+	sm := NewMain(&out, io.Discard, []string{"QRMFG_DATA_DIR=" + t.TempDir()})
+	if err := sm.ParseFlags([]string{"sim", "--listen", "127.0.0.1:0", "--time-scale", "2000"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sm.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("sim: %v", err)
+		}
+	})
+	actx, acancel := context.WithTimeout(ctx, 10*time.Second)
+	defer acancel()
+	addr, err := sm.Addr(actx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "QRMFG_SIMULATOR=false")
+	r := s.json("POST", "/engraving/machines", `{"name":"laser-ext","address":"tcp://`+addr.String()+`","work_area":{"width_mm":0,"height_mm":0},"laser_type":"diode","spot_size_mm":0.1}`)
+	if r.status != 201 {
+		t.Fatalf("register: %d %s", r.status, r.body)
+	}
+	id := r.json(t)["id"].(string)
+	if r := s.json("POST", "/engraving/machines", `{"name":"laser-ext","address":"tcp://`+addr.String()+`","work_area":{"width_mm":10,"height_mm":10}}`); r.status != 409 {
+		t.Fatalf("duplicate name: %d %s", r.status, r.body)
+	}
+	r = s.json("POST", "/engraving/machines/"+id+"/connect", "")
+	m := r.json(t)
+	if r.status != 200 || m["connected"] != true || m["state"] != "idle" || m["settings"].(map[string]any)["$30"] != 1000.0 ||
+		m["work_area"].(map[string]any)["width_mm"] != 200.0 {
+		t.Fatalf("connect: %d %s", r.status, r.body)
+	}
+	if r := s.json("POST", "/engraving/machines/"+id+"/frame", `{"placement":{"x_mm":5,"y_mm":5,"size_mm":12}}`); r.status != 200 {
+		t.Fatalf("frame: %d %s", r.status, r.body)
+	}
+	if r := s.json("POST", "/engraving/machines/"+id+"/unlock", ""); r.status != 200 {
+		t.Fatalf("unlock: %d %s", r.status, r.body)
+	}
+	if r := s.json("POST", "/inventory/batches", seedBatch); r.status != 201 {
+		t.Fatalf("allocate: %d %s", r.status, r.body)
+	}
+	r = s.json("POST", "/engraving/jobs", `{"item_uid":"PAD-V0100-L2025-09-00005","laser_settings":{"power":75,"speed":3000,"passes":1,"depth":0},"priority":"urgent"}`)
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	job := r.json(t)["id"].(string)
+	var j map[string]any
+	for range 600 {
+		j = s.do("GET", "/engraving/jobs/"+job, "", "").json(t)
+		if j["status"] != "queued" && j["status"] != "running" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if j["status"] != "completed" || j["machine_id"] != id || j["actual_seconds"] == nil {
+		t.Fatalf("job %v", j)
+	}
+	r = s.do("GET", "/engraving/jobs/"+job+"/preview.png", "", "")
+	if r.status != 200 || r.header.Get("X-Preview-Source") != "simulated" {
+		t.Fatalf("preview: %d %v", r.status, r.header)
+	}
+	file := filepath.Join(t.TempDir(), "offline.png")
+	if err := os.WriteFile(file, r.body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := zbar(t, file); !slices.Equal(got, []string{"PAD-V0100-L2025-09-00005"}) {
+		t.Fatalf("zbarimg read %q from the offline preview", got)
+	}
+	hist := s.do("GET", "/engraving/machines/"+id+"/history", "", "")
+	if !strings.Contains(string(hist.body), `"kind":"unlocked"`) || !strings.Contains(string(hist.body), `"kind":"frame"`) {
+		t.Fatalf("history %s", hist.body)
+	}
+	if r := s.json("POST", "/engraving/machines/"+id+"/disconnect", ""); r.status != 200 || r.json(t)["connected"] != false {
+		t.Fatalf("disconnect: %d %s", r.status, r.body)
+	}
+	if !strings.Contains(out.String(), "GRBL simulator on tcp://") {
+		t.Fatalf("sim output %q", out.String())
 	}
 }

@@ -85,6 +85,7 @@ type Main struct {
 	addr chan net.Addr
 	gen  *generateFlags
 	scan *scanFlags
+	sim  *simFlags
 }
 
 // NewMain returns a Main writing to the given streams with the given environment.
@@ -118,6 +119,8 @@ Usage:
   qrmfg generate --type PAD --vendor V0100 --lot L2025-09 --count 100 [--format png|svg|zip|pdf] [--out DIR|FILE] [--server URL]
   qrmfg scan PHOTO... [--server URL] [--session ID] [--device D] [--location L] [--json]
                           read, grade and check the codes in photos (offline: format and signature only)
+  qrmfg sim [--listen 127.0.0.1:2323 | --pty] [--time-scale 20] [--image burn.png] [--drop-after N] [--alarm-at N --alarm-code C] ...
+                          run a simulated GRBL laser controller (see docs/engraving.md)
   qrmfg config            print the effective configuration (secrets masked)
   qrmfg version
 
@@ -132,7 +135,7 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	m.cmd, args = args[0], args[1:]
 	switch m.cmd {
-	case "serve", "migrate", "config", "generate", "scan":
+	case "serve", "migrate", "config", "generate", "scan", "sim":
 	case "version", "--version", "-version":
 		m.cmd = "version"
 		return nil
@@ -152,6 +155,10 @@ func (m *Main) ParseFlags(args []string) error {
 	if m.cmd == "scan" {
 		m.scan = &scanFlags{}
 		m.scan.register(fs)
+	}
+	if m.cmd == "sim" {
+		m.sim = &simFlags{}
+		m.sim.register(fs)
 	}
 	cfg, warns, err := config.Load(fs, args, m.Environ)
 	if err != nil {
@@ -194,6 +201,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.generate(ctx, m.gen)
 	case "scan":
 		return m.scanFiles(ctx, m.scan, m.args)
+	case "sim":
+		return m.simulate(ctx, m.sim)
 	}
 	return qrmfg.Errorf(qrmfg.EINVALID, "unknown command %q", m.cmd)
 }
