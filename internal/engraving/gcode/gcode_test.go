@@ -456,3 +456,16 @@ func BenchmarkProgram(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkEstimate(b *testing.B) {
+	p, err := Generate(randomMatrix(25, 11), testJob())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := EstimateProgram(p, DefaultMachine()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(p.Lines)), "lines")
+}

@@ -93,9 +93,12 @@ func decodePart(t *testing.T, sim *grblsim.Sim, pt gcode.Part) []string {
 // image → zbarimg → the same id, over TCP and over a pseudo-terminal.
 func TestClosedLoop(t *testing.T) {
 	t.Parallel()
-	m := gcodetest.Matrix(t, testID)
-	for _, transport := range []string{"tcp", "pty"} {
+	for _, transport := range []string{"tcp", "pty", "tcp-qrencode"} {
 		t.Run(transport, func(t *testing.T) {
+			m := gcodetest.Matrix
+			if transport == "tcp-qrencode" {
+				m = gcodetest.QREncodeMatrix // the matrix of an encoder we did not write
+			}
 			t.Parallel()
 			sim, addr := startSim(t, grblsim.Config{TimeScale: 200})
 			if transport == "pty" {
@@ -112,7 +115,7 @@ func TestClosedLoop(t *testing.T) {
 			if c.Info().RXBufferSize != 128 || c.Info().PlannerBlocks != 15 || !c.Settings().LaserMode || c.Settings().MaxSpindle != 1000 {
 				t.Fatalf("handshake: info %+v, settings %+v", c.Info(), c.Settings())
 			}
-			p, err := gcode.Generate(m, testJob(c))
+			p, err := gcode.Generate(m(t, testID), testJob(c))
 			if err != nil {
 				t.Fatal(err)
 			}

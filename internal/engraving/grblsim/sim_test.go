@@ -326,3 +326,55 @@ func TestPTY(t *testing.T) {
 		}
 	}
 }
+
+func TestLineNumberInStatus(t *testing.T) {
+	t.Parallel()
+	_, c := start(t, Config{TimeScale: 5})
+	c.send("N7 G1 X20 F1200\n")
+	c.expect("ok")
+	time.Sleep(20 * time.Millisecond)
+	c.send("?")
+	if st := c.next(); !strings.HasPrefix(st, "<Run|") || !strings.Contains(st, "|Ln:7|") {
+		t.Fatalf("status %q, want Run with Ln:7", st)
+	}
+}
+
+func TestSoftLimitAlarm(t *testing.T) {
+	t.Parallel()
+	_, c := start(t, Config{TimeScale: 100, Settings: map[int]float64{20: 1}})
+	c.send("G0 X500\n")
+	c.expect("ALARM:2")
+	c.expect("[MSG:Reset to continue]")
+	c.send("G0 X1\n") // ignored until reset
+	c.send("\x18")
+	c.expect(Banner)
+	c.expect("[MSG:'$H'|'$X' to unlock]")
+	c.send("$X\n")
+	c.expect("[MSG:Caution: Unlocked]")
+	c.expect("ok")
+}
+
+func BenchmarkSimulatedRaster(b *testing.B) {
+	// Motion and burn rendering of 100 scan lines of 20 mm, without pacing.
+	sim, err := New(Config{TimeScale: 1e9})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sim.Close()
+	for b.Loop() {
+		sim.mu.Lock()
+		for i := range 100 {
+			y := 10 + float64(i)*0.1
+			sim.pos = [3]float64{10, y, 0}
+			sim.st = stRun
+			sim.modal = modalState{motion: 1, absolute: true, feed: 3000, s: 800, spindle: 4}
+			bl := sim.motionBlock(sim.modal, [3]float64{30, y, 0})
+			sim.planner = []*block{bl}
+			sim.v = 0
+			for len(sim.planner) > 0 {
+				sim.stepLocked(tick)
+			}
+		}
+		sim.mu.Unlock()
+	}
+}

@@ -1,5 +1,6 @@
-// Package gcodetest holds test helpers shared by the engraving packages: a QR
-// matrix from an independent encoder (qrencode) and zbarimg decoding of images.
+// Package gcodetest holds test helpers shared by the engraving packages: QR
+// matrices (from qr.Encode, or from the independent qrencode tool) and
+// zbarimg decoding of images.
 // Tests that need these tools skip when they are absent, unless CI=true.
 package gcodetest
 
@@ -29,9 +30,20 @@ func NeedTool(tb testing.TB, name, debianPackage string) {
 	}
 }
 
-// Matrix encodes text at error-correction level M with qrencode and returns
-// its modules (no quiet zone) as a qr.Matrix.
+// Matrix encodes text at error-correction level M with our encoder
+// (qr.Encode) and returns its modules (no quiet zone).
 func Matrix(tb testing.TB, text string) *qr.Matrix {
+	tb.Helper()
+	sym, err := qr.Encode(text, qr.Options{Level: qr.M})
+	if err != nil {
+		tb.Fatalf("encode %q: %v", text, err)
+	}
+	return sym.Matrix
+}
+
+// QREncodeMatrix encodes text at level M with the independent qrencode tool
+// and returns its modules as a qr.Matrix.
+func QREncodeMatrix(tb testing.TB, text string) *qr.Matrix {
 	tb.Helper()
 	NeedTool(tb, "qrencode", "qrencode")
 	out, err := exec.Command("qrencode", "-t", "ASCII", "-m", "0", "-l", "M", "--", text).Output()
