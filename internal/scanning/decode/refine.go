@@ -20,7 +20,7 @@ type corr struct{ m, p Point2f }
 // symbols read), samples both the binarized image and the grey levels with a
 // threshold taken from the symbol itself, and failing that fits the grid to
 // all function patterns on the grey image (fitGrid) and samples again.
-func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, ms [3]float64, align *Point2f, n int, inverted bool) (*symbol, Homography, int, bool) {
+func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n int, inverted bool) (*symbol, Homography, int, bool) {
 	tl, tr, bl := finders[0], finders[1], finders[2]
 	for _, d := range []int{n, n + 4} {
 		if d < 21 || d > 177 {
@@ -28,40 +28,33 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, ms [3]float64, ali
 		}
 		fd := float64(d)
 		cs := []corr{{Point2f{3.5, 3.5}, tl}, {Point2f{fd - 3.5, 3.5}, tr}, {Point2f{3.5, fd - 3.5}, bl}}
-		var guesses []corr
 		if align != nil && d == n && d > 21 {
-			guesses = append(guesses, corr{Point2f{fd - 6.5, fd - 6.5}, *align})
+			cs = append(cs, corr{Point2f{fd - 6.5, fd - 6.5}, *align})
 		} else {
-			br := corr{Point2f{fd - 3.5, fd - 3.5}, Point2f{tr.X - tl.X + bl.X, tr.Y - tl.Y + bl.Y}}
-			guesses = append(guesses, br)
-			if p, ok := perspectiveCorner(finders, ms); ok && !p.near(br.p, localModuleSize(fitHomography(append(cs, br)), fd-3.5, fd-3.5)) {
-				guesses = append(guesses, corr{br.m, p})
-			}
+			// No alignment pattern: a parallelogram's fourth corner.
+			cs = append(cs, corr{Point2f{fd - 3.5, fd - 3.5}, Point2f{tr.X - tl.X + bl.X, tr.Y - tl.Y + bl.Y}})
 		}
-		for _, g := range guesses {
-			cs := append(cs[:3:3], g)
-			h := fitHomography(cs)
-			if d > 21 {
-				h = alignGrid(m, h, d, cs)
-			}
-			if s, ok := sampleAndRead(m, l, h, d, inverted); ok {
-				return s, h, d, true
-			}
-			// Fit the grid to the function patterns, starting from the
-			// finder centres and the bottom-right corner where h puts them.
-			// Larger symbols have alignment patterns enough for alignGrid,
-			// and a fit of theirs costs too much.
-			if d > maxFitDimension {
-				continue
-			}
-			var start []corr
-			for _, q := range []Point2f{{3.5, 3.5}, {fd - 3.5, 3.5}, {3.5, fd - 3.5}, {fd - 3.5, fd - 3.5}} {
-				start = append(start, corr{q, h.Apply(q.X, q.Y)})
-			}
-			fitted := fitGrid(l, start, d, inverted)
-			if s, ok := sampleAndRead(m, l, fitted, d, inverted); ok {
-				return s, fitted, d, true
-			}
+		h := fitHomography(cs)
+		if d > 21 {
+			h = alignGrid(m, h, d, cs)
+		}
+		if s, ok := sampleAndRead(m, l, h, d, inverted); ok {
+			return s, h, d, true
+		}
+		// Fit the grid to the function patterns, starting from the finder
+		// centres and the bottom-right corner where h puts them. Larger
+		// symbols have alignment patterns enough for alignGrid, and a fit
+		// of theirs costs too much.
+		if d > maxFitDimension {
+			continue
+		}
+		var start []corr
+		for _, q := range []Point2f{{3.5, 3.5}, {fd - 3.5, 3.5}, {3.5, fd - 3.5}, {fd - 3.5, fd - 3.5}} {
+			start = append(start, corr{q, h.Apply(q.X, q.Y)})
+		}
+		fitted := fitGrid(l, start, d, inverted)
+		if s, ok := sampleAndRead(m, l, fitted, d, inverted); ok {
+			return s, fitted, d, true
 		}
 	}
 	return nil, Homography{}, 0, false
@@ -69,28 +62,6 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, ms [3]float64, ali
 
 // maxFitDimension is the largest symbol (version 10) whose grid fitGrid fits.
 const maxFitDimension = 57
-
-// perspectiveCorner estimates where the centre of a bottom-right finder
-// pattern would be, from the three finder centres and their module sizes
-// ms (top-left, top-right, bottom-left). Under a homography the local scale
-// is inversely proportional to the projective weight w, and w is affine in
-// the symbol plane, so w_br = w_tr + w_bl - w_tl with w = 1/module size; the
-// corner is then the weighted combination of the three centres. It reports
-// false when the module sizes are unknown or inconsistent.
-func perspectiveCorner(f [3]Point2f, ms [3]float64) (Point2f, bool) {
-	if ms[0] <= 0 || ms[1] <= 0 || ms[2] <= 0 {
-		return Point2f{}, false
-	}
-	wtl, wtr, wbl := 1/ms[0], 1/ms[1], 1/ms[2]
-	wbr := wtr + wbl - wtl
-	if wbr <= 0.25*min(wtl, wtr, wbl) {
-		return Point2f{}, false
-	}
-	return Point2f{
-		(f[1].X*wtr + f[2].X*wbl - f[0].X*wtl) / wbr,
-		(f[1].Y*wtr + f[2].Y*wbl - f[0].Y*wtl) / wbr,
-	}, true
-}
 
 // sampleAndRead samples the grid h every way sampleBits knows and returns the
 // first reading that decodes.

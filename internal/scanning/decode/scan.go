@@ -316,7 +316,7 @@ func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatr
 			return Code{}, false
 		}
 		var ok bool
-		s, h, n, ok = retry(m, l, [3]Point2f{tl, tr, bl}, moduleSizes(pts[1], pts[2], pts[0]), align, n, inverted)
+		s, h, n, ok = retry(m, l, [3]Point2f{tl, tr, bl}, align, n, inverted)
 		if !ok {
 			sc.failed = append(sc.failed, f)
 			return Code{}, false
@@ -341,7 +341,7 @@ func (sc *scanner) decodeLoose(info *detector.FinderPatternInfo, m *gozxing.BitM
 		if dd > 177 || !sc.takeRetry() {
 			continue
 		}
-		if s, h, n, ok := retry(m, l, [3]Point2f{pt(tl), pt(tr), pt(bl)}, moduleSizes(tl, tr, bl), nil, dd, inverted); ok {
+		if s, h, n, ok := retry(m, l, [3]Point2f{pt(tl), pt(tr), pt(bl)}, nil, dd, inverted); ok {
 			return makeCode(s, h, n, l, inverted)
 		}
 	}
@@ -412,18 +412,6 @@ func sameSpot(code Code, c Point2f, side float64) bool {
 	codeSide := float64(code.Grid.Size) * code.ModuleSize
 	ratio := side / codeSide
 	return math.Hypot(c.X-cc.X, c.Y-cc.Y) < codeSide/2 && ratio > 0.7 && ratio < 1.4
-}
-
-// moduleSizes returns the module sizes ZXing estimated for three finder
-// patterns, zero where a point is not a finder pattern.
-func moduleSizes(pts ...gozxing.ResultPoint) [3]float64 {
-	var ms [3]float64
-	for i, p := range pts[:3] {
-		if f, ok := p.(*detector.FinderPattern); ok {
-			ms[i] = f.GetEstimatedModuleSize()
-		}
-	}
-	return ms
 }
 
 func pt(p gozxing.ResultPoint) Point2f { return Point2f{p.GetX(), p.GetY()} }
