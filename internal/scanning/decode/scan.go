@@ -152,7 +152,7 @@ var retriesPerPass = 6
 // maxRetries bounds the retries (see retry) of one scan. Most images that
 // read at all read within the first few; the bound keeps an unreadable image
 // from costing seconds.
-var maxRetries = 48
+var maxRetries = 24
 
 // failedCandidate is a finder triple (image pixels) that could not be read
 // in one pass (another binarization or level may well read it).
