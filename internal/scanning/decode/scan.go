@@ -226,10 +226,10 @@ const (
 var hints = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
 
 // detectAll finds finder-pattern triples in m and decodes each candidate:
-// ZXing's single-symbol detector first (fast, row-skipping), then the
-// multi-symbol detector for further codes: a full row-by-row scan with
-// retries when nothing was read yet or TryHarder is set, a row-skipping one
-// without retries otherwise.
+// ZXing's single-symbol detector first (fast, row-skipping); in the second
+// round, when nothing was read, our own triples (looseTriples, pairTriples);
+// then the multi-symbol detector for further codes, scanning every row only
+// in the second round or with TryHarder.
 func (sc *scanner) detectAll(m *gozxing.BitMatrix, l *gray, inverted bool) {
 	det := detector.NewDetector(m)
 	finder := detector.NewFinderPatternFinder(m, nil)
@@ -254,8 +254,13 @@ func (sc *scanner) detectAll(m *gozxing.BitMatrix, l *gray, inverted bool) {
 		}
 	}
 	h, thorough := hints, true
+	if len(sc.found) > 0 && !sc.all || !sc.retrying {
+		// Other codes beside the one read, or the first round: the cheaper
+		// row-skipping scan.
+		h = nil
+	}
 	if len(sc.found) > 0 && !sc.all {
-		h, thorough = nil, false
+		thorough = false
 	}
 	rs, err := multidetector.NewMultiDetector(m).DetectMulti(h)
 	if err != nil {
