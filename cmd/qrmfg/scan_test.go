@@ -90,8 +90,8 @@ func TestScanPhotos(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	items := generate(t, s, `{"component_type":"PAD","vendor_code":"V0100","lot_number":"L2025-09","count":4,"payload":"signed"}`)
-	for _, it := range items[:2] {
-		res := scanResult(t, s.upload(s.png(it), "device", "cam-7", "location", "line 2"))
+	for i, it := range items[:2] {
+		res := scanResult(t, s.upload(s.png(it), "device", "cam-7", "location", "line 2", "verification", []string{"false", "true"}[i]))
 		if len(res.Codes) != 1 {
 			t.Fatalf("%s: %d codes", it.UID, len(res.Codes))
 		}
@@ -100,6 +100,14 @@ func TestScanPhotos(t *testing.T) {
 			c.Grade == nil || c.Grade.Letter != "A" || c.Symbol == nil || len(c.Symbol.Corners) != 4 {
 			t.Fatalf("%s: %+v", it.UID, c)
 		}
+	}
+	// The verification shot put the grade on the item.
+	attrs, _ := s.json("GET", "/inventory/items/"+items[1].UID, "").json(t)["attributes"].(map[string]any)
+	if mg, _ := attrs["mark_grade"].(map[string]any); mg["grade"] != "A" {
+		t.Errorf("verified item attributes %v", attrs)
+	}
+	if attrs, _ := s.json("GET", "/inventory/items/"+items[0].UID, "").json(t)["attributes"].(map[string]any); attrs["mark_grade"] != nil {
+		t.Errorf("plain scan wrote a grade: %v", attrs)
 	}
 	// A void item: wrong_status.
 	if r := s.json("POST", "/inventory/items/"+items[3].UID+"/transitions", `{"to":"void"}`); r.status != 200 {

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -249,10 +250,11 @@ func (s *Server) sessionEvents(ctx context.Context, hc huma.Context, svc *scanni
 func (s *Server) registerScanUpload(tags []string) {
 	s.mux.HandleFunc("POST "+scanUploadPath, s.scanUpload)
 	schema := &huma.Schema{Type: "object", Required: []string{"image"}, Properties: map[string]*huma.Schema{
-		"image":      {Type: "string", Format: "binary", Description: "The photo: PNG, JPEG, GIF or WebP"},
-		"session_id": {Type: "string", MaxLength: ptr(64)},
-		"device":     {Type: "string", MaxLength: ptr(100)},
-		"location":   {Type: "string", MaxLength: ptr(200)},
+		"image":        {Type: "string", Format: "binary", Description: "The photo: PNG, JPEG, GIF or WebP"},
+		"session_id":   {Type: "string", MaxLength: ptr(64)},
+		"device":       {Type: "string", MaxLength: ptr(100)},
+		"location":     {Type: "string", MaxLength: ptr(200)},
+		"verification": {Type: "boolean", Description: "The photo checks a fresh engraving: each valid code's grade is also written to the item's attribute mark_grade"},
 	}}
 	result := s.api.OpenAPI().Components.Schemas.Schema(
 		reflect.TypeFor[scanning.ScanResult](), true, "ScanResult")
@@ -329,7 +331,7 @@ func readScanUpload(r *http.Request, limit int64) (scanning.ScanRequest, []byte,
 			if int64(len(data)) > limit {
 				return req, nil, qrmfg.Errorf(qrmfg.ETOOLARGE, "image is more than the limit of %d bytes", limit).WithDetail("limit", limit)
 			}
-		case "session_id", "device", "location":
+		case "session_id", "device", "location", "verification":
 			b, err := io.ReadAll(io.LimitReader(part, 1025))
 			if err != nil {
 				return req, nil, bodyError(err)
@@ -342,11 +344,17 @@ func readScanUpload(r *http.Request, limit int64) (scanning.ScanRequest, []byte,
 				req.SessionID = string(b)
 			case "device":
 				req.Device = string(b)
+			case "verification":
+				v, err := strconv.ParseBool(string(b))
+				if err != nil {
+					return req, nil, qrmfg.FieldError(name, "verification must be true or false")
+				}
+				req.Verification = v
 			default:
 				req.Location = string(b)
 			}
 		default:
-			return req, nil, qrmfg.FieldError(name, "unknown field %q; send image, session_id, device, location", name)
+			return req, nil, qrmfg.FieldError(name, "unknown field %q; send image, session_id, device, location, verification", name)
 		}
 		_ = part.Close()
 	}

@@ -127,6 +127,12 @@ func TestScanUpload(t *testing.T) {
 		res.Image == nil || res.Image.Width != 1280 || len(res.Image.SHA256) != 64 {
 		t.Fatalf("answer %s", rec.Body)
 	}
+	doc, _ := json.Marshal(env.api.OpenAPI())
+	for _, op := range []string{`"scan-image"`, `"scan-texts"`, `"list-scans"`, `"open-session"`, `"close-session"`, `"session-events"`, `"session-report-pdf"`} {
+		if !bytes.Contains(doc, []byte(op)) {
+			t.Errorf("OpenAPI document lacks %s", op)
+		}
+	}
 	big := image.NewGray(image.Rect(0, 0, 2000, 1001)) // over 2 Mpx, compresses small
 	var b bytes.Buffer
 	_ = png.Encode(&b, big)

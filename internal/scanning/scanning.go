@@ -159,6 +159,10 @@ type ScanRequest struct {
 	SessionID string `json:"session_id,omitempty"`
 	Device    string `json:"device,omitempty"`
 	Location  string `json:"location,omitempty"`
+	// Verification marks the photo as the check of a fresh engraving: the
+	// grade of each valid code is also written to the item's attribute
+	// "mark_grade" ({"grade", "overall", "scan_id", "at"}).
+	Verification bool `json:"verification,omitempty"`
 }
 
 // ScanFilter selects scans. Empty fields do not filter.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -348,6 +349,9 @@ func (s *Service) record(ctx context.Context, req ScanRequest, source, hash stri
 	if err != nil {
 		return ScanResult{}, err
 	}
+	if req.Verification {
+		s.recordMarkGrades(ctx, out.Codes)
+	}
 	if sess != nil {
 		counts, err := s.store.SessionCounts(ctx, sess.ID)
 		if err != nil {
@@ -361,6 +365,22 @@ func (s *Service) record(ctx context.Context, req ScanRequest, source, hash stri
 		s.hub.publish(sess.ID, SessionUpdate{Type: "scans", Scans: scans, Counts: &counts})
 	}
 	return out, nil
+}
+
+// recordMarkGrades writes the grade of each valid code to its item. The scan
+// is already recorded; a failure here is logged, not returned, so the
+// verification's answer still reaches the engraver.
+func (s *Service) recordMarkGrades(ctx context.Context, codes []Outcome) {
+	for _, c := range codes {
+		if c.Verdict != VerdictValid || c.Grade == nil {
+			continue
+		}
+		attr, _ := json.Marshal(map[string]any{"mark_grade": map[string]any{
+			"grade": c.Grade.Letter, "overall": c.Grade.Overall, "scan_id": c.ID, "at": c.At.UTC().Format(time.RFC3339)}})
+		if _, err := s.inv.Update(ctx, c.UID, inventory.ItemUpdate{Attributes: attr, Reason: "engraving verification scan " + c.ID}); err != nil {
+			s.log.Warn("cannot record the mark grade on the item", "uid", c.UID, "scan", c.ID, "err", err)
+		}
+	}
 }
 
 // storable makes a payload safe for any database: invalid UTF-8 and NUL
