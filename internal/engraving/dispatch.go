@@ -196,13 +196,17 @@ type outcome struct {
 	requeue bool // nothing was sent: the job goes back to the queue
 }
 
-func classify(err error, sent int, stopReason string) outcome {
+// classify maps how a stream ended to the job's state. Only a refusal
+// before the first line was written puts the job back in the queue; any
+// other failure after the stream started may have burned something.
+func classify(err error, stopReason string) outcome {
 	var alarm *grbl.AlarmError
 	var gerr *grbl.Error
 	switch {
 	case err == nil:
 		return outcome{status: JobCompleted}
-	case sent == 0 && stopReason == "":
+	case stopReason == "" && (errors.Is(err, grbl.ErrHomingRequired) || errors.Is(err, grbl.ErrAlarmState)):
+		// Refused before the first line was written: nothing started.
 		return outcome{requeue: true, text: qrmfg.ErrorMessage(err)}
 	case errors.As(err, &alarm):
 		return outcome{status: JobFailed, code: fmt.Sprintf("ALARM:%d", alarm.Code), text: alarm.Text, alarm: alarm,
@@ -292,7 +296,15 @@ func (s *Service) run(rt *machineRT, conn *grbl.Conn, m Machine, j *Job) {
 	}()
 	snap := *j
 	var lastPub time.Time
-	err := conn.Stream(bg, p.Lines, func(pr grbl.Progress) {
+	err := conn.Err()
+	if err != nil {
+		// The link died between the claim and the start: nothing was sent.
+		close(hbDone)
+		<-hbStopped
+		s.finish(bg, rt, conn, m, j, nil, outcome{requeue: true, text: qrmfg.ErrorMessage(err)}, 0, 0, 0)
+		return
+	}
+	err = conn.Stream(bg, p.Lines, func(pr grbl.Progress) {
 		acked.Store(int64(pr.Acked))
 		sent.Store(int64(pr.Sent))
 		partsDone.Store(int64(p.PartsDone(pr.Acked)))
@@ -311,7 +323,7 @@ func (s *Service) run(rt *machineRT, conn *grbl.Conn, m Machine, j *Job) {
 	rt.mu.Lock()
 	reason := rt.stopReason
 	rt.mu.Unlock()
-	out := classify(err, int(sent.Load()), reason)
+	out := classify(err, reason)
 	if err != nil {
 		log.Warn("engraving job stopped", "status", out.status, "code", out.code, "err", err, "lines_sent", sent.Load(), "lines_acked", acked.Load())
 	}
