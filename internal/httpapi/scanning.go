@@ -84,7 +84,7 @@ func (s *Server) registerScanning() {
 	tags := []string{"scanning"}
 	s.registerScanUpload(tags)
 	huma.Register(s.api, huma.Operation{OperationID: "scan-texts", Method: http.MethodPost, Path: "/scanning/scans",
-		Summary: "Validate and record codes read as text", Tags: tags,
+		Summary: "Validate and record codes read as text", Tags: tags, MaxBodyBytes: s.opt.MaxBodyBytes,
 		Description: "For handheld scanners (keyboard wedge): one or many codes per request. Each code gets a verdict: " +
 			"valid, unknown, invalid_signature, malformed, wrong_status (void, scrapped or defective items; in ship sessions anything not available or reserved) " +
 			"or duplicate (already scanned in the session)."},
@@ -120,7 +120,7 @@ func (s *Server) registerScanning() {
 			return out, nil
 		})
 	huma.Register(s.api, huma.Operation{OperationID: "open-session", Method: http.MethodPost, Path: "/scanning/sessions",
-		Summary: "Open a scanning session", Tags: tags, DefaultStatus: http.StatusCreated,
+		Summary: "Open a scanning session", Tags: tags, DefaultStatus: http.StatusCreated, MaxBodyBytes: s.opt.MaxBodyBytes,
 		Description: "A lot or an inventory filter is resolved now (a snapshot); without explicit statuses void, scrapped and defective items are not expected."},
 		func(ctx context.Context, in *openSessionInput) (*sessionOutput, error) {
 			b := in.Body

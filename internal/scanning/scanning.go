@@ -90,6 +90,9 @@ type Scan struct {
 	Location  string `json:"location,omitempty"`
 	Actor     string `json:"actor,omitempty"`
 	SessionID string `json:"session_id,omitempty"`
+	// Unexpected is set on a session's scan of a known item that is not in
+	// the session's expected set (a warning; the verdict stays).
+	Unexpected bool `json:"unexpected,omitempty"`
 	// ImageSHA256 is the hex SHA-256 of the uploaded image bytes.
 	ImageSHA256 string           `json:"image_sha256,omitempty"`
 	Grade       *grade.MarkGrade `json:"grade,omitempty"`
@@ -223,8 +226,8 @@ type Tx interface {
 	// reconciliation.
 	UpdateSession(ctx context.Context, s Session) error
 	// ClaimSeen records that uid was seen in the session by the scan and
-	// reports whether it is the first time.
-	ClaimSeen(ctx context.Context, sessionID, uid, scanID string, v Verdict) (bool, error)
+	// reports whether it is the first time and whether uid is expected.
+	ClaimSeen(ctx context.Context, sessionID, uid, scanID string, v Verdict) (first, expected bool, err error)
 	// InsertScan writes a scan.
 	InsertScan(ctx context.Context, s Scan) error
 	// Emit writes an event to the outbox; it is published after commit.

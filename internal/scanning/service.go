@@ -323,12 +323,16 @@ func (s *Service) record(ctx context.Context, req ScanRequest, source, hash stri
 				Source: source, Device: req.Device, Location: location, Actor: actor, SessionID: req.SessionID,
 				ImageSHA256: hash, Grade: in.grade, At: tx.Now()}
 			if sess != nil && c.item != nil {
-				first, err := tx.ClaimSeen(ctx, sess.ID, c.uid, sc.ID, c.verdict)
+				first, expected, err := tx.ClaimSeen(ctx, sess.ID, c.uid, sc.ID, c.verdict)
 				if err != nil {
 					return err
 				}
-				if !first {
+				sc.Unexpected = !expected
+				switch {
+				case !first:
 					sc.Verdict, sc.Reason = VerdictDuplicate, fmt.Sprintf("item %s was already scanned in this session", c.uid)
+				case !expected && sc.Verdict == VerdictValid:
+					sc.Reason = fmt.Sprintf("item %s is not in the session's expected set", c.uid)
 				}
 			}
 			if err := tx.InsertScan(ctx, sc); err != nil {

@@ -290,7 +290,8 @@ func (s *Service) resolveExpected(ctx context.Context, e *Expected) ([]string, e
 type SessionView struct {
 	Session
 	Counts Counts `json:"counts"`
-	// Warnings are the latest scans (up to 50) that were not valid.
+	// Warnings are the latest scans (up to 50) that were not valid or were
+	// of unexpected items.
 	Warnings []Scan `json:"warnings"`
 }
 
@@ -309,7 +310,7 @@ func (s *Service) GetSession(ctx context.Context, id string) (SessionView, error
 		return SessionView{}, err
 	}
 	for _, sc := range page.Scans {
-		if sc.Verdict != VerdictValid && len(v.Warnings) < 50 {
+		if (sc.Verdict != VerdictValid || sc.Unexpected) && len(v.Warnings) < 50 {
 			v.Warnings = append(v.Warnings, sc)
 		}
 	}

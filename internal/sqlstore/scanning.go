@@ -28,7 +28,7 @@ func (db *DB) jsonb() string {
 	return "?"
 }
 
-const scanColumns = `id, at, payload, verdict, reason, item_uid, format, source, device, location, actor, session_id, image_sha256, grade`
+const scanColumns = `id, at, payload, verdict, reason, item_uid, format, source, device, location, actor, session_id, unexpected, image_sha256, grade`
 
 func scanScan(r rowScanner) (scanning.Scan, error) {
 	var sc scanning.Scan
@@ -36,7 +36,7 @@ func scanScan(r rowScanner) (scanning.Scan, error) {
 	var g jsonText
 	var verdict string
 	if err := r.Scan(&sc.ID, &at, &sc.Payload, &verdict, &sc.Reason, &sc.UID, &sc.Format, &sc.Source, &sc.Device,
-		&sc.Location, &sc.Actor, &sc.SessionID, &sc.ImageSHA256, &g); err != nil {
+		&sc.Location, &sc.Actor, &sc.SessionID, &sc.Unexpected, &sc.ImageSHA256, &g); err != nil {
 		return sc, err
 	}
 	sc.Verdict, sc.At = scanning.Verdict(verdict), at.Time
@@ -270,17 +270,25 @@ func (t *scanTx) UpdateSession(ctx context.Context, ss scanning.Session) error {
 	return nil
 }
 
-func (t *scanTx) ClaimSeen(ctx context.Context, sessionID, uid, scanID string, v scanning.Verdict) (bool, error) {
+func (t *scanTx) ClaimSeen(ctx context.Context, sessionID, uid, scanID string, v scanning.Verdict) (first, expected bool, err error) {
 	res, err := t.exec(ctx, `INSERT INTO scan_session_items (session_id, uid, scan_id, verdict, seen_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (session_id, uid) DO NOTHING`, sessionID, uid, scanID, string(v), t.db.ts(t.now))
 	if err != nil {
-		return false, fmt.Errorf("claim %s in session %s: %w", uid, sessionID, err)
+		return false, false, fmt.Errorf("claim %s in session %s: %w", uid, sessionID, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("claim %s in session %s: %w", uid, sessionID, err)
+		return false, false, fmt.Errorf("claim %s in session %s: %w", uid, sessionID, err)
 	}
-	return n == 1, nil
+	var one int
+	err = t.queryRow(ctx, `SELECT 1 FROM scan_session_expected WHERE session_id = ? AND uid = ?`, sessionID, uid).Scan(&one)
+	switch {
+	case err == nil:
+		expected = true
+	case !isNoRows(err):
+		return false, false, fmt.Errorf("is %s expected in session %s: %w", uid, sessionID, mapError(err))
+	}
+	return n == 1, expected, nil
 }
 
 func (t *scanTx) InsertScan(ctx context.Context, sc scanning.Scan) error {
@@ -293,9 +301,9 @@ func (t *scanTx) InsertScan(ctx context.Context, sc scanning.Scan) error {
 		g, overall = string(b), sc.Grade.Overall
 	}
 	_, err := t.exec(ctx, `INSERT INTO scans (`+scanColumns+`, grade_overall)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, `+t.db.jsonb()+`, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, `+t.db.jsonb()+`, ?)`,
 		sc.ID, t.db.ts(sc.At), sc.Payload, string(sc.Verdict), sc.Reason, sc.UID, sc.Format, sc.Source, sc.Device,
-		sc.Location, sc.Actor, sc.SessionID, sc.ImageSHA256, g, overall)
+		sc.Location, sc.Actor, sc.SessionID, sc.Unexpected, sc.ImageSHA256, g, overall)
 	if err != nil {
 		return fmt.Errorf("insert scan: %w", err)
 	}

@@ -195,12 +195,15 @@ func TestSessionReconcileAndApply(t *testing.T) {
 		if got := verdicts(res); !slices.Equal(got, []scanning.Verdict{"valid", "duplicate", "malformed"}) {
 			t.Fatalf("verdicts %v", got)
 		}
+		if !res.Codes[0].Unexpected || res.Codes[1].Unexpected {
+			t.Errorf("unexpected flags %v, %v", res.Codes[0].Unexpected, res.Codes[1].Unexpected)
+		}
 		want := scanning.Counts{Expected: 4, Found: 2, Missing: 2, Unexpected: 1, Duplicates: 2, Invalid: 1, Scans: 6, Devices: 2}
 		if *res.Session != want {
 			t.Fatalf("live counts %+v, want %+v", *res.Session, want)
 		}
 		view, err := b.svc.GetSession(ctx, sess.ID)
-		if err != nil || view.Counts != want || len(view.Warnings) != 3 {
+		if err != nil || view.Counts != want || len(view.Warnings) != 4 {
 			t.Fatalf("view %+v, %v", view, err)
 		}
 		closed, err := b.svc.Close(ctx, sess.ID, true)

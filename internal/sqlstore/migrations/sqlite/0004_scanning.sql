@@ -47,6 +47,7 @@ CREATE TABLE scans (
     location      TEXT    NOT NULL DEFAULT '',
     actor         TEXT    NOT NULL DEFAULT '',
     session_id    TEXT    NOT NULL DEFAULT '',
+    unexpected    INTEGER NOT NULL DEFAULT 0,
     image_sha256  TEXT    NOT NULL DEFAULT '',
     grade         TEXT,
     grade_overall INTEGER
