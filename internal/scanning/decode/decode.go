@@ -160,7 +160,10 @@ func Image(ctx context.Context, img image.Image, opts Options) ([]Code, error) {
 	g := grayOf(img)
 	budget, cancel := context.WithTimeout(ctx, opts.timeout())
 	defer cancel()
-	codes := scan(budget, g, opts)
+	codes, err := scan(budget, g, opts)
+	if err != nil {
+		return nil, &qrmfg.Error{Code: qrmfg.EINTERNAL, Message: "decoding the image failed", Err: err}
+	}
 	if err := ctx.Err(); err != nil {
 		// Cancelled by the caller: what was found so far, and why it stopped.
 		return codes, err

@@ -122,7 +122,8 @@ func TestImageErrors(t *testing.T) {
 		if err != nil || len(codes) != 0 {
 			t.Fatalf("got %v, %v; want no codes and no error", texts(codes), err)
 		}
-		// One pass already running is finished; allow a generous margin.
+		// The answer comes at the deadline even if a pass is still busy;
+		// allow a margin for the grey conversion and a loaded machine.
 		if el := time.Since(start); el > 2*time.Second {
 			t.Errorf("took %v with a 50ms budget", el)
 		}

@@ -3,8 +3,10 @@ package decode
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"sort"
+	"sync"
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/common"
@@ -56,12 +58,35 @@ type Code struct {
 }
 
 // scan runs the passes over g until one finds codes (or all of them with
-// TryHarder), the context ends or the passes run out.
-func scan(ctx context.Context, g *gray, opts Options) []Code {
+// TryHarder), the context ends or the passes run out. The passes run in a
+// goroutine so that the caller gets its answer at the deadline even when a
+// pass inside gozxing is still busy (a noise image can keep one for
+// seconds); that pass finishes in the background and its results are
+// dropped. A panic in a pass is returned as an error.
+func scan(ctx context.Context, g *gray, opts Options) ([]Code, error) {
 	sc := &scanner{ctx: ctx, all: opts.TryHarder, retries: maxRetries}
 	if opts.TryHarder {
 		sc.retries *= 4
 	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("decode: failure in a detection pass: %v", r)
+			}
+		}()
+		sc.run(g, opts)
+		done <- nil
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+	}
+	return sc.snapshot(), err
+}
+
+func (sc *scanner) run(g *gray, opts Options) {
 	lv := levels(g)
 	built := make([]*gray, len(lv))
 	// Round one reads what ZXing's own sampling reads, over every pass;
@@ -70,21 +95,34 @@ func scan(ctx context.Context, g *gray, opts Options) []Code {
 	for round := 0; round < 2; round++ {
 		sc.retrying = round == 1
 		if sc.retrying && (maxRetries == 0 || len(sc.found) > 0 && !opts.TryHarder) {
-			break
+			return
 		}
 		for i, level := range lv {
-			if ctx.Err() != nil {
-				return finish(sc.found)
+			if sc.ctx.Err() != nil {
+				return
 			}
 			if built[i] == nil {
 				built[i] = level()
 			}
 			if l := built[i]; l != nil && sc.scanLevel(l, opts) {
-				return finish(sc.found)
+				return
 			}
 		}
 	}
-	return finish(sc.found)
+}
+
+// add merges code into the codes found, under the lock snapshot takes.
+func (sc *scanner) add(code Code) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.found = merge(sc.found, []Code{code})
+}
+
+// snapshot returns the codes found so far, in reading order.
+func (sc *scanner) snapshot() []Code {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return finish(append([]Code(nil), sc.found...))
 }
 
 var binarizers = []func(gozxing.LuminanceSource) gozxing.Binarizer{gozxing.NewHybridBinarizer, gozxing.NewGlobalHistgramBinarizer}
@@ -133,6 +171,7 @@ func (sc *scanner) scanLevel(l *gray, opts Options) bool {
 // candidates that the retry already failed on, so that a finder triple that
 // both detectors of a pass report costs one retry, not two.
 type scanner struct {
+	mu       sync.Mutex // guards writes to found against snapshot
 	ctx      context.Context
 	all      bool
 	pass     int
@@ -223,6 +262,10 @@ const (
 	upscaleSide  = 800  // images no larger than this are also tried at twice the size
 )
 
+// maxMultiCenters is the most finder-pattern candidates (as the single
+// detector saw them) for which the multi-detector runs.
+const maxMultiCenters = 40
+
 var hints = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
 
 // detectAll finds finder-pattern triples in m and decodes each candidate:
@@ -236,7 +279,7 @@ func (sc *scanner) detectAll(m *gozxing.BitMatrix, l *gray, inverted bool) {
 	if info, err := finder.Find(nil); err == nil {
 		if r, err := det.ProcessFinderPatternInfo(info); err == nil && !covered(sc.found, r, l.scale) {
 			if code, ok := sc.decodeCandidate(r, m, l, inverted, true); ok {
-				sc.found = merge(sc.found, []Code{code})
+				sc.add(code)
 			}
 		}
 	}
@@ -249,7 +292,7 @@ func (sc *scanner) detectAll(m *gozxing.BitMatrix, l *gray, inverted bool) {
 				return
 			}
 			if code, ok := sc.decodeLoose(info, m, l, inverted); ok {
-				sc.found = merge(sc.found, []Code{code})
+				sc.add(code)
 			}
 		}
 	}
@@ -261,6 +304,11 @@ func (sc *scanner) detectAll(m *gozxing.BitMatrix, l *gray, inverted bool) {
 	}
 	if len(sc.found) > 0 && !sc.all {
 		thorough = false
+	}
+	if len(finder.GetPossibleCenters()) > maxMultiCenters {
+		// Noise or texture: the multi-detector's selection is cubic in
+		// the candidates and would stall the pass.
+		return
 	}
 	rs, err := multidetector.NewMultiDetector(m).DetectMulti(h)
 	if err != nil {
@@ -274,7 +322,7 @@ func (sc *scanner) detectAll(m *gozxing.BitMatrix, l *gray, inverted bool) {
 			continue
 		}
 		if code, ok := sc.decodeCandidate(c, m, l, inverted, thorough); ok {
-			sc.found = merge(sc.found, []Code{code})
+			sc.add(code)
 		}
 	}
 }
