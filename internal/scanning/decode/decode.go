@@ -6,9 +6,13 @@
 // error-correction capacity the read used, and the sampling grid a mark-quality
 // grader needs to measure reflectance at module centres.
 //
-// Detection and Reed-Solomon decoding build on gozxing (a Go port of ZXing);
-// this package adds the image limits, a scale pyramid, several binarizations,
-// inverted (light-on-dark) codes, de-duplication and the geometry.
+// Binarization, ZXing's finder-pattern search, Reed-Solomon arithmetic and
+// bit-stream parsing come from gozxing (a Go port of ZXing); this package
+// adds the image limits and deadline, a scale pyramid with contrast-stretched,
+// smoothed and upscaled levels, inverted (light-on-dark) codes, its own
+// finder-pattern triples for symbols in strong perspective, a grid fitted to
+// all alignment and function patterns, de-duplication and the geometry.
+// docs/adr/0005-qr-decoder.md has the design and the figures.
 package decode
 
 import (
@@ -34,8 +38,8 @@ const (
 	DefaultTimeout   = 5 * time.Second
 )
 
-// Options tunes a decode. The zero value is usable: default limits, one pass
-// per scale for dark-on-light codes.
+// Options tunes a decode. The zero value is usable: default limits,
+// dark-on-light codes only.
 type Options struct {
 	// MaxBytes refuses encoded images larger than this (Bytes only).
 	// Zero means DefaultMaxBytes.
@@ -43,15 +47,16 @@ type Options struct {
 	// MaxPixels refuses images with more pixels than this. Bytes checks it
 	// on the header, before decoding the pixels. Zero means DefaultMaxPixels.
 	MaxPixels int
-	// TryHarder runs every binarization at every scale even after a code was
-	// found, which finds more codes per image at several times the cost.
+	// TryHarder runs every pass (binarization, scale, polarity) even after a
+	// code was found, scanning every row for more codes, with four times the
+	// retry budget: more codes per image at several times the cost.
 	TryHarder bool
 	// TryInverted also looks for light-on-dark codes, such as a fibre-laser
 	// mark on dark metal.
 	TryInverted bool
-	// Timeout bounds the time spent on one image; passes not started by then
-	// are skipped and what was found so far is returned. Zero means
-	// DefaultTimeout. The context's deadline applies as well.
+	// Timeout bounds the time spent on one image: at the deadline what was
+	// found so far is returned, with no error. Zero means DefaultTimeout.
+	// The context's deadline applies as well.
 	Timeout time.Duration
 }
 
