@@ -21,6 +21,8 @@ type scene struct {
 	quiet       int
 	stretchX    float64                       // horizontal scale of the whole symbol (1 = none)
 	keystone    float64                       // perspective: relative width change from the top edge to the bottom
+	wave        float64                       // sideways shift of each row by wave·sin(2π·row/size), in modules
+	tilt        float64                       // true perspective: x' = x/(1+tilt·x/width), a homography
 	damage      func(m *qr.Matrix) *qr.Matrix // module damage before rendering
 	level       qr.Level
 }
@@ -55,6 +57,11 @@ func render(t testing.TB, sc scene) (image.Image, *qr.Matrix) {
 					v := py - float64(sc.quiet)
 					c := total / 2
 					px = c + (px-c)/(1+sc.keystone*(py-c)/total)
+					px -= sc.wave * math.Sin(2*math.Pi*v/float64(n))
+					if sc.tilt != 0 { // inverse of x' = x/(1+tilt·x/total), y' = y/(1+tilt·x/total)
+						px, py = px/(1-sc.tilt*px/total), py/(1-sc.tilt*px/total)
+						v = py - float64(sc.quiet)
+					}
 					u := int(math.Floor(px)) - sc.quiet
 					vv := int(math.Floor(v))
 					if m.Dark(u, vv) {
@@ -255,6 +262,26 @@ func TestKeystoneLowersGN(t *testing.T) {
 		grades = append(grades, r.GN.Grade)
 	}
 	monotone(t, "GN", gn, grades, true)
+}
+
+// TestPerspectiveKeepsGN photographs the symbol at an angle (a true
+// homography): GN is measured against the best projective grid and stays
+// A, while the foreshortened axis lowers AN.
+func TestPerspectiveKeepsGN(t *testing.T) {
+	t.Parallel()
+	var an []float64
+	var grades []int
+	for _, k := range []float64{0, 0.1, 0.2, 0.3} {
+		s := baseScene()
+		s.tilt = k
+		r := measure(t, s)
+		if r.GN.Grade != 4 {
+			t.Errorf("tilt %v: GN %+v, want A", k, r.GN)
+		}
+		an = append(an, r.AN.Value)
+		grades = append(grades, r.AN.Grade)
+	}
+	monotone(t, "AN under perspective", an, grades, true)
 }
 
 func TestMeasureRefusesCodeWithoutGrid(t *testing.T) {

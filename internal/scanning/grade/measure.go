@@ -125,11 +125,12 @@ func (m *meter) edge(col, row, dx, dy int, gt float64) (float64, bool) {
 // taken, averaging dark-to-light and light-to-dark edges separately first so
 // that print growth does not move the estimate. The tiles' measured centres
 // are fitted with an affine grid (least squares): AN is the relative
-// difference of its X and Y module pitches, GN the largest distance of a
-// measured tile centre from the fitted grid, in module widths.
+// difference of its X and Y module pitches. GN is the largest distance of a
+// measured tile centre from the best projective grid through them, in
+// module widths (see below).
 func (m *meter) gridUniformity(sym *symbol, gt float64) (an, gn float64) {
 	n := m.n
-	tile := max(3, (n+5)/6)
+	tile := 3
 	nt := (n + tile - 1) / tile
 	type acc struct {
 		s [2][2]float64
@@ -232,12 +233,76 @@ func (m *meter) gridUniformity(sym *symbol, gt float64) (an, gn float64) {
 	y := math.Hypot(a[2], b[2])
 	pitch := (x + y) / 2
 	an = math.Abs(x-y) / pitch
-	for _, p := range pts {
-		ex := a[0] + a[1]*p.u + a[2]*p.v
-		ey := b[0] + b[1]*p.u + b[2]*p.v
-		gn = max(gn, math.Hypot(p.x-ex, p.y-ey)/pitch)
+	// GN against the best projective grid, so that a photo taken at an
+	// angle (a homography of the printed grid) does not count as damage:
+	// the measured points are brought back to module units through the
+	// affine fit, a homography is fitted to them, and GN is the largest
+	// residual. With too few points for that, the affine residual is used.
+	det := a[1]*b[2] - a[2]*b[1]
+	q := make([][4]float64, len(pts)) // u, v, measured u, measured v
+	for i, p := range pts {
+		dx, dy := p.x-a[0], p.y-b[0]
+		q[i] = [4]float64{p.u, p.v, (b[2]*dx - a[2]*dy) / det, (-b[1]*dx + a[1]*dy) / det}
+	}
+	h, ok := fitHomography(q)
+	for _, p := range q {
+		eu, ev := p[0], p[1]
+		if ok {
+			d := h[6]*p[0] + h[7]*p[1] + 1
+			eu = (h[0]*p[0] + h[1]*p[1] + h[2]) / d
+			ev = (h[3]*p[0] + h[4]*p[1] + h[5]) / d
+		}
+		gn = max(gn, math.Hypot(p[2]-eu, p[3]-ev))
 	}
 	return an, gn
+}
+
+// fitHomography fits u',v' = H(u,v) (h[8] = 1) to the points by linear
+// least squares; ok is false with fewer than 6 points or a singular system.
+func fitHomography(q [][4]float64) (h [8]float64, ok bool) {
+	if len(q) < 6 {
+		return h, false
+	}
+	var m [8][9]float64 // normal equations, augmented
+	for _, p := range q {
+		u, v, x, y := p[0], p[1], p[2], p[3]
+		rows := [2][9]float64{
+			{u, v, 1, 0, 0, 0, -u * x, -v * x, x},
+			{0, 0, 0, u, v, 1, -u * y, -v * y, y},
+		}
+		for _, r := range rows {
+			for i := range 8 {
+				for j := range 9 {
+					m[i][j] += r[i] * r[j]
+				}
+			}
+		}
+	}
+	for c := range 8 {
+		piv := c
+		for r := c + 1; r < 8; r++ {
+			if math.Abs(m[r][c]) > math.Abs(m[piv][c]) {
+				piv = r
+			}
+		}
+		if math.Abs(m[piv][c]) < 1e-9 {
+			return h, false
+		}
+		m[c], m[piv] = m[piv], m[c]
+		for r := range 8 {
+			if r == c {
+				continue
+			}
+			f := m[r][c] / m[c][c]
+			for j := c; j < 9; j++ {
+				m[r][j] -= f * m[c][j]
+			}
+		}
+	}
+	for i := range 8 {
+		h[i] = m[i][8] / m[i][i]
+	}
+	return h, true
 }
 
 func invert3(m [3][3]float64) ([3][3]float64, bool) {
