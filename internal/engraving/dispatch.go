@@ -132,6 +132,10 @@ func (s *Service) interruptStale(ctx context.Context, before time.Time, code, te
 
 // dispatch gives queued jobs to idle machines.
 func (s *Service) dispatch() {
+	// A read first: an empty queue costs no write transaction.
+	if q, err := s.store.ListJobs(s.ctx, JobFilter{Status: JobQueued, Limit: 1}); err != nil || len(q) == 0 {
+		return
+	}
 	for _, rt := range s.connectedMachines() {
 		if s.ctx.Err() != nil {
 			return
