@@ -127,10 +127,10 @@ func (s *Server) registerGeneration() {
 				hc.SetHeader("Cache-Control", "no-store")
 				hc.SetHeader("X-Accel-Buffering", "no")
 				w := hc.BodyWriter()
-				flush := func() {
-					if f, ok := w.(http.Flusher); ok {
-						f.Flush()
-					}
+				flush := func() {}
+				if rw, ok := w.(http.ResponseWriter); ok {
+					rc := http.NewResponseController(rw)
+					flush = func() { _ = rc.Flush() }
 				}
 				send := func(rec generation.Record) bool {
 					b, _ := json.Marshal(rec)
