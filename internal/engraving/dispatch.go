@@ -175,7 +175,7 @@ func (s *Service) claim(rt *machineRT, conn *grbl.Conn) (*Job, Machine, error) {
 	if err != nil {
 		return nil, m, err
 	}
-	if m.Paused {
+	if m.Paused || m.HomeRequired {
 		rt.mu.Lock()
 		rt.paused = true
 		rt.mu.Unlock()
@@ -406,6 +406,9 @@ func (s *Service) finish(ctx context.Context, rt *machineRT, conn *grbl.Conn, m 
 			if err := s.machineEvent(ctx, tx, &mc, MachineEvent{Kind: "disconnected", Detail: qrmfg.ErrorMessage(connErr), JobID: cur.ID}, "", nil); err != nil {
 				return err
 			}
+		}
+		if (out.alarm != nil && out.alarm.NeedsHoming) || out.code == "reset" {
+			mc.HomeRequired = true
 		}
 		if out.pause != "" {
 			mc.Paused, mc.PauseReason = true, out.pause+" (job "+cur.ID+")"

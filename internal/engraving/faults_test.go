@@ -261,3 +261,72 @@ func TestCrashRestart(t *testing.T) {
 		t.Fatalf("second resolve: %v", err)
 	}
 }
+
+// T25 (b, c) through the service: a controller reset mid-job and a status
+// poll that goes unanswered both leave the job interrupted; after a reset
+// the machine must be homed before it takes the next job.
+func TestResetAndStallMidJob(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		faults grblsim.Faults
+		code   string
+	}{
+		{"Reset", grblsim.Faults{ResetAtLine: 400}, "reset"},
+		{"Stall", grblsim.Faults{MuteStatus: true}, "stalled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			b := setup(t)
+			sim, m := b.sim(t, "sim-"+tc.name, grblsim.Config{TimeScale: 200})
+			uids := b.allocate(t, 2)
+			sim.SetFaults(tc.faults)
+			start := time.Now()
+			j, err := b.svc.Create(ctx, engraving.CreateRequest{ItemUID: uids[0], Laser: fastLaser})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j = b.wait(t, j.ID, "end", final)
+			if j.Status != engraving.JobInterrupted || j.ErrorCode != tc.code {
+				t.Fatalf("job %s %s (%s)", j.Status, j.ErrorCode, j.ErrorText)
+			}
+			if tc.code == "stalled" && time.Since(start) > 4*time.Second {
+				t.Fatalf("stall noticed after %v", time.Since(start))
+			}
+			sim.SetFaults(grblsim.Faults{})
+			if _, err := b.svc.Connect(ctx, m.ID); err != nil {
+				t.Fatal(err)
+			}
+			next, err := b.svc.Create(ctx, engraving.CreateRequest{ItemUID: uids[1], Laser: fastLaser})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.code == "reset" {
+				// The position is lost, also across the reconnection: no
+				// unlock, no resume, until the machine is homed.
+				if st, _ := b.svc.Machine(ctx, m.ID); !st.NeedsHoming || !st.HomeRequired {
+					t.Fatalf("after a reset: %+v", st)
+				}
+				if _, err := b.svc.Unlock(ctx, m.ID); qrmfg.ErrorCode(err) != qrmfg.ECONFLICT {
+					t.Fatalf("unlock after a reset: %v", err)
+				}
+				if _, err := b.svc.Resume(ctx, m.ID); qrmfg.ErrorCode(err) != qrmfg.ECONFLICT {
+					t.Fatalf("resume before homing: %v", err)
+				}
+				if cur, _ := b.svc.Get(ctx, next.ID); cur.Status != engraving.JobQueued {
+					t.Fatalf("next job %s before homing", cur.Status)
+				}
+				if _, err := b.svc.Home(ctx, m.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := b.svc.Resume(ctx, m.ID); err != nil {
+				t.Fatal(err)
+			}
+			if n := b.wait(t, next.ID, "end", final); n.Status != engraving.JobCompleted {
+				t.Fatalf("next job %s %s", n.Status, n.ErrorText)
+			}
+		})
+	}
+}

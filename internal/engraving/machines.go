@@ -223,7 +223,7 @@ func (s *Service) MachineHistory(ctx context.Context, id string, limit int) ([]M
 
 // status joins a stored machine with what this process knows live.
 func (s *Service) status(m Machine) MachineStatus {
-	st := MachineStatus{Machine: m, State: MachineDisconnected}
+	st := MachineStatus{Machine: m, State: MachineDisconnected, NeedsHoming: m.HomeRequired}
 	rt := s.runtime(m.ID)
 	if rt == nil {
 		return st
@@ -246,7 +246,7 @@ func (s *Service) status(m Machine) MachineStatus {
 		st.GRBL += ":" + strconv.Itoa(ls.SubState)
 	}
 	st.Position, st.Feed, st.LaserOn = ls.WPos, ls.Feed, ls.LaserOn()
-	st.NeedsHoming = conn.NeedsHoming()
+	st.NeedsHoming = conn.NeedsHoming() || m.HomeRequired
 	if a := conn.Alarm(); a != nil {
 		st.AlarmCode, st.AlarmText = a.Code, a.Text
 	}
@@ -499,6 +499,17 @@ func (s *Service) Home(ctx context.Context, id string) (MachineStatus, error) {
 		ev.AlarmCode, ev.Detail = alarm.Code, alarm.Text
 	}
 	if err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		cur, err := tx.LockMachine(ctx, id)
+		if err != nil {
+			return err
+		}
+		if cur.HomeRequired {
+			cur.HomeRequired = false
+			if err := tx.UpdateMachine(ctx, &cur); err != nil {
+				return err
+			}
+		}
+		m = cur
 		return s.machineEvent(ctx, tx, &m, ev, EventMachineHomed, nil)
 	}); err != nil {
 		return MachineStatus{}, err
@@ -541,7 +552,7 @@ func (s *Service) Unlock(ctx context.Context, id string) (MachineStatus, error) 
 	}
 	defer release()
 	alarm := conn.Alarm()
-	if conn.NeedsHoming() {
+	if conn.NeedsHoming() || m.HomeRequired {
 		what := "its position is lost"
 		if alarm != nil {
 			what = fmt.Sprintf("ALARM:%d (%s) lost its position", alarm.Code, alarm.Text)
@@ -577,6 +588,9 @@ func (s *Service) Resume(ctx context.Context, id string) (MachineStatus, error) 
 		cur, err := tx.LockMachine(ctx, id)
 		if err != nil {
 			return err
+		}
+		if cur.HomeRequired {
+			return qrmfg.Errorf(qrmfg.ECONFLICT, "machine %s lost its position (%s); home it first (POST /engraving/machines/%s/home)", cur.Name, cur.PauseReason, id)
 		}
 		was := cur.PauseReason
 		cur.Paused, cur.PauseReason = false, ""

@@ -115,14 +115,14 @@ func (s *EngravingStore) ListJobs(ctx context.Context, f engraving.JobFilter) ([
 }
 
 const machineColumns = `id, name, address, work_width, work_height, laser_type, spot_size, settings, info,
-	simulated, auto_connect, paused, pause_reason, created_at, updated_at`
+	simulated, auto_connect, paused, home_required, pause_reason, created_at, updated_at`
 
 func scanMachine(r rowScanner) (engraving.Machine, error) {
 	var m engraving.Machine
 	var settings, info string
 	var created, updated dbTime
 	err := r.Scan(&m.ID, &m.Name, &m.Address, &m.WorkArea.Width, &m.WorkArea.Height, &m.LaserType, &m.SpotSize,
-		&settings, &info, &m.Simulated, &m.AutoConnect, &m.Paused, &m.PauseReason, &created, &updated)
+		&settings, &info, &m.Simulated, &m.AutoConnect, &m.Paused, &m.HomeRequired, &m.PauseReason, &created, &updated)
 	if err != nil {
 		return m, err
 	}
@@ -409,9 +409,9 @@ func (t *engTx) InsertMachine(ctx context.Context, m *engraving.Machine) error {
 	}
 	m.CreatedAt, m.UpdatedAt = t.now, t.now
 	_, err = t.exec(ctx, `INSERT INTO engraving_machines (id, name, address, work_width, work_height, laser_type, spot_size, settings, info,
-		simulated, auto_connect, paused, pause_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		simulated, auto_connect, paused, home_required, pause_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ID, m.Name, m.Address, m.WorkArea.Width, m.WorkArea.Height, string(m.LaserType), m.SpotSize, settings, info,
-		m.Simulated, m.AutoConnect, m.Paused, m.PauseReason, t.db.ts(t.now), t.db.ts(t.now))
+		m.Simulated, m.AutoConnect, m.Paused, m.HomeRequired, m.PauseReason, t.db.ts(t.now), t.db.ts(t.now))
 	if qrmfg.ErrorCode(err) == qrmfg.ECONFLICT {
 		return &qrmfg.Error{Code: qrmfg.ECONFLICT, Field: "name", Message: fmt.Sprintf("a machine named %q is already registered", m.Name), Err: err}
 	}
@@ -436,9 +436,9 @@ func (t *engTx) UpdateMachine(ctx context.Context, m *engraving.Machine) error {
 	}
 	m.UpdatedAt = t.now
 	res, err := t.exec(ctx, `UPDATE engraving_machines SET name = ?, address = ?, work_width = ?, work_height = ?, laser_type = ?, spot_size = ?,
-		settings = ?, info = ?, simulated = ?, auto_connect = ?, paused = ?, pause_reason = ?, updated_at = ? WHERE id = ?`,
+		settings = ?, info = ?, simulated = ?, auto_connect = ?, paused = ?, home_required = ?, pause_reason = ?, updated_at = ? WHERE id = ?`,
 		m.Name, m.Address, m.WorkArea.Width, m.WorkArea.Height, string(m.LaserType), m.SpotSize, settings, info,
-		m.Simulated, m.AutoConnect, m.Paused, m.PauseReason, t.db.ts(t.now), m.ID)
+		m.Simulated, m.AutoConnect, m.Paused, m.HomeRequired, m.PauseReason, t.db.ts(t.now), m.ID)
 	if err != nil {
 		return fmt.Errorf("update machine %s: %w", m.ID, err)
 	}

@@ -13,6 +13,7 @@ CREATE TABLE engraving_machines (
     simulated    BOOLEAN NOT NULL DEFAULT FALSE,
     auto_connect BOOLEAN NOT NULL DEFAULT FALSE,
     paused       BOOLEAN NOT NULL DEFAULT FALSE,
+    home_required BOOLEAN NOT NULL DEFAULT FALSE,
     pause_reason TEXT    NOT NULL DEFAULT '',
     created_at   TIMESTAMPTZ    NOT NULL,
     updated_at   TIMESTAMPTZ    NOT NULL

@@ -13,6 +13,7 @@ CREATE TABLE engraving_machines (
     simulated    INTEGER NOT NULL DEFAULT 0,
     auto_connect INTEGER NOT NULL DEFAULT 0,
     paused       INTEGER NOT NULL DEFAULT 0,
+    home_required INTEGER NOT NULL DEFAULT 0,
     pause_reason TEXT    NOT NULL DEFAULT '',
     created_at   TEXT    NOT NULL,
     updated_at   TEXT    NOT NULL
