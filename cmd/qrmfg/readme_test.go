@@ -1,0 +1,75 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReadmeExamples runs every shell block of the README that calls the API,
+// as written (only the address changes), against a real server: the examples
+// must keep working. curl fails on an HTTP error status here.
+func TestReadmeExamples(t *testing.T) {
+	t.Parallel()
+	curl := needTool(t, "curl")
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t)
+	dir := t.TempDir()
+	ran := 0
+	for _, b := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
+		script := b[1]
+		if !strings.Contains(script, "curl ") {
+			continue
+		}
+		var lines []string
+		for _, l := range strings.Split(script, "\n") {
+			if strings.HasPrefix(l, "go run ") || strings.HasPrefix(l, "make ") {
+				continue // commands, not API calls
+			}
+			lines = append(lines, l)
+		}
+		script = strings.Join(lines, "\n")
+		if strings.Contains(script, "JOB_ID") {
+			script = strings.ReplaceAll(script, "JOB_ID", lastCompletedJob(t, s))
+		}
+		script = strings.ReplaceAll(script, "http://localhost:8000", s.url)
+		script = regexp.MustCompile(`(?m)^curl `).ReplaceAllString(script, curl+" -sS --fail-with-body ")
+		cmd := exec.Command("bash", "-e", "-c", script)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("README example failed:\n%s\n%v\n%s", b[1], err, out)
+		}
+		ran++
+	}
+	if ran < 8 {
+		t.Fatalf("ran %d README blocks; the extraction is broken", ran)
+	}
+}
+
+// lastCompletedJob waits for the newest engraving job to finish and returns its id.
+func lastCompletedJob(t *testing.T, s *server) string {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		r := s.do("GET", "/engraving/jobs?limit=1", "", "")
+		jobs, _ := r.json(t)["jobs"].([]any)
+		if len(jobs) == 1 {
+			j := jobs[0].(map[string]any)
+			switch j["status"] {
+			case "completed":
+				return j["id"].(string)
+			case "failed", "cancelled", "interrupted":
+				t.Fatalf("the README's job ended %s: %s", j["status"], r.body)
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatal("the README's engraving job did not complete in 90 s")
+	return ""
+}
