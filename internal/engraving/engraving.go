@@ -370,15 +370,15 @@ type Machine struct {
 	// Paused machines get no jobs until an operator resumes them (set after
 	// a job failed, was interrupted or cancelled while running: the fixture
 	// holds a part that needs looking at).
-	Paused      bool      `json:"paused"`
-	PauseReason string    `json:"pause_reason,omitempty"`
+	Paused      bool   `json:"paused"`
+	PauseReason string `json:"pause_reason,omitempty"`
 	// HomeRequired: an alarm or a controller reset during a job lost the
 	// machine's position; it takes no job, and cannot be unlocked or
 	// resumed, until it has been homed. Unlike the driver's own flag it
 	// survives a reconnection and a restart.
-	HomeRequired bool `json:"home_required"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	HomeRequired bool      `json:"home_required"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // MachineState is the live state of a machine as the dispatcher sees it.
