@@ -42,7 +42,7 @@ func estimateReport(t *testing.T, b *bundle, j engraving.Job) (errPct float64) {
 func TestClosedLoop(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.sim(t, "sim-1", grblsim.Config{TimeScale: 2000})
+	b.sim(t, "sim-1", grblsim.Config{TimeScale: 300})
 	uid := b.allocate(t, 1)[0]
 	j, err := b.svc.Create(context.Background(), engraving.CreateRequest{ItemUID: uid, QRCodeData: uid, Laser: seedLaser, Priority: "normal"})
 	if err != nil {
@@ -83,7 +83,7 @@ func TestClosedLoop(t *testing.T) {
 func TestTray(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.sim(t, "sim-tray", grblsim.Config{TimeScale: 2000})
+	b.sim(t, "sim-tray", grblsim.Config{TimeScale: 300})
 	uids := b.allocate(t, 20)
 	tray := engraving.Tray{Cols: 5, Rows: 4, PitchX: 22, PitchY: 22, Origin: engraving.Origin{X: 2, Y: 2}}
 	jobs, err := b.svc.CreateBulk(context.Background(), engraving.BulkRequest{ItemUIDs: uids, Laser: fastLaser, Tray: &tray,
