@@ -308,7 +308,27 @@ func (s *Service) run(rt *machineRT, conn *grbl.Conn, m Machine, j *Job) {
 		s.finish(bg, rt, conn, m, j, nil, outcome{requeue: true, text: qrmfg.ErrorMessage(err)}, 0, 0, 0)
 		return
 	}
-	err = conn.Stream(bg, p.Lines, func(pr grbl.Progress) {
+	sctx, endStream := context.WithCancel(bg)
+	defer endStream()
+	rt.mu.Lock()
+	rt.endStream = endStream
+	early := rt.stopReason
+	rt.mu.Unlock()
+	if early != "" {
+		// Stopped before the first line: nothing was burned.
+		close(hbDone)
+		<-hbStopped
+		out := outcome{status: JobCancelled, code: "cancelled", text: "cancelled before it started"}
+		if early == stopShutdown {
+			out = outcome{requeue: true}
+		}
+		rt.mu.Lock()
+		rt.stopReason, rt.endStream = "", nil
+		rt.mu.Unlock()
+		s.finish(bg, rt, conn, m, j, nil, out, 0, 0, 0)
+		return
+	}
+	err = conn.Stream(sctx, p.Lines, func(pr grbl.Progress) {
 		acked.Store(int64(pr.Acked))
 		sent.Store(int64(pr.Sent))
 		partsDone.Store(int64(p.PartsDone(pr.Acked)))
@@ -326,6 +346,7 @@ func (s *Service) run(rt *machineRT, conn *grbl.Conn, m Machine, j *Job) {
 	}
 	rt.mu.Lock()
 	reason := rt.stopReason
+	rt.endStream = nil
 	rt.mu.Unlock()
 	out := classify(err, reason)
 	if err != nil {

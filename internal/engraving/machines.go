@@ -33,6 +33,9 @@ type machineRT struct {
 	state      MachineState
 	jobID      string
 	stopReason string
+	// endStream ends the running stream's context, after the machine was
+	// halted (or could not be).
+	endStream  func()
 	lastErr    string
 	paused     bool
 	monitorEnd chan struct{}
@@ -42,7 +45,7 @@ type machineRT struct {
 // laser off. The runner sees the reason.
 func (rt *machineRT) stop(reason string) {
 	rt.mu.Lock()
-	conn, running := rt.conn, rt.state == MachineRunning
+	conn, running, end := rt.conn, rt.state == MachineRunning, rt.endStream
 	if running && rt.stopReason == "" {
 		rt.stopReason = reason
 	}
@@ -52,6 +55,9 @@ func (rt *machineRT) stop(reason string) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			_ = conn.Cancel(ctx)
+			if end != nil {
+				end() // the stream stops sending even if the halt failed
+			}
 		}()
 	}
 }
