@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/qrmfg/qrmfg/internal/engraving/gcode"
 	"github.com/qrmfg/qrmfg/internal/engraving/grbl"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 )
@@ -472,11 +471,4 @@ func (s *Service) finish(ctx context.Context, rt *machineRT, conn *grbl.Conn, m 
 		s.hub.publish("machine:"+m.ID, Update{Kind: "machine", Machine: &st})
 	}
 	s.Wake()
-}
-
-// Shares splits a program's predicted machine time: burning, gaps inside
-// scan lines, overscan and travel, as fractions of the total.
-func Shares(e gcode.Estimate) map[string]float64 {
-	b, g, o, t := e.Share()
-	return map[string]float64{"burn": b, "gap": g, "overscan": o, "travel": t}
 }
