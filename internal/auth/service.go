@@ -1,0 +1,452 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/qrmfg/qrmfg/internal/qrmfg"
+)
+
+// Config configures a Service.
+type Config struct {
+	Tokens *Tokens // access tokens (required)
+	Hasher *Hasher // passwords (default: NewHasher(DefaultHashParams, 0))
+	// RefreshTTL is the idle lifetime of a refresh token (default 14 days):
+	// each rotation issues a successor valid for RefreshTTL.
+	RefreshTTL time.Duration
+	// RefreshGrace is how long after a rotation the previous token may be
+	// presented again and gets the same successor (default 10 s), for a client
+	// that lost the response or two tabs refreshing at once.
+	RefreshGrace time.Duration
+	// RefreshSecret derives a successor refresh token from its predecessor
+	// (HMAC-SHA256), which is what lets a replay inside the grace window
+	// return the same successor although only hashes are stored. Default: a
+	// random per-process secret (grace replays then do not survive restarts).
+	RefreshSecret []byte
+	// APIKeyTouchEvery throttles last-used writes of API keys (default 1 min).
+	APIKeyTouchEvery time.Duration
+	Clock            qrmfg.Clock
+}
+
+// Service is the identity service: users, logins, tokens and API keys.
+type Service struct {
+	store   Store
+	cfg     Config
+	tokens  *Tokens
+	hasher  *Hasher
+	clock   qrmfg.Clock
+	touched sync.Map // API key id → time.Time of the last recorded use
+}
+
+// NewService returns a Service over store.
+func NewService(store Store, cfg Config) (*Service, error) {
+	if store == nil || cfg.Tokens == nil {
+		return nil, qrmfg.Errorf(qrmfg.EINVALID, "auth service needs a store and a token issuer")
+	}
+	if cfg.Hasher == nil {
+		cfg.Hasher = NewHasher(DefaultHashParams, 0)
+	}
+	if cfg.RefreshTTL <= 0 {
+		cfg.RefreshTTL = 14 * 24 * time.Hour
+	}
+	if cfg.RefreshGrace <= 0 {
+		cfg.RefreshGrace = 10 * time.Second
+	}
+	if len(cfg.RefreshSecret) == 0 {
+		cfg.RefreshSecret = make([]byte, 32)
+		_, _ = rand.Read(cfg.RefreshSecret)
+	}
+	if cfg.APIKeyTouchEvery <= 0 {
+		cfg.APIKeyTouchEvery = time.Minute
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = qrmfg.SystemClock{}
+	}
+	return &Service{store: store, cfg: cfg, tokens: cfg.Tokens, hasher: cfg.Hasher, clock: cfg.Clock}, nil
+}
+
+// errBadCredentials is the one answer to a failed login, whatever the cause.
+func errBadCredentials() error {
+	return qrmfg.Errorf(qrmfg.EUNAUTHORIZED, "invalid username or password")
+}
+
+// NewUser is the input of CreateUser.
+type NewUser struct {
+	Username string
+	Password string
+	Role     Role
+	Lines    []string
+}
+
+// NormalizeUsername lower-cases and validates a user name: 1–64 characters of
+// a-z 0-9 . _ - @.
+func NormalizeUsername(s string) (string, error) {
+	u := strings.ToLower(strings.TrimSpace(s))
+	if u == "" || len(u) > 64 {
+		return "", qrmfg.FieldError("username", "username must be 1-64 characters")
+	}
+	for _, c := range []byte(u) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' || c == '@') {
+			return "", qrmfg.FieldError("username", "username may contain only letters, digits and . _ - @")
+		}
+	}
+	return u, nil
+}
+
+func checkPassword(pw string) error {
+	n := utf8.RuneCountInString(pw)
+	if n < 10 {
+		return qrmfg.FieldError("password", "password must be at least 10 characters")
+	}
+	if len(pw) > 256 {
+		return qrmfg.FieldError("password", "password must be at most 256 bytes")
+	}
+	return nil
+}
+
+func checkLines(lines []string) ([]string, error) {
+	out := make([]string, 0, len(lines))
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if l == "" || len(l) > 64 {
+			return nil, qrmfg.FieldError("lines", "production line names must be 1-64 characters")
+		}
+		if !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// CreateUser validates and stores a new user. A taken username is ECONFLICT.
+func (s *Service) CreateUser(ctx context.Context, in NewUser) (User, error) {
+	name, err := NormalizeUsername(in.Username)
+	if err != nil {
+		return User{}, err
+	}
+	if !in.Role.Valid() {
+		return User{}, qrmfg.FieldError("role", "role must be one of viewer, operator, supervisor, admin")
+	}
+	if err := checkPassword(in.Password); err != nil {
+		return User{}, err
+	}
+	lines, err := checkLines(in.Lines)
+	if err != nil {
+		return User{}, err
+	}
+	hash, err := s.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return User{}, err
+	}
+	now := s.clock.Now()
+	u := User{ID: qrmfg.NewID(), Username: name, PasswordHash: hash, Role: in.Role, Lines: lines, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		if qrmfg.ErrorCode(err) == qrmfg.ECONFLICT {
+			return User{}, qrmfg.FieldError("username", "username %q is taken", name).WithDetail("code", qrmfg.ECONFLICT)
+		}
+		return User{}, err
+	}
+	return u, nil
+}
+
+// Authenticate checks a username and password. Unknown user, wrong password
+// and disabled user give the same EUNAUTHORIZED error after the same argon2id
+// work. A hash made with old parameters is upgraded on success.
+func (s *Service) Authenticate(ctx context.Context, username, password string) (User, error) {
+	name, nerr := NormalizeUsername(username)
+	var u User
+	var err error
+	if nerr == nil {
+		u, err = s.store.UserByUsername(ctx, name)
+	}
+	if nerr != nil || qrmfg.ErrorCode(err) == qrmfg.ENOTFOUND {
+		if err := s.hasher.VerifyDummy(ctx, password); err != nil {
+			return User{}, err
+		}
+		return User{}, errBadCredentials()
+	}
+	if err != nil {
+		return User{}, err
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		return User{}, err
+	}
+	if !ok || u.Disabled {
+		return User{}, errBadCredentials()
+	}
+	if rehash {
+		if h, err := s.hasher.Hash(ctx, password); err == nil {
+			u.PasswordHash, u.UpdatedAt = h, s.clock.Now()
+			_ = s.store.UpdateUser(ctx, u) // best effort: the login stands either way
+		}
+	}
+	return u, nil
+}
+
+// ResetPassword sets a new password and logs the user out everywhere.
+func (s *Service) ResetPassword(ctx context.Context, userID, password string) error {
+	if err := checkPassword(password); err != nil {
+		return err
+	}
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if u.PasswordHash, err = s.hasher.Hash(ctx, password); err != nil {
+		return err
+	}
+	u.UpdatedAt = s.clock.Now()
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	_, err = s.store.RevokeUserFamilies(ctx, userID, "password reset")
+	return err
+}
+
+// Disable disables a user and revokes its refresh tokens. Access tokens
+// already issued stay valid until they expire (at most Tokens.TTL).
+func (s *Service) Disable(ctx context.Context, userID string) error {
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	u.Disabled, u.UpdatedAt = true, s.clock.Now()
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	_, err = s.store.RevokeUserFamilies(ctx, userID, "user disabled")
+	return err
+}
+
+// Session is the answer to a login or refresh.
+type Session struct {
+	AccessToken      string
+	ExpiresAt        time.Time // of the access token
+	RefreshToken     string
+	RefreshExpiresAt time.Time
+	User             User
+}
+
+// Login authenticates and starts a new refresh token family.
+func (s *Service) Login(ctx context.Context, username, password string) (Session, error) {
+	u, err := s.Authenticate(ctx, username, password)
+	if err != nil {
+		return Session{}, err
+	}
+	var raw [32]byte
+	_, _ = rand.Read(raw[:])
+	rt := base64.RawURLEncoding.EncodeToString(raw[:])
+	now := s.clock.Now()
+	t := RefreshToken{Hash: hashToken(rt), FamilyID: qrmfg.NewID(), UserID: u.ID, IssuedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}
+	if err := s.store.CreateRefreshToken(ctx, t); err != nil {
+		return Session{}, err
+	}
+	return s.session(u, rt, t.ExpiresAt)
+}
+
+func (s *Service) session(u User, refresh string, refreshExp time.Time) (Session, error) {
+	at, c, err := s.tokens.Issue(u.ID, u.Role, u.Lines)
+	if err != nil {
+		return Session{}, err
+	}
+	u.PasswordHash = ""
+	return Session{AccessToken: at, ExpiresAt: c.ExpiresAt(), RefreshToken: refresh, RefreshExpiresAt: refreshExp, User: u}, nil
+}
+
+func hashToken(t string) []byte {
+	h := sha256.Sum256([]byte(t))
+	return h[:]
+}
+
+// successor derives the refresh token that replaces t.
+func (s *Service) successor(t string) string {
+	m := hmac.New(sha256.New, s.cfg.RefreshSecret)
+	m.Write([]byte("qrmfg refresh successor\x00"))
+	m.Write([]byte(t))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// ErrRefreshReuse is wrapped by the error Refresh returns when a used refresh
+// token came back outside the grace window: the family is revoked, and the
+// caller must write a security audit event.
+var ErrRefreshReuse = errors.New("refresh token reuse")
+
+func invalidRefresh(reason string) error {
+	return qrmfg.Errorf(qrmfg.EUNAUTHORIZED, "invalid refresh token").WithDetail("reason", reason)
+}
+
+// Refresh rotates a refresh token: it returns a new access token and the
+// successor refresh token. Presenting the previous token again within the
+// grace window returns the same successor; any other reuse revokes the whole
+// family and returns an EUNAUTHORIZED error wrapping ErrRefreshReuse (Detail
+// "family" names the family, "user" the user).
+func (s *Service) Refresh(ctx context.Context, token string) (Session, error) {
+	if len(token) != 43 {
+		return Session{}, invalidRefresh("malformed")
+	}
+	if _, err := base64.RawURLEncoding.Strict().DecodeString(token); err != nil {
+		return Session{}, invalidRefresh("malformed")
+	}
+	next := s.successor(token)
+	now := s.clock.Now()
+	res, err := s.store.RotateRefreshToken(ctx, hashToken(token),
+		RefreshToken{Hash: hashToken(next), IssuedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}, s.cfg.RefreshGrace)
+	if err != nil {
+		return Session{}, err
+	}
+	if res.Outcome == Reused {
+		e := qrmfg.Errorf(qrmfg.EUNAUTHORIZED, "refresh token was already used; every session of this login is revoked")
+		e.Err = ErrRefreshReuse
+		return Session{}, e.WithDetail("reason", "reuse").WithDetail("family", res.Token.FamilyID).WithDetail("user", res.Token.UserID)
+	}
+	u, err := s.store.UserByID(ctx, res.Token.UserID)
+	if err != nil {
+		return Session{}, err
+	}
+	if u.Disabled {
+		_ = s.store.RevokeFamily(ctx, hashToken(next), "user disabled")
+		return Session{}, invalidRefresh("user disabled")
+	}
+	return s.session(u, next, now.Add(s.cfg.RefreshTTL))
+}
+
+// Logout revokes the family of a refresh token. An unknown token is not an
+// error (logging out twice is fine).
+func (s *Service) Logout(ctx context.Context, token string) error {
+	err := s.store.RevokeFamily(ctx, hashToken(token), "logout")
+	if qrmfg.ErrorCode(err) == qrmfg.ENOTFOUND {
+		return nil
+	}
+	return err
+}
+
+// LogoutAll revokes every refresh token family of a user.
+func (s *Service) LogoutAll(ctx context.Context, userID string) (int, error) {
+	return s.store.RevokeUserFamilies(ctx, userID, "logout all")
+}
+
+// VerifyAccessToken checks an access token (see Tokens.Parse).
+func (s *Service) VerifyAccessToken(token string) (Claims, error) {
+	return s.tokens.Parse(token)
+}
+
+// NewAPIKeyInput is the input of CreateAPIKey.
+type NewAPIKeyInput struct {
+	Name    string
+	OwnerID string
+	Role    Role
+	Scopes  []string
+	Lines   []string
+}
+
+// CreateAPIKey creates a key and returns it in clear; this is the only time
+// the key is visible: only its prefix and hash are stored.
+func (s *Service) CreateAPIKey(ctx context.Context, in NewAPIKeyInput) (string, APIKey, error) {
+	name := strings.TrimSpace(in.Name)
+	if name == "" || len(name) > 100 {
+		return "", APIKey{}, qrmfg.FieldError("name", "name must be 1-100 characters")
+	}
+	if !in.Role.Valid() {
+		return "", APIKey{}, qrmfg.FieldError("role", "role must be one of viewer, operator, supervisor, admin")
+	}
+	if len(in.Scopes) == 0 {
+		return "", APIKey{}, qrmfg.FieldError("scopes", "at least one scope is required")
+	}
+	for _, sc := range in.Scopes {
+		if !ValidScope(sc) {
+			return "", APIKey{}, qrmfg.FieldError("scopes", "scope %q names no operation", sc)
+		}
+	}
+	lines, err := checkLines(in.Lines)
+	if err != nil {
+		return "", APIKey{}, err
+	}
+	key, p := NewAPIKeyString()
+	k := APIKey{ID: qrmfg.NewID(), Prefix: p.Prefix, Hash: p.SecretHash, Name: name, OwnerID: in.OwnerID, Role: in.Role,
+		Scopes: slices.Clone(in.Scopes), Lines: lines, CreatedAt: s.clock.Now()}
+	if err := s.store.CreateAPIKey(ctx, k); err != nil {
+		return "", APIKey{}, err
+	}
+	k.Hash = nil
+	return key, k, nil
+}
+
+// RevokeAPIKey revokes a key by id.
+func (s *Service) RevokeAPIKey(ctx context.Context, id string) error {
+	return s.store.RevokeAPIKey(ctx, id, s.clock.Now())
+}
+
+// VerifyAPIKey checks a presented key: format and checksum first (no store
+// access for a typo), then the stored hash in constant time and revocation.
+// Use is recorded at most once per APIKeyTouchEvery.
+func (s *Service) VerifyAPIKey(ctx context.Context, key string) (APIKey, error) {
+	p, err := ParseAPIKey(key)
+	if err != nil {
+		return APIKey{}, err
+	}
+	k, err := s.store.APIKeyByPrefix(ctx, p.Prefix)
+	if qrmfg.ErrorCode(err) == qrmfg.ENOTFOUND {
+		return APIKey{}, qrmfg.Errorf(qrmfg.EUNAUTHORIZED, "invalid API key").WithDetail("reason", "unknown key")
+	}
+	if err != nil {
+		return APIKey{}, err
+	}
+	if subtle.ConstantTimeCompare(k.Hash, p.SecretHash) != 1 {
+		return APIKey{}, qrmfg.Errorf(qrmfg.EUNAUTHORIZED, "invalid API key").WithDetail("reason", "secret mismatch")
+	}
+	if k.RevokedAt != nil {
+		return APIKey{}, qrmfg.Errorf(qrmfg.EUNAUTHORIZED, "invalid API key").WithDetail("reason", "revoked")
+	}
+	now := s.clock.Now()
+	if last, ok := s.touched.Load(k.ID); !ok || now.Sub(last.(time.Time)) >= s.cfg.APIKeyTouchEvery {
+		s.touched.Store(k.ID, now)
+		if err := s.store.TouchAPIKey(ctx, k.ID, now, s.cfg.APIKeyTouchEvery); err == nil {
+			k.LastUsedAt = &now
+		}
+	}
+	k.Hash = nil
+	return k, nil
+}
+
+// APIKeyAllows reports whether key may perform op: its role allows it and
+// one of its scopes grants it.
+func APIKeyAllows(k APIKey, op string) bool {
+	if !Allowed(k.Role, op) {
+		return false
+	}
+	return slices.ContainsFunc(k.Scopes, func(sc string) bool { return ScopeAllows(sc, op) })
+}
+
+// Bootstrap makes sure an admin exists on first start: when the store has no
+// users it creates admin user username with password, or with a random one
+// when password is empty. It returns the password to show once (empty when
+// nothing was created or the configured password was used).
+func (s *Service) Bootstrap(ctx context.Context, username, password string) (created bool, generated string, err error) {
+	n, err := s.store.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return false, "", err
+	}
+	if username == "" {
+		username = "admin"
+	}
+	if password == "" {
+		generated = randomBase62(20)
+		password = generated
+	}
+	if _, err := s.CreateUser(ctx, NewUser{Username: username, Password: password, Role: RoleAdmin}); err != nil {
+		return false, "", err
+	}
+	return true, generated, nil
+}
