@@ -1,0 +1,346 @@
+package sqlstore_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/qrmfg/qrmfg/internal/auth"
+	"github.com/qrmfg/qrmfg/internal/qrmfg"
+	"github.com/qrmfg/qrmfg/internal/sqlstore"
+	"github.com/qrmfg/qrmfg/internal/sqlstore/sqltest"
+)
+
+// cheapHash keeps service tests fast; the production parameters are tested in
+// package auth.
+var cheapHash = auth.HashParams{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+func authService(t *testing.T, db *sqlstore.DB, grace time.Duration) *auth.Service {
+	t.Helper()
+	tk, err := auth.NewTokens(auth.TokenConfig{Issuer: "qrmfg", Audience: "qrmfg-api"}, auth.NewRandomKeyring(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := auth.NewService(db.Auth(), auth.Config{Tokens: tk, Hasher: auth.NewHasher(cheapHash, 4), RefreshGrace: grace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+func TestAuthUsers(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		svc := authService(t, db, 0)
+		u, err := svc.CreateUser(ctx, auth.NewUser{Username: "Alice", Password: "correct horse", Role: auth.RoleOperator, Lines: []string{"L2", "L1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Username != "alice" || strings.Join(u.Lines, ",") != "L1,L2" {
+			t.Errorf("user = %+v", u)
+		}
+		if _, err := svc.CreateUser(ctx, auth.NewUser{Username: "ALICE", Password: "another password", Role: auth.RoleViewer}); qrmfg.ErrorCode(err) != qrmfg.EINVALID {
+			t.Errorf("duplicate username in other case: %v", err)
+		}
+		for _, bad := range []auth.NewUser{
+			{Username: "", Password: "correct horse", Role: auth.RoleViewer},
+			{Username: "bob smith", Password: "correct horse", Role: auth.RoleViewer},
+			{Username: "bob", Password: "short", Role: auth.RoleViewer},
+			{Username: "bob", Password: "correct horse", Role: "root"},
+		} {
+			if _, err := svc.CreateUser(ctx, bad); qrmfg.ErrorCode(err) != qrmfg.EINVALID {
+				t.Errorf("CreateUser(%+v): %v, want invalid", bad, err)
+			}
+		}
+		got, err := svc.Authenticate(ctx, "ALICE", "correct horse")
+		if err != nil || got.ID != u.ID {
+			t.Fatalf("Authenticate: %+v, %v", got, err)
+		}
+		// Wrong password, unknown user, malformed name and disabled user all
+		// give the same answer.
+		_, e1 := svc.Authenticate(ctx, "alice", "wrong password")
+		_, e2 := svc.Authenticate(ctx, "nobody", "correct horse")
+		_, e3 := svc.Authenticate(ctx, "no body!", "correct horse")
+		if err := svc.Disable(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, e4 := svc.Authenticate(ctx, "alice", "correct horse")
+		for i, e := range []error{e1, e2, e3, e4} {
+			if qrmfg.ErrorCode(e) != qrmfg.EUNAUTHORIZED || qrmfg.ErrorMessage(e) != "invalid username or password" {
+				t.Errorf("failure %d: %v", i+1, e)
+			}
+		}
+		// Password hashes are argon2id PHC strings, never the password.
+		var stored string
+		if err := db.SQL().QueryRow(`SELECT password_hash FROM users`).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(stored, "$argon2id$v=19$") || strings.Contains(stored, "correct horse") {
+			t.Errorf("stored hash %q", stored)
+		}
+	})
+}
+
+func TestAuthSessions(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		svc := authService(t, db, time.Hour)
+		u, err := svc.CreateUser(ctx, auth.NewUser{Username: "op", Password: "correct horse", Role: auth.RoleSupervisor, Lines: []string{"L1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s1, err := svc.Login(ctx, "op", "correct horse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := svc.VerifyAccessToken(s1.AccessToken)
+		if err != nil || c.Subject != u.ID || c.Role != auth.RoleSupervisor || len(c.Lines) != 1 {
+			t.Fatalf("access token claims %+v, %v", c, err)
+		}
+		if s1.User.PasswordHash != "" {
+			t.Error("session carries the password hash")
+		}
+		s2, err := svc.Refresh(ctx, s1.RefreshToken)
+		if err != nil || s2.RefreshToken == s1.RefreshToken {
+			t.Fatalf("Refresh: %v (same token: %v)", err, s2.RefreshToken == s1.RefreshToken)
+		}
+		// Inside the grace window the previous token yields the same successor.
+		s2b, err := svc.Refresh(ctx, s1.RefreshToken)
+		if err != nil || s2b.RefreshToken != s2.RefreshToken {
+			t.Fatalf("grace replay: %v, same successor %v", err, s2b.RefreshToken == s2.RefreshToken)
+		}
+		s3, err := svc.Refresh(ctx, s2.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// s1 again: its successor was used, so this is theft: the family dies.
+		_, err = svc.Refresh(ctx, s1.RefreshToken)
+		if !errors.Is(err, auth.ErrRefreshReuse) || qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
+			t.Fatalf("reuse after the successor was used: %v", err)
+		}
+		if _, err := svc.Refresh(ctx, s3.RefreshToken); qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
+			t.Errorf("live token of a revoked family: %v", err)
+		}
+		// Logout revokes one family, LogoutAll every family.
+		a, _ := svc.Login(ctx, "op", "correct horse")
+		b, _ := svc.Login(ctx, "op", "correct horse")
+		cc, _ := svc.Login(ctx, "op", "correct horse")
+		if err := svc.Logout(ctx, a.RefreshToken); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Refresh(ctx, a.RefreshToken); qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
+			t.Errorf("refresh after logout: %v", err)
+		}
+		if _, err := svc.Refresh(ctx, b.RefreshToken); err != nil {
+			t.Errorf("other session after logout: %v", err)
+		}
+		if n, err := svc.LogoutAll(ctx, u.ID); err != nil || n != 2 {
+			t.Errorf("LogoutAll = %d, %v; want 2 families", n, err)
+		}
+		if _, err := svc.Refresh(ctx, cc.RefreshToken); qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
+			t.Errorf("refresh after LogoutAll: %v", err)
+		}
+		if _, err := svc.Refresh(ctx, "not-a-token"); qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
+			t.Errorf("malformed refresh token: %v", err)
+		}
+		// A password reset ends every session.
+		d, _ := svc.Login(ctx, "op", "correct horse")
+		if err := svc.ResetPassword(ctx, u.ID, "new password!"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Refresh(ctx, d.RefreshToken); qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
+			t.Errorf("refresh after password reset: %v", err)
+		}
+		if _, err := svc.Login(ctx, "op", "new password!"); err != nil {
+			t.Errorf("login with the new password: %v", err)
+		}
+	})
+}
+
+func seedUser(t *testing.T, db *sqlstore.DB) string {
+	t.Helper()
+	id := qrmfg.NewID()
+	now := time.Now().UTC()
+	if err := db.Auth().CreateUser(context.Background(), auth.User{ID: id, Username: "u" + id[len(id)-8:], PasswordHash: "x",
+		Role: auth.RoleViewer, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func h(s string) []byte { b := sha256.Sum256([]byte(s)); return b[:] }
+
+// TestRefreshReuseRevokesFamily is T3: in 1,000 trials, rotating a token and
+// then presenting the old one again revokes the family (the successor is
+// rejected afterwards). Store level, no argon2 in the loop.
+func TestRefreshReuseRevokesFamily(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		st := db.Auth()
+		uid := seedUser(t, db)
+		const trials = 1000
+		revoked := 0
+		start := time.Now()
+		for i := range trials {
+			now := time.Now().UTC()
+			t0, t1 := fmt.Sprintf("t0-%d", i), fmt.Sprintf("t1-%d", i)
+			fam := qrmfg.NewID()
+			if err := st.CreateRefreshToken(ctx, auth.RefreshToken{Hash: h(t0), FamilyID: fam, UserID: uid, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			next := auth.RefreshToken{Hash: h(t1), IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+			r, err := st.RotateRefreshToken(ctx, h(t0), next, 0)
+			if err != nil || r.Outcome != auth.Rotated {
+				t.Fatalf("trial %d rotate: %+v, %v", i, r, err)
+			}
+			r, err = st.RotateRefreshToken(ctx, h(t0), next, 0)
+			if err != nil || r.Outcome != auth.Reused || r.Token.FamilyID != fam {
+				t.Fatalf("trial %d reuse: %+v, %v", i, r, err)
+			}
+			_, err = st.RotateRefreshToken(ctx, h(t1), auth.RefreshToken{Hash: h("t2-" + t1), IssuedAt: now, ExpiresAt: now.Add(time.Hour)}, 0)
+			active, aerr := st.RefreshTokenActive(ctx, h(t1))
+			if qrmfg.ErrorCode(err) == qrmfg.EUNAUTHORIZED && auth.RejectReason(err) == "revoked" && aerr == nil && !active {
+				revoked++
+			}
+		}
+		t.Logf("T3 %s: family revoked after reuse in %d of %d trials (%v)", db.Dialect(), revoked, trials, time.Since(start).Round(time.Millisecond))
+		if revoked != trials {
+			t.Fatalf("family revoked in %d of %d trials", revoked, trials)
+		}
+	})
+}
+
+// TestRefreshConcurrent: 8 concurrent rotations of one token leave exactly one
+// live token in the family. With a grace window the others are replays of the
+// same successor; without one, the family is revoked by the first reuse and
+// the later ones find it revoked.
+func TestRefreshConcurrent(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		st := db.Auth()
+		uid := seedUser(t, db)
+		for _, grace := range []time.Duration{time.Minute, 0} {
+			now := time.Now().UTC()
+			tok := "c-" + qrmfg.NewID()
+			if err := st.CreateRefreshToken(ctx, auth.RefreshToken{Hash: h(tok), FamilyID: qrmfg.NewID(), UserID: uid, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			next := auth.RefreshToken{Hash: h(tok + "-next"), IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+			var mu sync.Mutex
+			count := map[auth.RotateOutcome]int{}
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					r, err := st.RotateRefreshToken(ctx, h(tok), next, grace)
+					if err != nil && auth.RejectReason(err) != "revoked" {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					count[r.Outcome]++ // 0 for "family already revoked"
+					mu.Unlock()
+				})
+			}
+			wg.Wait()
+			if count[auth.Rotated] != 1 {
+				t.Errorf("grace %v: %d rotations succeeded, want 1 (%v)", grace, count[auth.Rotated], count)
+			}
+			active, _ := st.RefreshTokenActive(ctx, next.Hash)
+			if grace > 0 && (count[auth.Replayed] != 7 || !active) {
+				t.Errorf("grace %v: outcomes %v, successor active %v", grace, count, active)
+			}
+			if grace == 0 && (count[auth.Reused] < 1 || count[auth.Reused]+count[0] != 7 || active) {
+				t.Errorf("grace 0: outcomes %v, successor active %v", count, active)
+			}
+		}
+	})
+}
+
+func TestAPIKeys(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		svc := authService(t, db, 0)
+		key, k, err := svc.CreateAPIKey(ctx, auth.NewAPIKeyInput{Name: "line 1 scanner", OwnerID: "admin", Role: auth.RoleOperator, Scopes: []string{"scanning.*"}, Lines: []string{"L1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := svc.VerifyAPIKey(ctx, key)
+		if err != nil || got.ID != k.ID || !auth.APIKeyAllows(got, auth.OpScanningScan) || auth.APIKeyAllows(got, auth.OpInventoryWrite) {
+			t.Fatalf("VerifyAPIKey: %+v, %v", got, err)
+		}
+		if got.LastUsedAt == nil {
+			t.Error("last use not recorded")
+		}
+		// Only prefix and hash are stored: no column holds the key or its secret part.
+		var cols string
+		if err := db.SQL().QueryRow(`SELECT id || prefix || hash || name || scopes || lines FROM api_keys`).Scan(&cols); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(cols, key) || strings.Contains(cols, key[15:]) {
+			t.Error("the API key secret is stored in clear")
+		}
+		if !strings.Contains(cols, hex.EncodeToString(h(key))) {
+			t.Error("the SHA-256 of the key is not what is stored")
+		}
+		// A well-formed key with the same prefix but another secret is refused.
+		forged, _ := auth.NewAPIKeyString()
+		if _, err := svc.VerifyAPIKey(ctx, forged); qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
+			t.Errorf("unknown key: %v", err)
+		}
+		if _, err := svc.VerifyAPIKey(ctx, key[:20]+"x"+key[21:]); qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
+			t.Errorf("typo: %v", err)
+		}
+		if _, _, err := svc.CreateAPIKey(ctx, auth.NewAPIKeyInput{Name: "x", Role: auth.RoleOperator, Scopes: []string{"nothing.*"}}); qrmfg.ErrorCode(err) != qrmfg.EINVALID {
+			t.Errorf("bad scope: %v", err)
+		}
+		if err := svc.RevokeAPIKey(ctx, k.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.VerifyAPIKey(ctx, key); auth.RejectReason(err) != "revoked" {
+			t.Errorf("revoked key: %v", err)
+		}
+		if err := svc.RevokeAPIKey(ctx, "nope"); qrmfg.ErrorCode(err) != qrmfg.ENOTFOUND {
+			t.Errorf("revoke unknown: %v", err)
+		}
+		// Touch is throttled in the store too.
+		st := db.Auth()
+		at := time.Now().UTC().Add(time.Hour).Truncate(time.Microsecond)
+		_ = st.TouchAPIKey(ctx, k.ID, at, time.Minute)
+		_ = st.TouchAPIKey(ctx, k.ID, at.Add(30*time.Second), time.Minute)
+		kk, _ := st.APIKeyByPrefix(ctx, k.Prefix)
+		if kk.LastUsedAt == nil || !kk.LastUsedAt.Equal(at) {
+			t.Errorf("last used %v, want %v (second touch within a minute ignored)", kk.LastUsedAt, at)
+		}
+	})
+}
+
+func TestBootstrap(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		svc := authService(t, db, 0)
+		created, pw, err := svc.Bootstrap(ctx, "", "")
+		if err != nil || !created || len(pw) < 16 {
+			t.Fatalf("Bootstrap = %v, %q, %v", created, pw, err)
+		}
+		u, err := svc.Authenticate(ctx, "admin", pw)
+		if err != nil || u.Role != auth.RoleAdmin {
+			t.Fatalf("login with the bootstrap password: %+v, %v", u, err)
+		}
+		created, pw, err = svc.Bootstrap(ctx, "", "")
+		if err != nil || created || pw != "" {
+			t.Errorf("second Bootstrap = %v, %q, %v; want nothing done", created, pw, err)
+		}
+	})
+}
