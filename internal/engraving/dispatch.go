@@ -168,7 +168,7 @@ func (s *Service) dispatch() {
 
 func (s *Service) claim(rt *machineRT, conn *grbl.Conn) (*Job, Machine, error) {
 	if conn.NeedsHoming() || conn.Alarm() != nil || conn.LastStatus().State != "Idle" {
-		return nil, Machine{}, nil
+		return nil, Machine{}, nil //nolint:nilerr // an alarm means "no job for this machine now", not a dispatch failure
 	}
 	m, err := s.store.GetMachine(s.ctx, rt.id)
 	if err != nil {

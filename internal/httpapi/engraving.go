@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -113,7 +111,7 @@ type historyOutput struct {
 func (s *Server) registerEngraving() {
 	eng := s.svc.Engraving
 	tags := []string{"engraving"}
-	sse := map[string]*huma.Response{"200": {Description: "text/event-stream", Content: map[string]*huma.MediaType{"text/event-stream": {}}}}
+	sse := sseResponses
 	huma.Register(s.api, huma.Operation{OperationID: "create-engraving-job", Method: http.MethodPost, Path: "/engraving/jobs",
 		Summary: "Queue an engraving job", Tags: tags, DefaultStatus: http.StatusCreated,
 		Description: "The seed's body: item_uid (in status generated), qr_code_data (default: the item's payload), laser_settings " +
@@ -395,38 +393,4 @@ func (s *Server) registerEngraving() {
 				}
 			}}, nil
 		})
-}
-
-// sseWriter writes server-sent events and flushes each.
-type sseWriter struct {
-	hc huma.Context
-}
-
-func startSSE(hc huma.Context) sseWriter {
-	hc.SetHeader("Content-Type", "text/event-stream")
-	hc.SetHeader("Cache-Control", "no-store")
-	hc.SetHeader("X-Accel-Buffering", "no")
-	return sseWriter{hc: hc}
-}
-
-func (w sseWriter) flush() {
-	if f, ok := w.hc.BodyWriter().(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (w sseWriter) send(event string, v any) bool {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return false
-	}
-	_, err = fmt.Fprintf(w.hc.BodyWriter(), "event: %s\ndata: %s\n\n", event, b)
-	w.flush()
-	return err == nil
-}
-
-func (w sseWriter) comment(text string) bool {
-	_, err := fmt.Fprintf(w.hc.BodyWriter(), ": %s\n\n", text)
-	w.flush()
-	return err == nil
 }

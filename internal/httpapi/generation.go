@@ -114,7 +114,7 @@ func (s *Server) registerGeneration() {
 	huma.Register(s.api, huma.Operation{OperationID: "batch-events", Method: http.MethodGet, Path: "/qr/batches/{id}/events",
 		Summary: "Progress of a batch as server-sent events", Tags: tags,
 		Description: "Each event is a `progress` with the batch record as JSON; the stream ends after the completed or failed state.",
-		Responses:   map[string]*huma.Response{"200": {Description: "text/event-stream", Content: map[string]*huma.MediaType{"text/event-stream": {}}}}},
+		Responses:   sseResponses},
 		func(ctx context.Context, in *batchIDInput) (*huma.StreamResponse, error) {
 			r, err := gen.Open(ctx, in.ID)
 			if err != nil {
@@ -123,20 +123,9 @@ func (s *Server) registerGeneration() {
 			return &huma.StreamResponse{Body: func(hc huma.Context) {
 				ch, stop := gen.Subscribe(in.ID)
 				defer stop()
-				hc.SetHeader("Content-Type", "text/event-stream")
-				hc.SetHeader("Cache-Control", "no-store")
-				hc.SetHeader("X-Accel-Buffering", "no")
-				w := hc.BodyWriter()
-				flush := func() {}
-				if rw, ok := w.(http.ResponseWriter); ok {
-					rc := http.NewResponseController(rw)
-					flush = func() { _ = rc.Flush() }
-				}
+				w := startSSE(hc)
 				send := func(rec generation.Record) bool {
-					b, _ := json.Marshal(rec)
-					_, err := fmt.Fprintf(w, "event: progress\ndata: %s\n\n", b)
-					flush()
-					return err == nil && rec.Status != generation.StatusCompleted && rec.Status != generation.StatusFailed
+					return w.send("progress", rec) && rec.Status != generation.StatusCompleted && rec.Status != generation.StatusFailed
 				}
 				if !send(r.Record) {
 					return

@@ -178,7 +178,7 @@ func (s *Server) registerScanning() {
 		Summary: "Live session updates as server-sent events", Tags: tags,
 		Description: "`session` (the session view) first, then `scans` (new scans with the counts after them) as they arrive, " +
 			"`counts` when a poll sees other changes, and `closed` (the reconciled session), after which the stream ends.",
-		Responses: map[string]*huma.Response{"200": {Description: "text/event-stream", Content: map[string]*huma.MediaType{"text/event-stream": {}}}}},
+		Responses: sseResponses},
 		func(ctx context.Context, in *SessionIDPath) (*huma.StreamResponse, error) {
 			v, err := svc.GetSession(ctx, in.ID)
 			if err != nil {
@@ -191,19 +191,8 @@ func (s *Server) registerScanning() {
 func (s *Server) sessionEvents(ctx context.Context, hc huma.Context, svc *scanning.Service, v scanning.SessionView) {
 	ch, stop := svc.Subscribe(v.ID)
 	defer stop()
-	hc.SetHeader("Content-Type", "text/event-stream")
-	hc.SetHeader("Cache-Control", "no-store")
-	hc.SetHeader("X-Accel-Buffering", "no")
-	w := hc.BodyWriter()
-	send := func(event string, data any) bool {
-		b, _ := json.Marshal(data)
-		_, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
-		// The access-log writer wraps the connection's: reach Flush through Unwrap.
-		if rw, ok := w.(http.ResponseWriter); ok {
-			_ = http.NewResponseController(rw).Flush()
-		}
-		return err == nil
-	}
+	w := startSSE(hc)
+	send := w.send
 	if !send("session", v) || v.Status != scanning.SessionOpen {
 		return
 	}
@@ -288,7 +277,7 @@ func (s *Server) scanUpload(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p := s.fail(ctx, err).(*Problem)
+	p := s.fail(ctx, err)
 	writeProblem(w, p)
 }
 

@@ -203,7 +203,7 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 }
 
 // fail logs internal errors with their cause and returns the problem.
-func (s *Server) fail(ctx context.Context, err error) error {
+func (s *Server) fail(ctx context.Context, err error) *Problem {
 	if qrmfg.ErrorCode(err) == qrmfg.EINTERNAL {
 		s.log.Error("internal error", "request_id", qrmfg.RequestID(ctx), "err", err)
 	}

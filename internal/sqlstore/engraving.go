@@ -311,23 +311,24 @@ func (t *engTx) ActiveJobs(ctx context.Context, uids []string) (map[string]strin
 			args[i] = u
 		}
 		ph := strings.TrimSuffix(strings.Repeat("?, ", len(part)), ", ")
-		rows, err := t.query(ctx, `SELECT i.item_uid, j.id FROM engraving_job_items i JOIN engraving_jobs j ON j.id = i.job_id
+		err := func() error {
+			rows, err := t.query(ctx, `SELECT i.item_uid, j.id FROM engraving_job_items i JOIN engraving_jobs j ON j.id = i.job_id
 			WHERE i.item_uid IN (`+ph+`) AND j.status IN ('queued', 'running')`, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var uid, id string
+				if err := rows.Scan(&uid, &id); err != nil {
+					return err
+				}
+				out[uid] = id
+			}
+			return mapError(rows.Err())
+		}()
 		if err != nil {
 			return nil, fmt.Errorf("active jobs of items: %w", err)
-		}
-		for rows.Next() {
-			var uid, id string
-			if err := rows.Scan(&uid, &id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("active jobs of items: %w", err)
-			}
-			out[uid] = id
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, mapError(err)
 		}
 	}
 	return out, nil
@@ -470,4 +471,4 @@ func (t *engTx) SavePreview(ctx context.Context, jobID string, png []byte) error
 	return nil
 }
 
-func (t *engTx) Emit(ctx context.Context, ev qrmfg.Event) error { return t.txn.emit(ctx, ev) }
+func (t *engTx) Emit(ctx context.Context, ev qrmfg.Event) error { return t.emit(ctx, ev) }

@@ -204,7 +204,7 @@ func TestEngravingStoreRecords(t *testing.T) {
 		err := s.Update(ctx, func(ctx context.Context, tx engraving.Tx) error {
 			cancel, err := tx.Progress(ctx, j.ID, 100, 0)
 			if err != nil || cancel {
-				return fmt.Errorf("progress: %v %v", cancel, err)
+				return fmt.Errorf("progress: %v %w", cancel, err)
 			}
 			cur, err := tx.LockJob(ctx, j.ID)
 			if err != nil {
@@ -215,7 +215,7 @@ func TestEngravingStoreRecords(t *testing.T) {
 				return err
 			}
 			if cancel, err = tx.Progress(ctx, j.ID, 120, 0); err != nil || !cancel {
-				return fmt.Errorf("progress after cancel: %v %v", cancel, err)
+				return fmt.Errorf("progress after cancel: %v %w", cancel, err)
 			}
 			return nil
 		})

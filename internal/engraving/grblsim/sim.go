@@ -240,13 +240,12 @@ type Sim struct {
 	ovRapid    int
 	ovSpindle  int
 
-	res   float64
-	beam  float64
-	gain  float64
-	w, h  int
-	dark  []uint8
-	span  burnSpan
-	wasOn bool
+	res  float64
+	beam float64
+	gain float64
+	w, h int
+	dark []uint8
+	span burnSpan
 
 	ctx    context.Context
 	cancel context.CancelFunc

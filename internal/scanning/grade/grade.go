@@ -362,7 +362,7 @@ func newSymbol(code decode.Code) (*symbol, error) {
 	add := func(b int, c byte) {
 		s.blocks[b].codewords = append(s.blocks[b].codewords, len(s.codewords))
 		s.codewords = append(s.codewords, b)
-		bits.AppendBits(int(c), 8)
+		_ = bits.AppendBits(int(c), 8) // 8 bits always fit
 	}
 	for i := 0; i < maxData; i++ {
 		for b, d := range data {
