@@ -1,0 +1,219 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/qrmfg/qrmfg/internal/audit"
+	"github.com/qrmfg/qrmfg/internal/qrmfg"
+)
+
+// AuditStore implements audit.Store.
+type AuditStore struct{ db *DB }
+
+var _ audit.Store = (*AuditStore)(nil)
+
+// Audit returns the audit log store.
+func (db *DB) Audit() *AuditStore { return &AuditStore{db: db} }
+
+const auditColumns = `seq, time, actor_kind, actor_id, actor_name, action, object_type, object_id, before, after, request_id, outcome, prev_hash, hash`
+
+func nullJSON(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+// Append implements audit.Store. The head row is read FOR UPDATE (PostgreSQL)
+// or under the single writer (SQLite), so appends are serialised and each
+// links to the one before.
+func (s *AuditStore) Append(ctx context.Context, e audit.Entry) (audit.Entry, error) {
+	err := s.db.inTx(ctx, func(t *txn) error {
+		var seq int64
+		var head string
+		if err := t.queryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+s.db.forUpdate()).Scan(&seq, &head); err != nil {
+			return fmt.Errorf("read audit head: %w", mapError(err))
+		}
+		prev, err := hex.DecodeString(head)
+		if err != nil {
+			return fmt.Errorf("audit head hash is not hex: %w", err)
+		}
+		if e.Time.IsZero() {
+			e.Time = t.now
+		}
+		e.Seq, e.PrevHash = seq+1, prev
+		e.Hash = e.ComputeHash()
+		if _, err := t.exec(ctx, `INSERT INTO audit_entries (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.Seq, s.db.ts(e.Time), e.Actor.Kind, e.Actor.ID, e.Actor.Name, e.Action, e.ObjectType, e.ObjectID,
+			nullJSON(e.Before), nullJSON(e.After), e.RequestID, string(e.Outcome), e.PrevHash.String(), e.Hash.String()); err != nil {
+			return fmt.Errorf("insert audit entry: %w", err)
+		}
+		if _, err := t.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, e.Seq, e.Hash.String()); err != nil {
+			return fmt.Errorf("advance audit head: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return audit.Entry{}, err
+	}
+	return e, nil
+}
+
+func scanAudit(row interface{ Scan(...any) error }) (audit.Entry, error) {
+	var e audit.Entry
+	var tm dbTime
+	var before, after sql.NullString
+	var outcome, prev, hash string
+	if err := row.Scan(&e.Seq, &tm, &e.Actor.Kind, &e.Actor.ID, &e.Actor.Name, &e.Action, &e.ObjectType, &e.ObjectID,
+		&before, &after, &e.RequestID, &outcome, &prev, &hash); err != nil {
+		return audit.Entry{}, err
+	}
+	e.Time, e.Outcome = tm.Time, audit.Outcome(outcome)
+	if before.Valid {
+		e.Before = json.RawMessage(before.String)
+	}
+	if after.Valid {
+		e.After = json.RawMessage(after.String)
+	}
+	// A hash that is not hex is kept as its raw bytes so that verification
+	// reports the row instead of failing to read it.
+	var err error
+	if e.PrevHash, err = hex.DecodeString(prev); err != nil {
+		e.PrevHash = []byte(prev)
+	}
+	if e.Hash, err = hex.DecodeString(hash); err != nil {
+		e.Hash = []byte(hash)
+	}
+	return e, nil
+}
+
+// Scan implements audit.Store.
+func (s *AuditStore) Scan(ctx context.Context, f audit.Filter, fn func(audit.Entry) error) error {
+	var where []string
+	var args []any
+	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
+	if f.ActorID != "" {
+		add("actor_id = ?", f.ActorID)
+	}
+	if p, ok := strings.CutSuffix(f.Action, ".*"); ok {
+		add("action LIKE ? ESCAPE '\\'", likeEscape(p)+".%")
+	} else if f.Action != "" {
+		add("action = ?", f.Action)
+	}
+	if f.ObjectType != "" {
+		add("object_type = ?", f.ObjectType)
+	}
+	if f.ObjectID != "" {
+		add("object_id = ?", f.ObjectID)
+	}
+	if f.Outcome != "" {
+		add("outcome = ?", string(f.Outcome))
+	}
+	if !f.Since.IsZero() {
+		add("time >= ?", s.db.ts(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("time < ?", s.db.ts(f.Until))
+	}
+	if f.AfterSeq > 0 {
+		add("seq > ?", f.AfterSeq)
+	}
+	q := `SELECT ` + auditColumns + ` FROM audit_entries`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY seq`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	}
+	rows, err := s.db.reader().query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("read audit log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return fmt.Errorf("read audit log: %w", mapError(err))
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read audit log: %w", mapError(err))
+	}
+	return nil
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// Head implements audit.Store.
+func (s *AuditStore) Head(ctx context.Context) (int64, audit.HashValue, error) {
+	var seq int64
+	var h string
+	if err := s.db.reader().queryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &h); err != nil {
+		return 0, nil, fmt.Errorf("read audit head: %w", mapError(err))
+	}
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return 0, nil, fmt.Errorf("audit head hash is not hex: %w", err)
+	}
+	return seq, b, nil
+}
+
+// Entry implements audit.Store.
+func (s *AuditStore) Entry(ctx context.Context, seq int64) (audit.Entry, error) {
+	e, err := scanAudit(s.db.reader().queryRow(ctx, `SELECT `+auditColumns+` FROM audit_entries WHERE seq = ?`, seq))
+	if err != nil {
+		return audit.Entry{}, notFound(err, "audit entry %d does not exist", seq)
+	}
+	return e, nil
+}
+
+// SaveCheckpoint implements audit.Store.
+func (s *AuditStore) SaveCheckpoint(ctx context.Context, c audit.Checkpoint) error {
+	return s.db.inTx(ctx, func(t *txn) error {
+		_, err := t.exec(ctx, `INSERT INTO audit_checkpoints (size, root, time, key_id, signature) VALUES (?, ?, ?, ?, ?)`,
+			c.Size, c.Root.String(), s.db.ts(c.Time), c.KeyID, hex.EncodeToString(c.Signature))
+		if err != nil {
+			return fmt.Errorf("store audit checkpoint: %w", err)
+		}
+		return nil
+	})
+}
+
+// Checkpoints implements audit.Store.
+func (s *AuditStore) Checkpoints(ctx context.Context) ([]audit.Checkpoint, error) {
+	rows, err := s.db.reader().query(ctx, `SELECT size, root, time, key_id, signature FROM audit_checkpoints ORDER BY size, time`)
+	if err != nil {
+		return nil, fmt.Errorf("read audit checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []audit.Checkpoint
+	for rows.Next() {
+		var c audit.Checkpoint
+		var root, sig string
+		var tm dbTime
+		if err := rows.Scan(&c.Size, &root, &tm, &c.KeyID, &sig); err != nil {
+			return nil, fmt.Errorf("read audit checkpoints: %w", mapError(err))
+		}
+		c.Time = tm.Time
+		var e1, e2 error
+		c.Root, e1 = hex.DecodeString(root)
+		c.Signature, e2 = hex.DecodeString(sig)
+		if err := errors.Join(e1, e2); err != nil {
+			return nil, qrmfg.Errorf(qrmfg.EINTERNAL, "audit checkpoint of size %d is not hex: %v", c.Size, err)
+		}
+		out = append(out, c)
+	}
+	return out, mapError(rows.Err())
+}
