@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -52,6 +53,25 @@ func NewKeyring(signingKID string, keys map[string][]byte) (*Keyring, error) {
 		return nil, qrmfg.Errorf(qrmfg.EINVALID, "signing key %q is not in the keyring", signingKID)
 	}
 	return k, nil
+}
+
+// KeyringFromSecrets builds a keyring from configured secrets (for example
+// JWT_SECRET_KEY and the previous value kept during a rotation): signing
+// signs, every secret verifies. Key ids are derived from the secrets (the hex
+// of the first 6 bytes of SHA-256 over a label and the secret), so every
+// instance configured with the same secrets agrees on them without
+// configuring ids.
+func KeyringFromSecrets(signing []byte, previous ...[]byte) (*Keyring, error) {
+	keys := map[string][]byte{}
+	kid := func(secret []byte) string {
+		h := sha256.Sum256(append([]byte("qrmfg access token key id\x00"), secret...))
+		return hex.EncodeToString(h[:6])
+	}
+	for _, p := range previous {
+		keys[kid(p)] = p
+	}
+	keys[kid(signing)] = signing
+	return NewKeyring(kid(signing), keys)
 }
 
 // NewRandomKeyring returns a keyring with one fresh random key, for tests and

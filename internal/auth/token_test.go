@@ -249,3 +249,32 @@ func FuzzParseToken(f *testing.F) {
 		}
 	})
 }
+
+func TestKeyringFromSecrets(t *testing.T) {
+	t.Parallel()
+	cfg := TokenConfig{Issuer: "qrmfg", Audience: "qrmfg-api"}
+	oldRing, err := KeyringFromSecrets([]byte(keyA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := KeyringFromSecrets([]byte(keyB), []byte(keyA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oldRing.SigningKID() == rotated.SigningKID() {
+		t.Fatal("two secrets got one key id")
+	}
+	again, _ := KeyringFromSecrets([]byte(keyA))
+	if again.SigningKID() != oldRing.SigningKID() {
+		t.Fatal("key id is not stable across instances")
+	}
+	oldTk, _ := NewTokens(cfg, oldRing, &fixedClock{t0})
+	newTk, _ := NewTokens(cfg, rotated, &fixedClock{t0})
+	tok, _, _ := oldTk.Issue("u", RoleViewer, nil)
+	if _, err := newTk.Parse(tok); err != nil {
+		t.Errorf("token of the previous secret during rotation: %v", err)
+	}
+	if _, err := KeyringFromSecrets([]byte("too short")); qrmfg.ErrorCode(err) != qrmfg.EINVALID {
+		t.Errorf("short secret: %v", err)
+	}
+}
