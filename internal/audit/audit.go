@@ -148,6 +148,7 @@ type Filter struct {
 	Since      time.Time // inclusive
 	Until      time.Time // exclusive
 	AfterSeq   int64     // cursor: entries with a larger seq
+	MaxSeq     int64     // entries with a seq up to this one (inclusive)
 	Limit      int       // 0: no limit (Scan), default page size (List)
 }
 

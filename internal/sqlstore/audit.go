@@ -124,6 +124,9 @@ func (s *AuditStore) Scan(ctx context.Context, f audit.Filter, fn func(audit.Ent
 	if f.AfterSeq > 0 {
 		add("seq > ?", f.AfterSeq)
 	}
+	if f.MaxSeq > 0 {
+		add("seq <= ?", f.MaxSeq)
+	}
 	q := `SELECT ` + auditColumns + ` FROM audit_entries`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

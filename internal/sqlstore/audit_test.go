@@ -199,7 +199,28 @@ func TestAuditConcurrentAppends(t *testing.T) {
 		for range 8 {
 			wg.Go(func() { appendN(t, l, 25) })
 		}
+		// Verification while appends run sees a consistent prefix.
+		done := make(chan struct{})
+		verified := make(chan int)
+		go func() {
+			n := 0
+			for {
+				select {
+				case <-done:
+					verified <- n
+					return
+				default:
+				}
+				r, err := l.Verify(context.Background())
+				if err != nil || !r.OK {
+					t.Errorf("verify during appends: %+v (first bad %+v), %v", r, r.FirstBad, err)
+				}
+				n++
+			}
+		}()
 		wg.Wait()
+		close(done)
+		t.Logf("%d verifications ran during the appends", <-verified)
 		r, err := l.Verify(context.Background())
 		if err != nil || !r.OK || r.Entries != 200 {
 			t.Fatalf("after 8×25 concurrent appends: %+v (first bad %+v), %v", r, r.FirstBad, err)
