@@ -230,6 +230,75 @@ func (s *Service) Disable(ctx context.Context, userID string) error {
 	return err
 }
 
+// Enable re-enables a disabled user.
+func (s *Service) Enable(ctx context.Context, userID string) error {
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	u.Disabled, u.UpdatedAt = false, s.clock.Now()
+	return s.store.UpdateUser(ctx, u)
+}
+
+// SetRole changes a user's role and production lines and revokes the user's
+// refresh tokens, so the change reaches every session within one access
+// token lifetime.
+func (s *Service) SetRole(ctx context.Context, userID string, role Role, lines []string) (User, error) {
+	if !role.Valid() {
+		return User{}, qrmfg.FieldError("role", "role must be one of viewer, operator, supervisor, admin")
+	}
+	lines, err := checkLines(lines)
+	if err != nil {
+		return User{}, err
+	}
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return User{}, err
+	}
+	u.Role, u.Lines, u.UpdatedAt = role, lines, s.clock.Now()
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return User{}, err
+	}
+	if _, err := s.store.RevokeUserFamilies(ctx, userID, "role changed"); err != nil {
+		return User{}, err
+	}
+	u.PasswordHash = ""
+	return u, nil
+}
+
+// User returns a user by id, without its password hash.
+func (s *Service) User(ctx context.Context, id string) (User, error) {
+	u, err := s.store.UserByID(ctx, id)
+	u.PasswordHash = ""
+	return u, err
+}
+
+// UserByName returns a user by username (any case), without its password hash.
+func (s *Service) UserByName(ctx context.Context, username string) (User, error) {
+	name, err := NormalizeUsername(username)
+	if err != nil {
+		return User{}, err
+	}
+	u, err := s.store.UserByUsername(ctx, name)
+	u.PasswordHash = ""
+	return u, err
+}
+
+// ListUsers returns every user, without password hashes.
+func (s *Service) ListUsers(ctx context.Context) ([]User, error) {
+	us, err := s.store.ListUsers(ctx)
+	for i := range us {
+		us[i].PasswordHash = ""
+	}
+	return us, err
+}
+
+// ListAPIKeys returns the keys of an owner (every key when ownerID is
+// empty), without their hashes.
+func (s *Service) ListAPIKeys(ctx context.Context, ownerID string) ([]APIKey, error) {
+	return s.store.ListAPIKeys(ctx, ownerID)
+}
+
 // Session is the answer to a login or refresh.
 type Session struct {
 	AccessToken      string

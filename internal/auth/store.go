@@ -73,6 +73,8 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (User, error)
 	UserByUsername(ctx context.Context, username string) (User, error)
 	CountUsers(ctx context.Context) (int, error)
+	// ListUsers returns every user ordered by username.
+	ListUsers(ctx context.Context) ([]User, error)
 
 	// CreateRefreshToken stores the first token of a new family.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error

@@ -112,6 +112,24 @@ func (s *AuthStore) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// ListUsers implements auth.Store.
+func (s *AuthStore) ListUsers(ctx context.Context) ([]auth.User, error) {
+	rows, err := s.db.reader().query(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var out []auth.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list users: %w", mapError(err))
+		}
+		out = append(out, u)
+	}
+	return out, mapError(rows.Err())
+}
+
 // CreateRefreshToken implements auth.Store: a new family and its first token.
 func (s *AuthStore) CreateRefreshToken(ctx context.Context, rt auth.RefreshToken) error {
 	return s.db.inTx(ctx, func(t *txn) error {

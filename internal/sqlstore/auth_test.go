@@ -79,9 +79,42 @@ func TestAuthUsers(t *testing.T) {
 				t.Errorf("failure %d: %v", i+1, e)
 			}
 		}
+		if err := svc.Enable(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Authenticate(ctx, "alice", "correct horse"); err != nil {
+			t.Errorf("after Enable: %v", err)
+		}
+		s, err := svc.Login(ctx, "alice", "correct horse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.SetRole(ctx, u.ID, auth.RoleSupervisor, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Refresh(ctx, s.RefreshToken); qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
+			t.Errorf("refresh after a role change: %v", err)
+		}
+		if _, err := svc.SetRole(ctx, u.ID, "root", nil); qrmfg.ErrorCode(err) != qrmfg.EINVALID {
+			t.Errorf("SetRole(root): %v", err)
+		}
+		byName, err := svc.UserByName(ctx, "ALICE")
+		if err != nil || byName.Role != auth.RoleSupervisor || len(byName.Lines) != 0 || byName.PasswordHash != "" {
+			t.Errorf("UserByName: %+v, %v", byName, err)
+		}
+		if _, err := svc.User(ctx, "nope"); qrmfg.ErrorCode(err) != qrmfg.ENOTFOUND {
+			t.Errorf("User(nope): %v", err)
+		}
+		if _, err := svc.CreateUser(ctx, auth.NewUser{Username: "bob", Password: "correct horse", Role: auth.RoleViewer}); err != nil {
+			t.Fatal(err)
+		}
+		all, err := svc.ListUsers(ctx)
+		if err != nil || len(all) != 2 || all[0].Username != "alice" || all[1].Username != "bob" || all[0].PasswordHash != "" {
+			t.Errorf("ListUsers: %+v, %v", all, err)
+		}
 		// Password hashes are argon2id PHC strings, never the password.
 		var stored string
-		if err := db.SQL().QueryRow(`SELECT password_hash FROM users`).Scan(&stored); err != nil {
+		if err := db.SQL().QueryRow(`SELECT password_hash FROM users WHERE username = 'alice'`).Scan(&stored); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.HasPrefix(stored, "$argon2id$v=19$") || strings.Contains(stored, "correct horse") {
