@@ -260,10 +260,14 @@ func (s *Service) run(rt *machineRT, conn *grbl.Conn, m Machine, j *Job) {
 		return
 	}
 	s.publishJob(j)
-	var motion0 time.Duration
+	var (
+		motion0 time.Duration
+		dry0    int
+	)
 	if rt.sim != nil {
 		rt.sim.ClearImage() // a fresh workpiece
-		motion0 = rt.sim.Stats().MotionTime
+		st := rt.sim.Stats()
+		motion0, dry0 = st.MotionTime, st.PlannerEmptied
 	}
 	start := time.Now()
 	var acked, partsDone, sent atomic.Int64
@@ -341,7 +345,16 @@ func (s *Service) run(rt *machineRT, conn *grbl.Conn, m Machine, j *Job) {
 	<-hbStopped
 	actual := time.Since(start)
 	if rt.sim != nil {
-		actual = rt.sim.Stats().MotionTime - motion0
+		// The simulator's motion clock, not the wall clock: the time the
+		// machine would take. Stops for want of blocks beyond the one at
+		// the end mean the host did not keep up (see
+		// grblsim.Config.FullLookahead) and lengthen the measured time.
+		st := rt.sim.Stats()
+		actual = st.MotionTime - motion0
+		if stops := st.PlannerEmptied - dry0 - 1; stops > 0 && err == nil {
+			log.Warn("the simulated planner ran dry during the job: the host did not keep up and the actual time includes the extra stops",
+				"stops", stops, "actual_seconds", actual.Seconds(), "estimate_seconds", j.EstimateSeconds)
+		}
 	}
 	rt.mu.Lock()
 	reason := rt.stopReason

@@ -57,7 +57,9 @@ func (s *Sim) canMoveLocked() bool {
 	if len(s.planner) == 0 {
 		return false
 	}
-	if s.cfg.FullLookahead && len(s.planner) < s.cfg.PlannerBlocks {
+	// A feed hold, the door or a reset act at once: only running motion
+	// waits for more lines.
+	if s.cfg.FullLookahead && s.st == stRun && len(s.planner) < s.cfg.PlannerBlocks {
 		if wait := lookaheadIdle - time.Since(s.lastLine); wait > 0 {
 			if s.idleTimer == nil {
 				s.idleTimer = time.AfterFunc(wait, func() {

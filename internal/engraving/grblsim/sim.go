@@ -57,11 +57,16 @@ type Config struct {
 	// HomingLock starts the controller in Alarm until $H or $X, as GRBL does
 	// with homing enabled ($22=1).
 	HomingLock bool
-	// FullLookahead holds motion until the planner is full or no line has
-	// arrived for 50 ms (wall clock): a host that is never late. The motion
-	// clock then measures the motion model alone, without the stops a slow
-	// host causes by letting the planner run dry. A test mode; GRBL does not
-	// wait.
+	// FullLookahead holds running motion until the planner is full or no
+	// line has arrived for 50 ms (wall clock): a host that is never late.
+	// The motion clock then measures the motion model alone, without the
+	// stops a slow host causes by letting the planner run dry (counted in
+	// Stats.PlannerEmptied). GRBL does not wait, but at TimeScale S the
+	// host has S times less time to refill the planner than it would have
+	// on a real machine, so at high scales the stops are an artefact of the
+	// time compression: a raster line of a few milliseconds on the machine
+	// must be sent, parsed and acknowledged within microseconds of wall
+	// time. Feed hold, the door and resets are not delayed.
 	FullLookahead bool
 	// ID is the build info string reported by $I.
 	ID string
