@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -276,5 +277,58 @@ func TestKeyringFromSecrets(t *testing.T) {
 	}
 	if _, err := KeyringFromSecrets([]byte("too short")); qrmfg.ErrorCode(err) != qrmfg.EINVALID {
 		t.Errorf("short secret: %v", err)
+	}
+}
+
+// TestRotationUnderLoad is T2: 1,000 tokens issued and checked across a key
+// rotation (k1 only → k1+k2 signing with k2 → k2 only), each checked by the
+// verifier of its phase and the next; after retirement no k1 token passes.
+func TestRotationUnderLoad(t *testing.T) {
+	t.Parallel()
+	cfg := TokenConfig{Issuer: "qrmfg", Audience: "qrmfg-api"}
+	clk := &fixedClock{t0}
+	ring := func(signing string, keys ...string) *Tokens {
+		m := map[string][]byte{}
+		for _, k := range keys {
+			m[k] = []byte(map[string]string{"k1": keyA, "k2": keyB}[k])
+		}
+		k, err := NewKeyring(signing, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk, _ := NewTokens(cfg, k, clk)
+		return tk
+	}
+	phases := []*Tokens{ring("k1", "k1"), ring("k2", "k1", "k2"), ring("k2", "k2")}
+	failed, k1After := 0, 0
+	var k1Tokens []string
+	for i := range 1000 {
+		p := i * len(phases) / 1000
+		tok, _, err := phases[p].Issue(fmt.Sprint("u", i), RoleViewer, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p == 0 {
+			k1Tokens = append(k1Tokens, tok)
+		}
+		// A valid token must pass the verifier of its own phase and, during
+		// the overlap, of the next one (instances switch at different times).
+		if _, err := phases[p].Parse(tok); err != nil {
+			failed++
+		}
+		if p == 0 {
+			if _, err := phases[1].Parse(tok); err != nil {
+				failed++
+			}
+		}
+	}
+	for _, tok := range k1Tokens {
+		if _, err := phases[2].Parse(tok); err == nil {
+			k1After++
+		}
+	}
+	t.Logf("T2: failed valid checks %d of 1000 tokens; k1 tokens accepted after retirement %d of %d", failed, k1After, len(k1Tokens))
+	if failed != 0 || k1After != 0 {
+		t.Fail()
 	}
 }
