@@ -192,11 +192,19 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // startEngraving runs the in-process simulated laser "sim-1" when
-// QRMFG_SIMULATOR is set (at engraving.DefaultSimTimeScale, so a code takes
-// seconds), then the dispatcher.
+// QRMFG_SIMULATOR is set (at QRMFG_SIMULATOR_TIME_SCALE, by default
+// engraving.DefaultSimTimeScale, so a code takes seconds), then the
+// dispatcher. A compressed clock gives the driver that many times less time
+// to refill the planner than a real machine would; FullLookahead keeps those
+// artificial stops out of the measured machine time the estimate is checked
+// against.
 func (a *App) startEngraving(ctx context.Context) error {
 	if a.cfg.Engraving.Simulator {
-		sim, err := grblsim.New(grblsim.Config{TimeScale: engraving.DefaultSimTimeScale, ID: "sim-1"})
+		scale := a.cfg.Engraving.SimTimeScale
+		if scale <= 0 {
+			scale = engraving.DefaultSimTimeScale
+		}
+		sim, err := grblsim.New(grblsim.Config{TimeScale: float64(scale), FullLookahead: scale > 1, ID: "sim-1"})
 		if err != nil {
 			return err
 		}

@@ -163,6 +163,9 @@ type Engraving struct {
 	// Simulator is QRMFG_SIMULATOR: register a simulated laser in the
 	// embedded shape.
 	Simulator bool
+	// SimTimeScale is QRMFG_SIMULATOR_TIME_SCALE: how many times faster than
+	// real time the simulated laser runs (default engraving.DefaultSimTimeScale).
+	SimTimeScale int
 }
 
 // Targets returns the allowed values of QRMFG_TARGET: "all" (the embedded

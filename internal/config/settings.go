@@ -92,6 +92,7 @@ func settings() []setting {
 		// Engraving.
 		{name: "QRMFG_MACHINE_NETWORKS", def: "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16", help: "Networks that laser machine addresses must be in.", bind: prefixes(func(c *Config) *[]netip.Prefix { return &c.Engraving.MachineNetworks })},
 		{name: "QRMFG_SIMULATOR", def: "true", help: "Register a simulated laser in the embedded shape.", bind: boolean(func(c *Config) *bool { return &c.Engraving.Simulator })},
+		{name: "QRMFG_SIMULATOR_TIME_SCALE", def: "20", help: "How many times faster than real time the simulated laser runs (1: real time). Its measured machine time is unaffected.", bind: integer(func(c *Config) *int { return &c.Engraving.SimTimeScale }, 1, 10_000)},
 	}
 }
 
