@@ -378,3 +378,39 @@ func BenchmarkSimulatedRaster(b *testing.B) {
 		sim.mu.Unlock()
 	}
 }
+
+// TestFullLookaheadHoldIsImmediate: with FullLookahead a feed hold stops
+// the head at once even while the host keeps sending lines, which would
+// otherwise make running motion wait for a full planner.
+func TestFullLookaheadHoldIsImmediate(t *testing.T) {
+	t.Parallel()
+	sim, c := start(t, Config{TimeScale: 10, FullLookahead: true})
+	c.send("M3 S500\nG1 X100 F3000\n")
+	c.expect("ok")
+	c.expect("ok")
+	deadline := time.Now().Add(2 * time.Second)
+	for sim.Position()[0] == 0 { // motion starts once no line came for 50 ms
+		if time.Now().After(deadline) {
+			t.Fatal("no motion")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	c.send("!")
+	for range 50 { // 10 ms apart: running motion would wait for the planner to fill
+		c.send("G90\n?")
+		for {
+			l := c.next()
+			if strings.HasPrefix(l, "<Hold:0") {
+				if x := sim.Position()[0]; x >= 100 {
+					t.Fatalf("held at X%.3f, the end of the move", x)
+				}
+				return
+			}
+			if strings.HasPrefix(l, "<") {
+				break
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the hold did not complete while lines kept arriving")
+}
