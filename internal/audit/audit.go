@@ -148,7 +148,6 @@ type Filter struct {
 	Since      time.Time // inclusive
 	Until      time.Time // exclusive
 	AfterSeq   int64     // cursor: entries with a larger seq
-	MaxSeq     int64     // entries with a seq up to this one (inclusive)
 	Limit      int       // 0: no limit (Scan), default page size (List)
 }
 
@@ -168,11 +167,8 @@ func (c Checkpoint) Message() []byte {
 		c.Time.UTC().Format(TimeLayout) + "\n" + c.KeyID + "\n")
 }
 
-// Store keeps the log. Append assigns Seq (1, 2, …), Time (when zero) and
-// PrevHash, computes Hash with ComputeHash and inserts the row, reading the
-// previous hash under a lock so that concurrent appends never fork the chain.
-type Store interface {
-	Append(ctx context.Context, e Entry) (Entry, error)
+// Reader reads the log.
+type Reader interface {
 	// Scan calls fn for each entry matching f in ascending seq, streaming.
 	Scan(ctx context.Context, f Filter, fn func(Entry) error) error
 	// Head returns the number of entries and the hash of the last one
@@ -180,6 +176,18 @@ type Store interface {
 	Head(ctx context.Context) (size int64, last HashValue, err error)
 	// Entry returns the entry with seq, ENOTFOUND when there is none.
 	Entry(ctx context.Context, seq int64) (Entry, error)
+}
+
+// Store keeps the log. Append assigns Seq (1, 2, …), Time (when zero) and
+// PrevHash, computes Hash with ComputeHash and inserts the row, reading the
+// previous hash under a lock so that concurrent appends never fork the chain.
+type Store interface {
+	Reader
+	Append(ctx context.Context, e Entry) (Entry, error)
+	// Snapshot calls fn with a Reader on which every read sees the same
+	// committed state, so a verification is not confused by appends that
+	// commit while it runs.
+	Snapshot(ctx context.Context, fn func(Reader) error) error
 	SaveCheckpoint(ctx context.Context, c Checkpoint) error
 	// Checkpoints returns the stored checkpoints, oldest first.
 	Checkpoints(ctx context.Context) ([]Checkpoint, error)

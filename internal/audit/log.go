@@ -169,11 +169,19 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 	return Verify(ctx, l.store)
 }
 
-// Verify is Log.Verify over any store.
+// Verify is Log.Verify over any store. It reads one snapshot, so appends
+// committed while it runs are neither seen nor taken for tampering.
 func Verify(ctx context.Context, store Store) (Report, error) {
-	// The head is read first and the walk stops at its seq: rows appended
-	// during the walk are left for the next verification instead of being
-	// taken for a head that disagrees with the table.
+	var r Report
+	err := store.Snapshot(ctx, func(rd Reader) error {
+		var err error
+		r, err = verify(ctx, rd)
+		return err
+	})
+	return r, err
+}
+
+func verify(ctx context.Context, store Reader) (Report, error) {
 	size, last, err := store.Head(ctx)
 	if err != nil {
 		return Report{}, err
@@ -181,7 +189,7 @@ func Verify(ctx context.Context, store Store) (Report, error) {
 	var r Report
 	prev, prevPrev, next := Genesis, HashValue(nil), int64(1)
 	errStop := fmt.Errorf("stop")
-	err = store.Scan(ctx, Filter{MaxSeq: max(size, 1)}, func(e Entry) error {
+	err = store.Scan(ctx, Filter{}, func(e Entry) error {
 		r.Entries++
 		switch {
 		case e.Seq != next:
@@ -217,7 +225,17 @@ func Verify(ctx context.Context, store Store) (Report, error) {
 // tail or a log recomputed from some row on. The first failing checkpoint is
 // reported (the earliest, so the bad range starts after the last good one).
 func (l *Log) VerifyAgainst(ctx context.Context, pub ed25519.PublicKey, cps ...Checkpoint) (Report, error) {
-	r, err := l.Verify(ctx)
+	var r Report
+	err := l.store.Snapshot(ctx, func(rd Reader) error {
+		var err error
+		r, err = verifyAgainst(ctx, rd, pub, cps)
+		return err
+	})
+	return r, err
+}
+
+func verifyAgainst(ctx context.Context, rd Reader, pub ed25519.PublicKey, cps []Checkpoint) (Report, error) {
+	r, err := verify(ctx, rd)
 	if err != nil || !r.OK {
 		return r, err
 	}
@@ -234,7 +252,7 @@ func (l *Log) VerifyAgainst(ctx context.Context, pub ed25519.PublicKey, cps ...C
 				Reason: fmt.Sprintf("the log has %d rows but a checkpoint signed at %s covers %d", r.Entries, c.Time.Format(TimeLayout), c.Size)}
 			break
 		}
-		e, err := l.store.Entry(ctx, c.Size)
+		e, err := rd.Entry(ctx, c.Size)
 		if err != nil {
 			return Report{}, err
 		}

@@ -93,8 +93,47 @@ func scanAudit(row interface{ Scan(...any) error }) (audit.Entry, error) {
 	return e, nil
 }
 
+// auditReader reads the log through one conn: the reader pool, or a
+// snapshot transaction.
+type auditReader struct {
+	db *DB
+	c  conn
+}
+
+// Snapshot implements audit.Store: a read-only REPEATABLE READ transaction
+// on PostgreSQL, a read transaction (one WAL snapshot) on SQLite.
+func (s *AuditStore) Snapshot(ctx context.Context, fn func(audit.Reader) error) error {
+	var opts *sql.TxOptions
+	if s.db.dialect == Postgres {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	tx, err := s.db.read.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin audit snapshot: %w", mapError(err))
+	}
+	defer func() { _ = tx.Rollback() }()
+	return fn(auditReader{db: s.db, c: conn{db: s.db, q: tx}})
+}
+
+func (s *AuditStore) r() auditReader { return auditReader{db: s.db, c: s.db.reader()} }
+
 // Scan implements audit.Store.
 func (s *AuditStore) Scan(ctx context.Context, f audit.Filter, fn func(audit.Entry) error) error {
+	return s.r().Scan(ctx, f, fn)
+}
+
+// Head implements audit.Store.
+func (s *AuditStore) Head(ctx context.Context) (int64, audit.HashValue, error) {
+	return s.r().Head(ctx)
+}
+
+// Entry implements audit.Store.
+func (s *AuditStore) Entry(ctx context.Context, seq int64) (audit.Entry, error) {
+	return s.r().Entry(ctx, seq)
+}
+
+// Scan implements audit.Reader.
+func (s auditReader) Scan(ctx context.Context, f audit.Filter, fn func(audit.Entry) error) error {
 	var where []string
 	var args []any
 	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
@@ -124,9 +163,6 @@ func (s *AuditStore) Scan(ctx context.Context, f audit.Filter, fn func(audit.Ent
 	if f.AfterSeq > 0 {
 		add("seq > ?", f.AfterSeq)
 	}
-	if f.MaxSeq > 0 {
-		add("seq <= ?", f.MaxSeq)
-	}
 	q := `SELECT ` + auditColumns + ` FROM audit_entries`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
@@ -135,7 +171,7 @@ func (s *AuditStore) Scan(ctx context.Context, f audit.Filter, fn func(audit.Ent
 	if f.Limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
-	rows, err := s.db.reader().query(ctx, q, args...)
+	rows, err := s.c.query(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("read audit log: %w", err)
 	}
@@ -159,11 +195,11 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// Head implements audit.Store.
-func (s *AuditStore) Head(ctx context.Context) (int64, audit.HashValue, error) {
+// Head implements audit.Reader.
+func (s auditReader) Head(ctx context.Context) (int64, audit.HashValue, error) {
 	var seq int64
 	var h string
-	if err := s.db.reader().queryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &h); err != nil {
+	if err := s.c.queryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &h); err != nil {
 		return 0, nil, fmt.Errorf("read audit head: %w", mapError(err))
 	}
 	b, err := hex.DecodeString(h)
@@ -173,9 +209,9 @@ func (s *AuditStore) Head(ctx context.Context) (int64, audit.HashValue, error) {
 	return seq, b, nil
 }
 
-// Entry implements audit.Store.
-func (s *AuditStore) Entry(ctx context.Context, seq int64) (audit.Entry, error) {
-	e, err := scanAudit(s.db.reader().queryRow(ctx, `SELECT `+auditColumns+` FROM audit_entries WHERE seq = ?`, seq))
+// Entry implements audit.Reader.
+func (s auditReader) Entry(ctx context.Context, seq int64) (audit.Entry, error) {
+	e, err := scanAudit(s.c.queryRow(ctx, `SELECT `+auditColumns+` FROM audit_entries WHERE seq = ?`, seq))
 	if err != nil {
 		return audit.Entry{}, notFound(err, "audit entry %d does not exist", seq)
 	}
