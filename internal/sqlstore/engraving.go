@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
@@ -300,6 +302,22 @@ func (t *engTx) UpdateJob(ctx context.Context, j *engraving.Job) error {
 }
 
 func (t *engTx) ActiveJobs(ctx context.Context, uids []string) (map[string]string, error) {
+	if t.db.dialect == Postgres {
+		// Serialise job creation per item: without it two transactions could
+		// both find no active job for a part and both queue it, and a part
+		// engraved twice is scrap. (SQLite's single writer already serialises.)
+		// Locks are taken in key order so concurrent creators cannot deadlock.
+		keys := make([]int64, len(uids))
+		for i, u := range uids {
+			h := fnv.New64a()
+			h.Write([]byte("qrmfg.engraving.item:" + u))
+			keys[i] = int64(h.Sum64())
+		}
+		slices.Sort(keys)
+		if _, err := t.exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(? AS BIGINT[])) AS k ORDER BY k`, keys); err != nil {
+			return nil, fmt.Errorf("lock items for engraving: %w", err)
+		}
+	}
 	out := map[string]string{}
 	const chunk = 500
 	for len(uids) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -270,6 +271,53 @@ func TestEngravingStoreRecords(t *testing.T) {
 		}
 		if _, err := s.GetJob(ctx, "nope"); qrmfg.ErrorCode(err) != qrmfg.ENOTFOUND {
 			t.Fatalf("missing job: %v", err)
+		}
+	})
+}
+
+// TestEngravingOneActiveJobPerItem: concurrent creators of a job for the
+// same part never both queue it (a part engraved twice is scrap).
+func TestEngravingOneActiveJobPerItem(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		s := db.Engraving()
+		const creators = 6
+		var wg sync.WaitGroup
+		var created atomic.Int32
+		errs := make(chan error, creators)
+		for range creators {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				j := engraving.Job{ID: qrmfg.NewID(), Status: engraving.JobQueued, Priority: engraving.PriorityNormal, Attempt: 1,
+					Parts:     []engraving.Part{{ItemUID: uid(1), QRCodeData: uid(1)}},
+					Laser:     engraving.LaserSettings{Power: 75, Speed: 1500, Passes: 2, Depth: 0.2},
+					Placement: engraving.Placement{X: 5, Y: 5, Module: 0.5, QuietZone: 4},
+					Footprint: engraving.Footprint{MinX: 4, MinY: 5, MaxX: 22, MaxY: 22}, ModuleMM: 0.5}
+				err := s.Update(context.Background(), func(ctx context.Context, tx engraving.Tx) error {
+					active, err := tx.ActiveJobs(ctx, []string{uid(1)})
+					if err != nil || len(active) > 0 {
+						return err
+					}
+					time.Sleep(20 * time.Millisecond) // widen the window between check and insert
+					if err := tx.InsertJob(ctx, &j); err != nil {
+						return err
+					}
+					created.Add(1)
+					return nil
+				})
+				if err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if n := created.Load(); n != 1 {
+			t.Fatalf("%d jobs queued for one part, want 1", n)
 		}
 	})
 }
