@@ -428,3 +428,43 @@ func TestLoginTimingDoesNotEnumerateUsers(t *testing.T) {
 		t.Errorf("unknown user and wrong password differ by %.1f%% in median time", 100*diff)
 	}
 }
+
+func TestIdentify(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		svc := authService(t, db, 0)
+		u, err := svc.CreateUser(ctx, auth.NewUser{Username: "op", Password: "correct horse", Role: auth.RoleOperator, Lines: []string{"L1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := svc.Login(ctx, "op", "correct horse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := svc.Identify(ctx, "Bearer "+s.AccessToken)
+		if err != nil || p.Kind != "user" || p.ID != u.ID || !p.Can(auth.OpScanningScan) || p.CanAccessLine("L2") {
+			t.Fatalf("Identify(access token) = %+v, %v", p, err)
+		}
+		key, k, err := svc.CreateAPIKey(ctx, auth.NewAPIKeyInput{Name: "scanner", Role: auth.RoleOperator, Scopes: []string{"scanning.scan"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err = svc.Identify(ctx, "Bearer "+key)
+		if err != nil || p.Kind != "api_key" || p.ID != k.ID || !p.Can(auth.OpScanningScan) || p.Can(auth.OpInventoryWrite) {
+			t.Fatalf("Identify(API key) = %+v, %v", p, err)
+		}
+		// The refresh token is not an access token.
+		for _, h := range []string{"", "Bearer " + s.RefreshToken, "Basic b3A6cHc=", "Bearer " + key[:len(key)-1] + "x"} {
+			if _, err := svc.Identify(ctx, h); qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
+				t.Errorf("Identify(%.30q): %v", h, err)
+			}
+		}
+		if err := svc.RevokeAPIKey(ctx, k.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Identify(ctx, "Bearer "+key); qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
+			t.Errorf("revoked key: %v", err)
+		}
+	})
+}
