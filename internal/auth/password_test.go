@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"regexp"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -119,5 +120,40 @@ func TestHasherBound(t *testing.T) {
 	defer cancel()
 	if _, err := h.Hash(ctx, "password123"); qrmfg.ErrorCode(err) != qrmfg.EUNAVAILABLE {
 		t.Errorf("Hash with a full semaphore: %v, want unavailable", err)
+	}
+}
+
+// TestLoginFloodMemory is T4's memory part: 40 concurrent verifications with
+// the production parameters behind a bound of 2 must not take the memory of
+// 40 argon2id instances (40 × 19 MiB = 760 MiB).
+func TestLoginFloodMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("argon2id flood skipped in -short mode")
+	}
+	h := NewHasher(DefaultHashParams, 2)
+	enc, err := h.Hash(context.Background(), "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 40 {
+		wg.Go(func() {
+			if ok, _, err := h.Verify(context.Background(), "wrong password", enc); ok || err != nil {
+				t.Errorf("Verify = %v, %v", ok, err)
+			}
+		})
+	}
+	wg.Wait()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	grew := int64(after.HeapSys) - int64(before.HeapSys)
+	t.Logf("T4: 40 concurrent verifications, bound 2: %v, heap obtained from the OS grew by %d MiB (unbounded would need ~760 MiB)",
+		time.Since(start).Round(time.Millisecond), grew>>20)
+	if grew > 200<<20 {
+		t.Errorf("heap grew by %d MiB", grew>>20)
 	}
 }
