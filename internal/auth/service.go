@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/qrmfg/qrmfg/internal/gateway/ratelimit"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 )
 
@@ -35,7 +36,11 @@ type Config struct {
 	RefreshSecret []byte
 	// APIKeyTouchEvery throttles last-used writes of API keys (default 1 min).
 	APIKeyTouchEvery time.Duration
-	Clock            qrmfg.Clock
+	// AccountLimiter, when set, throttles password checks per account (key
+	// "account:<username>", cost 1 per attempt, checked before any hashing),
+	// for example ratelimit.Login. Per-IP throttling is the gateway's.
+	AccountLimiter ratelimit.Limiter
+	Clock          qrmfg.Clock
 }
 
 // Service is the identity service: users, logins, tokens and API keys.
@@ -162,9 +167,24 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (User, error) {
 
 // Authenticate checks a username and password. Unknown user, wrong password
 // and disabled user give the same EUNAUTHORIZED error after the same argon2id
-// work. A hash made with old parameters is upgraded on success.
+// work. A hash made with old parameters is upgraded on success. With an
+// AccountLimiter, too many attempts on one account give ERATELIMITED (for
+// known and unknown names alike) before any hashing.
 func (s *Service) Authenticate(ctx context.Context, username, password string) (User, error) {
 	name, nerr := NormalizeUsername(username)
+	if s.cfg.AccountLimiter != nil {
+		key := "account:" + name
+		if nerr != nil {
+			key = "account:(malformed)"
+		}
+		d, err := s.cfg.AccountLimiter.Allow(ctx, key, 1)
+		if err != nil {
+			return User{}, err
+		}
+		if err := d.Err(); err != nil {
+			return User{}, err
+		}
+	}
 	var u User
 	var err error
 	if nerr == nil {

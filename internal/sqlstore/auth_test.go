@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/qrmfg/qrmfg/internal/auth"
+	"github.com/qrmfg/qrmfg/internal/gateway/ratelimit"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 	"github.com/qrmfg/qrmfg/internal/sqlstore"
 	"github.com/qrmfg/qrmfg/internal/sqlstore/sqltest"
@@ -467,4 +468,38 @@ func TestIdentify(t *testing.T) {
 			t.Errorf("revoked key: %v", err)
 		}
 	})
+}
+
+func TestAccountThrottle(t *testing.T) {
+	t.Parallel()
+	db := sqltest.Open(t, sqlstore.SQLite)
+	ctx := context.Background()
+	lim, err := ratelimit.NewMemory(ratelimit.Policy{Name: "login", Rate: 10, Period: time.Hour, Burst: 5}, ratelimit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, _ := auth.NewTokens(auth.TokenConfig{Issuer: "qrmfg", Audience: "qrmfg-api"}, auth.NewRandomKeyring(), nil)
+	svc, _ := auth.NewService(db.Auth(), auth.Config{Tokens: tk, Hasher: auth.NewHasher(cheapHash, 2), AccountLimiter: lim})
+	for _, name := range []string{"alice", "bob"} {
+		if _, err := svc.CreateUser(ctx, auth.NewUser{Username: name, Password: "correct horse", Role: auth.RoleViewer}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		if _, err := svc.Login(ctx, "alice", "wrong password"); qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
+			t.Fatalf("attempt %d: %v", i+1, err)
+		}
+	}
+	if _, err := svc.Login(ctx, "ALICE", "correct horse"); qrmfg.ErrorCode(err) != qrmfg.ERATELIMITED {
+		t.Errorf("6th attempt on alice: %v, want rate_limited", err)
+	}
+	for i := range 6 {
+		_, err := svc.Login(ctx, "ghost", "wrong password")
+		if want := map[bool]string{true: qrmfg.ERATELIMITED, false: qrmfg.EUNAUTHORIZED}[i == 5]; qrmfg.ErrorCode(err) != want {
+			t.Errorf("unknown account attempt %d: %v, want %s", i+1, err, want)
+		}
+	}
+	if _, err := svc.Login(ctx, "bob", "correct horse"); err != nil {
+		t.Errorf("another account is throttled too: %v", err)
+	}
 }
