@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -134,7 +135,8 @@ func checkLines(lines []string) ([]string, error) {
 	return out, nil
 }
 
-// CreateUser validates and stores a new user. A taken username is ECONFLICT.
+// CreateUser validates and stores a new user and returns it without its
+// password hash. A taken username (in any case) is ECONFLICT.
 func (s *Service) CreateUser(ctx context.Context, in NewUser) (User, error) {
 	name, err := NormalizeUsername(in.Username)
 	if err != nil {
@@ -158,10 +160,11 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (User, error) {
 	u := User{ID: qrmfg.NewID(), Username: name, PasswordHash: hash, Role: in.Role, Lines: lines, CreatedAt: now, UpdatedAt: now}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		if qrmfg.ErrorCode(err) == qrmfg.ECONFLICT {
-			return User{}, qrmfg.FieldError("username", "username %q is taken", name).WithDetail("code", qrmfg.ECONFLICT)
+			return User{}, &qrmfg.Error{Code: qrmfg.ECONFLICT, Field: "username", Message: fmt.Sprintf("username %q is taken", name), Err: err}
 		}
 		return User{}, err
 	}
+	u.PasswordHash = ""
 	return u, nil
 }
 

@@ -49,7 +49,7 @@ func TestAuthUsers(t *testing.T) {
 		if u.Username != "alice" || strings.Join(u.Lines, ",") != "L1,L2" {
 			t.Errorf("user = %+v", u)
 		}
-		if _, err := svc.CreateUser(ctx, auth.NewUser{Username: "ALICE", Password: "another password", Role: auth.RoleViewer}); qrmfg.ErrorCode(err) != qrmfg.EINVALID {
+		if _, err := svc.CreateUser(ctx, auth.NewUser{Username: "ALICE", Password: "another password", Role: auth.RoleViewer}); qrmfg.ErrorCode(err) != qrmfg.ECONFLICT {
 			t.Errorf("duplicate username in other case: %v", err)
 		}
 		for _, bad := range []auth.NewUser{
