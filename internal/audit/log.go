@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 )
@@ -114,7 +115,7 @@ func (l *Log) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	c := Checkpoint{Size: size, Root: root, Time: l.cfg.Clock.Now().UTC().Truncate(1000), KeyID: l.keyID}
+	c := Checkpoint{Size: size, Root: root, Time: l.cfg.Clock.Now().UTC().Truncate(time.Microsecond), KeyID: l.keyID}
 	c.Signature = ed25519.Sign(l.cfg.SigningKey, c.Message())
 	if err := l.store.SaveCheckpoint(ctx, c); err != nil {
 		return Checkpoint{}, fmt.Errorf("store audit checkpoint: %w", err)

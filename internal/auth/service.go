@@ -538,6 +538,9 @@ func (s *Service) Bootstrap(ctx context.Context, username, password string) (cre
 		password = generated
 	}
 	if _, err := s.CreateUser(ctx, NewUser{Username: username, Password: password, Role: RoleAdmin}); err != nil {
+		if qrmfg.ErrorCode(err) == qrmfg.ECONFLICT {
+			return false, "", nil // another instance bootstrapped first
+		}
 		return false, "", err
 	}
 	return true, generated, nil
