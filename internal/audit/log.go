@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -207,7 +208,7 @@ func verify(ctx context.Context, store Reader) (Report, error) {
 		}
 		return errStop
 	})
-	if err != nil && err != errStop {
+	if err != nil && !errors.Is(err, errStop) {
 		return Report{}, err
 	}
 	if r.FirstBad == nil {

@@ -315,7 +315,7 @@ func strictUnmarshal(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("bad JSON: %v", err)
+		return fmt.Errorf("bad JSON: %w", err)
 	}
 	if dec.More() {
 		return fmt.Errorf("trailing data")
@@ -331,17 +331,17 @@ func strictUnmarshal(b []byte, v any) error {
 func rejectDuplicateKeys(b []byte) error {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("bad JSON: %v", err)
+		return fmt.Errorf("bad JSON: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if _, err := dec.Token(); err != nil {
-		return fmt.Errorf("bad JSON: %v", err)
+		return fmt.Errorf("bad JSON: %w", err)
 	}
 	var keys []string
 	for dec.More() {
 		tk, err := dec.Token()
 		if err != nil {
-			return fmt.Errorf("bad JSON: %v", err)
+			return fmt.Errorf("bad JSON: %w", err)
 		}
 		k, _ := tk.(string)
 		k = strings.ToLower(k) // encoding/json matches field names case-insensitively
@@ -351,7 +351,7 @@ func rejectDuplicateKeys(b []byte) error {
 		keys = append(keys, k)
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
-			return fmt.Errorf("bad JSON: %v", err)
+			return fmt.Errorf("bad JSON: %w", err)
 		}
 	}
 	return nil
