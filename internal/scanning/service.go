@@ -1,12 +1,10 @@
 package scanning
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"image"
 	"log/slog"
@@ -137,43 +135,23 @@ func (s *Service) ScanImage(ctx context.Context, data []byte, req ScanRequest) (
 	return res, nil
 }
 
-// DecodeImage checks an encoded photo against the limits on its header
-// (bytes, declared pixels), then decodes the pixels, turning a codec panic
-// into an error. decode.Bytes does the same but does not return the image,
-// which grading needs. Errors: ETOOLARGE, or EINVALID naming the field
-// "image" for an empty, unknown or corrupt image.
-func DecodeImage(data []byte, maxBytes int64, maxPixels int) (img image.Image, format string, err error) {
-	if int64(len(data)) > maxBytes {
-		return nil, "", qrmfg.Errorf(qrmfg.ETOOLARGE, "image is %d bytes, more than the limit of %d", len(data), maxBytes).WithDetail("limit", maxBytes)
-	}
-	if len(data) == 0 {
-		return nil, "", qrmfg.FieldError("image", "image is empty")
-	}
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
-	if err != nil {
-		msg := "image is not a PNG, JPEG, GIF or WebP file"
-		if !errors.Is(err, image.ErrFormat) {
-			msg = fmt.Sprintf("image header is unreadable: %v", err)
+// DecodeImage loads an encoded photo with decode.Load (limits checked on the
+// header before any pixel is decoded) and keeps the image, which grading
+// needs. Errors: ETOOLARGE with the limit in its detail, or EINVALID naming
+// the field "image" for an empty, unknown or corrupt image.
+func DecodeImage(data []byte, maxBytes int64, maxPixels int) (image.Image, string, error) {
+	img, format, err := decode.Load(context.Background(), data, decode.Options{MaxBytes: maxBytes, MaxPixels: maxPixels})
+	if e := qrmfg.AsError(err); e != nil {
+		e.Field = "image"
+		if e.Code == qrmfg.ETOOLARGE {
+			limit := any(maxBytes)
+			if int64(len(data)) <= maxBytes {
+				limit = maxPixels
+			}
+			e.WithDetail("limit", limit)
 		}
-		return nil, "", &qrmfg.Error{Code: qrmfg.EINVALID, Field: "image", Message: msg, Err: err}
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, "", qrmfg.FieldError("image", "image has no pixels (%d×%d)", cfg.Width, cfg.Height)
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > int64(maxPixels) {
-		return nil, "", qrmfg.Errorf(qrmfg.ETOOLARGE, "image is %d×%d pixels, more than the limit of %d", cfg.Width, cfg.Height, maxPixels).
-			WithDetail("limit", maxPixels)
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			img, err = nil, qrmfg.FieldError("image", "%s image is corrupt (decoder failure)", format)
-		}
-	}()
-	img, _, err = image.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, "", &qrmfg.Error{Code: qrmfg.EINVALID, Field: "image", Message: fmt.Sprintf("%s image is corrupt: %v", format, err), Err: err}
-	}
-	return img, format, nil
+	return img, format, err
 }
 
 func symbolOf(c decode.Code) *Symbol {

@@ -93,29 +93,41 @@ func (o Options) timeout() time.Duration {
 // exceed MaxPixels; EINVALID when data is not an image of a supported format
 // or is corrupt; the context's error when it is cancelled before any pass ran.
 func Bytes(ctx context.Context, data []byte, opts Options) ([]Code, error) {
+	img, _, err := Load(ctx, data, opts)
+	if err != nil {
+		return nil, err
+	}
+	return Image(ctx, img, opts)
+}
+
+// Load checks data against MaxBytes, reads the declared dimensions from the
+// header and checks them against MaxPixels before any pixel is decoded (so a
+// decompression bomb costs nothing), then decodes the image. It returns the
+// image and its format name. Errors are those of Bytes.
+func Load(ctx context.Context, data []byte, opts Options) (image.Image, string, error) {
 	if int64(len(data)) > opts.maxBytes() {
-		return nil, qrmfg.Errorf(qrmfg.ETOOLARGE, "image is %d bytes, more than the limit of %d", len(data), opts.maxBytes())
+		return nil, "", qrmfg.Errorf(qrmfg.ETOOLARGE, "image is %d bytes, more than the limit of %d", len(data), opts.maxBytes())
 	}
 	if len(data) == 0 {
-		return nil, qrmfg.Errorf(qrmfg.EINVALID, "image is empty")
+		return nil, "", qrmfg.Errorf(qrmfg.EINVALID, "image is empty")
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return nil, invalidImage(err)
+		return nil, "", invalidImage(err)
 	}
 	if err := checkDims(cfg.Width, cfg.Height, opts.maxPixels()); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	img, _, err := decodeImage(data)
 	if err != nil {
 		e := invalidImage(err)
 		e.Message = fmt.Sprintf("%s image is corrupt: %v", format, err)
-		return nil, e
+		return nil, "", e
 	}
-	return Image(ctx, img, opts)
+	return img, format, nil
 }
 
 // decodeImage decodes data, turning a panic in a codec into an error so a
