@@ -148,7 +148,7 @@ func DecodeImage(data []byte, maxBytes int64, maxPixels int) (image.Image, strin
 			if int64(len(data)) <= maxBytes {
 				limit = maxPixels
 			}
-			e.WithDetail("limit", limit)
+			_ = e.WithDetail("limit", limit)
 		}
 	}
 	return img, format, err
