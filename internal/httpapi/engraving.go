@@ -111,7 +111,6 @@ type historyOutput struct {
 func (s *Server) registerEngraving() {
 	eng := s.svc.Engraving
 	tags := []string{"engraving"}
-	sse := sseResponses
 	huma.Register(s.api, huma.Operation{OperationID: "create-engraving-job", Method: http.MethodPost, Path: "/engraving/jobs",
 		Summary: "Queue an engraving job", Tags: tags, DefaultStatus: http.StatusCreated,
 		Description: "The seed's body: item_uid (in status generated), qr_code_data (default: the item's payload), laser_settings " +
@@ -225,7 +224,7 @@ func (s *Server) registerEngraving() {
 			return &textOutput{ContentType: "image/png", Source: source, Body: png}, nil
 		})
 	huma.Register(s.api, huma.Operation{OperationID: "engraving-job-events", Method: http.MethodGet, Path: "/engraving/jobs/{id}/events",
-		Summary: "A job's progress as server-sent events", Tags: tags, Responses: sse,
+		Summary: "A job's progress as server-sent events", Tags: tags, Responses: sseResponses(),
 		Description: "Each `job` event carries the job as JSON (state, lines acknowledged, parts done); the stream ends once the job is final."},
 		func(ctx context.Context, in *jobIDInput) (*huma.StreamResponse, error) {
 			j, err := eng.Get(ctx, in.ID)
@@ -361,7 +360,7 @@ func (s *Server) registerEngraving() {
 			return out, nil
 		})
 	huma.Register(s.api, huma.Operation{OperationID: "machine-events", Method: http.MethodGet, Path: "/engraving/machines/{id}/events",
-		Summary: "A machine's live status as server-sent events", Tags: tags, Responses: sse,
+		Summary: "A machine's live status as server-sent events", Tags: tags, Responses: sseResponses(),
 		Description: "A `machine` event with the machine's status whenever its state, position or alarm changes."},
 		func(ctx context.Context, in *machineIDInput) (*huma.StreamResponse, error) {
 			m, err := eng.Machine(ctx, in.ID)

@@ -114,7 +114,7 @@ func (s *Server) registerGeneration() {
 	huma.Register(s.api, huma.Operation{OperationID: "batch-events", Method: http.MethodGet, Path: "/qr/batches/{id}/events",
 		Summary: "Progress of a batch as server-sent events", Tags: tags,
 		Description: "Each event is a `progress` with the batch record as JSON; the stream ends after the completed or failed state.",
-		Responses:   sseResponses},
+		Responses:   sseResponses()},
 		func(ctx context.Context, in *batchIDInput) (*huma.StreamResponse, error) {
 			r, err := gen.Open(ctx, in.ID)
 			if err != nil {

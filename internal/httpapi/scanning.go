@@ -178,7 +178,7 @@ func (s *Server) registerScanning() {
 		Summary: "Live session updates as server-sent events", Tags: tags,
 		Description: "`session` (the session view) first, then `scans` (new scans with the counts after them) as they arrive, " +
 			"`counts` when a poll sees other changes, and `closed` (the reconciled session), after which the stream ends.",
-		Responses: sseResponses},
+		Responses: sseResponses()},
 		func(ctx context.Context, in *SessionIDPath) (*huma.StreamResponse, error) {
 			v, err := svc.GetSession(ctx, in.ID)
 			if err != nil {

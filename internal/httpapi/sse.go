@@ -9,8 +9,12 @@ import (
 )
 
 // sseResponses documents a server-sent event stream in the OpenAPI document.
-var sseResponses = map[string]*huma.Response{"200": {Description: "text/event-stream",
-	Content: map[string]*huma.MediaType{"text/event-stream": {}}}}
+// It returns a new map for each operation: huma adds the operation's error
+// responses to it while registering.
+func sseResponses() map[string]*huma.Response {
+	return map[string]*huma.Response{"200": {Description: "text/event-stream",
+		Content: map[string]*huma.MediaType{"text/event-stream": {}}}}
+}
 
 // sseWriter writes server-sent events and flushes each one to the client.
 type sseWriter struct {
