@@ -1,6 +1,7 @@
 package generation
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -64,7 +65,7 @@ func (s *Service) RenderItem(ctx context.Context, uid, format string, override *
 	if err != nil {
 		return nil, err
 	}
-	var buf bytesBuffer
+	var buf bytes.Buffer
 	switch format {
 	case "png":
 		out.ContentType = "image/png"
@@ -77,7 +78,7 @@ func (s *Service) RenderItem(ctx context.Context, uid, format string, override *
 	case "txt":
 		out.ContentType = "text/plain; charset=utf-8"
 		err = render.Text(&buf, sym.Matrix, c.style)
-		out.Data = buf.b
+		out.Data = buf.Bytes()
 	case "pdf":
 		out.ContentType = "application/pdf"
 		var sheet *render.LabelSheet
@@ -88,7 +89,7 @@ func (s *Service) RenderItem(ctx context.Context, uid, format string, override *
 				err = sheet.Close()
 			}
 		}
-		out.Data = buf.b
+		out.Data = buf.Bytes()
 	default:
 		return nil, qrmfg.FieldError("format", "image format %q: expected png, svg, pdf or txt", format)
 	}
@@ -100,10 +101,6 @@ func (s *Service) RenderItem(ctx context.Context, uid, format string, override *
 
 // renderVersion changes the ETags when the renderers' output changes.
 const renderVersion = "r1"
-
-type bytesBuffer struct{ b []byte }
-
-func (b *bytesBuffer) Write(p []byte) (int, error) { b.b = append(b.b, p...); return len(p), nil }
 
 func mergeStyle(base, o StyleRequest) StyleRequest {
 	if o.ModulePx != 0 {

@@ -212,21 +212,38 @@ type Item struct {
 	SVG     string `json:"svg_url"`
 }
 
-// Items lists the codes of a batch with links to their images.
-func (s *Service) Items(ctx context.Context, r *Result, linkBase string) ([]Item, error) {
-	items := make([]Item, 0, r.Batch.Count)
+// eachPayload calls fn with the uid and payload of every item of the batch,
+// in serial order, without rendering anything.
+func (s *Service) eachPayload(ctx context.Context, r *Result, fn func(uid, payload string) error) error {
 	mfg, _ := time.Parse(time.DateOnly, r.Batch.ManufacturingDate)
 	id := partid.ID{Type: r.Batch.ComponentType, Vendor: r.Batch.VendorCode, Lot: r.Batch.LotNumber}
 	for i := range r.Batch.Count {
 		id.Serial = r.Batch.FirstSerial + int64(i)
 		p, err := s.payloads.Encode(r.c.payload, id, mfg)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		uid := id.String()
-		items = append(items, Item{UID: uid, Payload: p, PNG: linkBase + "/qr/items/" + uid + ".png", SVG: linkBase + "/qr/items/" + uid + ".svg"})
+		if err := fn(id.String(), p); err != nil {
+			return err
+		}
+		if i%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
-	return items, ctx.Err()
+	return ctx.Err()
+}
+
+// Items lists the codes of a batch with links to their images.
+func (s *Service) Items(ctx context.Context, r *Result, linkBase string) ([]Item, error) {
+	items := make([]Item, 0, r.Batch.Count)
+	err := s.eachPayload(ctx, r, func(uid, p string) error {
+		items = append(items, Item{UID: uid, Payload: p, PNG: linkBase + "/qr/items/" + uid + ".png", SVG: linkBase + "/qr/items/" + uid + ".svg"})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 // WriteZIP streams the batch as a ZIP: one image per item (stored, PNG is
@@ -325,20 +342,8 @@ func (s *Service) WritePDF(ctx context.Context, w io.Writer, r *Result, progress
 func (s *Service) WriteCSV(ctx context.Context, w io.Writer, r *Result) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"uid", "payload"})
-	mfg, _ := time.Parse(time.DateOnly, r.Batch.ManufacturingDate)
-	id := partid.ID{Type: r.Batch.ComponentType, Vendor: r.Batch.VendorCode, Lot: r.Batch.LotNumber}
-	for i := range r.Batch.Count {
-		id.Serial = r.Batch.FirstSerial + int64(i)
-		p, err := s.payloads.Encode(r.c.payload, id, mfg)
-		if err != nil {
-			return err
-		}
-		if err := cw.Write([]string{id.String(), p}); err != nil {
-			return err
-		}
-		if i%4096 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
+	if err := s.eachPayload(ctx, r, func(uid, p string) error { return cw.Write([]string{uid, p}) }); err != nil {
+		return err
 	}
 	cw.Flush()
 	return cw.Error()

@@ -6,7 +6,6 @@
 package generation
 
 import (
-	"fmt"
 	"image/color"
 	"strconv"
 	"strings"
@@ -131,5 +130,3 @@ func parseColour(field, s string) (color.RGBA, error) {
 	}
 	return color.RGBA{uint8(v >> 16), uint8(v >> 8), uint8(v), 255}, nil
 }
-
-func (c compiled) String() string { return fmt.Sprintf("%s/%v/%+v", c.payload, c.opts.Level, c.style) }
