@@ -405,22 +405,9 @@ func (s *Service) Disconnect(ctx context.Context, id string) (MachineStatus, err
 	if err != nil {
 		return MachineStatus{}, err
 	}
-	rt := s.runtime(id)
-	if rt != nil {
-		rt.mu.Lock()
-		if rt.state == MachineRunning {
-			job := rt.jobID
-			rt.mu.Unlock()
-			return MachineStatus{}, qrmfg.Errorf(qrmfg.ECONFLICT, "machine %s is running job %s; cancel the job first", m.Name, job)
-		}
-		conn, end := rt.conn, rt.monitorEnd
-		rt.conn, rt.state, rt.monitorEnd = nil, MachineDisconnected, nil
-		rt.mu.Unlock()
-		if end != nil {
-			close(end)
-		}
-		if conn != nil {
-			_ = conn.Close()
+	if rt := s.runtime(id); rt != nil {
+		if err := rt.detach(m.Name); err != nil {
+			return MachineStatus{}, err
 		}
 	}
 	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
@@ -529,10 +516,21 @@ func (s *Service) reconnect(ctx context.Context, id string) error {
 	if rt == nil {
 		return qrmfg.Errorf(qrmfg.ECONFLICT, "machine %s is not connected", id)
 	}
+	if err := rt.detach(id); err != nil {
+		return err
+	}
+	_, err := s.Connect(ctx, id)
+	return err
+}
+
+// detach stops the machine's status monitor and closes its link; a machine
+// running a job is ECONFLICT (cancel the job first). name is for the message.
+func (rt *machineRT) detach(name string) error {
 	rt.mu.Lock()
 	if rt.state == MachineRunning {
+		job := rt.jobID
 		rt.mu.Unlock()
-		return qrmfg.Errorf(qrmfg.ECONFLICT, "machine %s is running job %s", id, rt.jobID)
+		return qrmfg.Errorf(qrmfg.ECONFLICT, "machine %s is running job %s; cancel the job first", name, job)
 	}
 	conn, end := rt.conn, rt.monitorEnd
 	rt.conn, rt.state, rt.monitorEnd = nil, MachineDisconnected, nil
@@ -543,8 +541,7 @@ func (s *Service) reconnect(ctx context.Context, id string) error {
 	if conn != nil {
 		_ = conn.Close()
 	}
-	_, err := s.Connect(ctx, id)
-	return err
+	return nil
 }
 
 // Unlock clears an alarm with $X, recording who unlocked which alarm in
