@@ -116,10 +116,17 @@ func TestScanPhotos(t *testing.T) {
 	if c := scanResult(t, s.upload(s.png(items[3]))).Codes; len(c) != 1 || c[0].Verdict != scanning.VerdictWrongStatus {
 		t.Fatalf("void item: %+v", c)
 	}
-	// A signed payload with one tag character changed: invalid_signature.
+	// A signed payload with one tag character changed: invalid_signature. The
+	// first tag character carries five whole bits of the tag, so any other
+	// base32 letter there is still well-formed (the last one carries only three
+	// and most replacements would be malformed instead).
 	p := items[2].Payload
-	last := p[len(p)-1]
-	tampered := p[:len(p)-1] + string("AB"[map[bool]int{true: 1, false: 0}[last == 'A']])
+	at := strings.LastIndexByte(p, '.') + 1
+	swap := byte('A')
+	if p[at] == 'A' {
+		swap = 'B'
+	}
+	tampered := p[:at] + string(swap) + p[at+1:]
 	if c := scanResult(t, s.upload(pngOf(t, tampered))).Codes; len(c) != 1 || c[0].Verdict != scanning.VerdictInvalidSignature {
 		t.Fatalf("tampered payload: %+v", c)
 	}
