@@ -48,6 +48,7 @@ type Config struct {
 	Services Services
 	Limits   Limits
 	HTTP     HTTP
+	Rate     RateLimits
 
 	// PayloadBaseURL is QRMFG_PAYLOAD_BASE_URL, the base of URL payloads
 	// encoded in QR codes; empty lets the caller choose.
@@ -98,6 +99,31 @@ type Auth struct {
 	AccessTokenTTL  time.Duration // JWT_ACCESS_TOKEN_EXPIRE_MINUTES
 	RefreshTokenTTL time.Duration // QRMFG_REFRESH_TOKEN_TTL
 	AdminPassword   string        // QRMFG_ADMIN_PASSWORD: empty means generate and print one
+	AdminUsername   string        // QRMFG_ADMIN_USERNAME: name of the bootstrap admin
+	// PreviousJWTKeys is QRMFG_JWT_PREVIOUS_KEYS: earlier JWT_SECRET_KEY
+	// values, still accepted (never used to sign) during a key rotation.
+	PreviousJWTKeys []string
+	// AuditSigningKey is QRMFG_AUDIT_SIGNING_KEY: the base64 Ed25519 seed that
+	// signs audit checkpoints. Empty: kept under QRMFG_DATA_DIR/keys (target all).
+	AuditSigningKey string
+	// AuditCheckpointEvery is QRMFG_AUDIT_CHECKPOINT_EVERY: a checkpoint is
+	// signed after this many audit entries.
+	AuditCheckpointEvery int
+	// AuditCheckpointInterval is QRMFG_AUDIT_CHECKPOINT_INTERVAL: a checkpoint
+	// is also signed this often when the log has grown since the last one.
+	AuditCheckpointInterval time.Duration
+}
+
+// RateLimits holds the gateway's request quotas (per second unless named
+// otherwise); see internal/gateway/ratelimit.
+type RateLimits struct {
+	PerSecond      int            // QRMFG_RATE_LIMIT: requests per identity
+	Burst          int            // QRMFG_RATE_LIMIT_BURST
+	IPPerSecond    int            // QRMFG_RATE_LIMIT_IP: requests per client address
+	CodesPerHour   int            // QRMFG_RATE_LIMIT_CODES_PER_HOUR: QR codes generated or allocated per identity
+	UploadsPerMin  int            // QRMFG_RATE_LIMIT_UPLOADS_PER_MINUTE: photos per identity
+	LoginsPerMin   int            // QRMFG_RATE_LIMIT_LOGINS_PER_MINUTE: login attempts per account and per address
+	TrustedProxies []netip.Prefix // QRMFG_TRUSTED_PROXIES: proxies whose X-Forwarded-For is believed
 }
 
 // Features holds the feature switches.

@@ -278,6 +278,21 @@ func commaList(raw string) []string {
 	return out
 }
 
+// list is a comma-separated list of values of at least minLen bytes each.
+func list(ptr func(*Config) *[]string, minLen int, desc string) binder {
+	parse := func(raw string) ([]string, string, error) {
+		l := commaList(raw)
+		for i, v := range l {
+			if len(v) < minLen {
+				return nil, "", bad("entry %d is %d bytes long", i+1, len(v))
+			}
+		}
+		return l, "", nil
+	}
+	format := func(v []string) string { return strings.Join(v, ",") }
+	return field[[]string]{ptr: ptr, parse: parse, format: format, desc: desc}
+}
+
 // origins is a comma-separated list of browser origins, or "*".
 func origins(ptr func(*Config) *[]string) binder {
 	parse := func(raw string) ([]string, string, error) {
@@ -299,8 +314,9 @@ func origins(ptr func(*Config) *[]string) binder {
 	return field[[]string]{ptr: ptr, parse: parse, format: format, desc: "comma-separated origins like https://app.example.com, or *"}
 }
 
-// prefixes is a comma-separated list of CIDR prefixes.
-func prefixes(ptr func(*Config) *[]netip.Prefix) binder {
+// prefixes is a comma-separated list of CIDR prefixes; required means the
+// list may not be empty.
+func prefixes(ptr func(*Config) *[]netip.Prefix, required bool) binder {
 	parse := func(raw string) ([]netip.Prefix, string, error) {
 		var out []netip.Prefix
 		for _, p := range commaList(raw) {
@@ -313,7 +329,7 @@ func prefixes(ptr func(*Config) *[]netip.Prefix) binder {
 			}
 			out = append(out, pfx)
 		}
-		if len(out) == 0 {
+		if len(out) == 0 && required {
 			return nil, "", bad("lists no prefix")
 		}
 		return out, "", nil

@@ -53,14 +53,26 @@ func settings() []setting {
 
 		// Authentication.
 		{name: "JWT_SECRET_KEY", secret: whole, help: "Key that signs access and refresh tokens. Empty: a random key per start (embedded shape only).", bind: text(func(c *Config) *string { return &c.Auth.JWTSecretKey }, minBytes(32), "at least 32 bytes, e.g. the output of openssl rand -hex 32")},
-		{name: "JWT_ALGORITHM", def: "HS256", help: "Token signature algorithm.", bind: oneOf(func(c *Config) *string { return &c.Auth.JWTAlgorithm }, "HS256", "EdDSA")},
+		{name: "QRMFG_JWT_PREVIOUS_KEYS", secret: whole, help: "Earlier JWT_SECRET_KEY values, comma-separated: tokens they signed are still accepted during a key rotation; none is used to sign.", bind: list(func(c *Config) *[]string { return &c.Auth.PreviousJWTKeys }, 32, "secrets of at least 32 bytes, comma-separated")},
+		{name: "JWT_ALGORITHM", def: "HS256", help: "Token signature algorithm. Only HS256 is accepted (the algorithm is pinned, RFC 8725).", bind: oneOf(func(c *Config) *string { return &c.Auth.JWTAlgorithm }, "HS256")},
 		{name: "JWT_ACCESS_TOKEN_EXPIRE_MINUTES", def: "15", help: "Lifetime of an access token, in minutes.", bind: minutes(func(c *Config) *time.Duration { return &c.Auth.AccessTokenTTL }, 1, 1440)},
 		{name: "QRMFG_REFRESH_TOKEN_TTL", def: "720h", help: "Lifetime of a refresh token.", bind: duration(func(c *Config) *time.Duration { return &c.Auth.RefreshTokenTTL }, time.Minute, 8760*time.Hour)},
+		{name: "QRMFG_ADMIN_USERNAME", def: "admin", help: "Name of the admin created on first start (when there are no users).", bind: text(func(c *Config) *string { return &c.Auth.AdminUsername }, notEmpty, "a user name")},
+		{name: "QRMFG_AUDIT_SIGNING_KEY", secret: whole, help: "Ed25519 seed (base64, 32 bytes) that signs audit checkpoints. Empty: generated on first start and kept in QRMFG_DATA_DIR/keys (target all).", bind: text(func(c *Config) *string { return &c.Auth.AuditSigningKey }, nil, "base64 of 32 random bytes, e.g. openssl rand -base64 32")},
+		{name: "QRMFG_AUDIT_CHECKPOINT_EVERY", def: "1000", help: "Sign an audit checkpoint after this many entries.", bind: integer(func(c *Config) *int { return &c.Auth.AuditCheckpointEvery }, 1, 10_000_000)},
+		{name: "QRMFG_AUDIT_CHECKPOINT_INTERVAL", def: "1h", help: "Also sign an audit checkpoint this often when the log has grown.", bind: duration(func(c *Config) *time.Duration { return &c.Auth.AuditCheckpointInterval }, time.Second, 7*24*time.Hour)},
 		{name: "QRMFG_ADMIN_PASSWORD", secret: whole, help: "Password of the bootstrap admin created on first start. Empty: one is generated and printed once.", bind: text(func(c *Config) *string { return &c.Auth.AdminPassword }, nil, "any text")},
 
 		// Features.
 		{name: "ENABLE_CACHING", def: "true", help: "Cache lookups (in Redis when REDIS_URL is set).", bind: boolean(func(c *Config) *bool { return &c.Features.Caching })},
 		{name: "ENABLE_RATE_LIMITING", def: "true", help: "Limit requests per client at the gateway.", bind: boolean(func(c *Config) *bool { return &c.Features.RateLimiting })},
+		{name: "QRMFG_RATE_LIMIT", def: "20", help: "Requests per second per identity (user or API key), on average.", bind: integer(func(c *Config) *int { return &c.Rate.PerSecond }, 1, 1_000_000)},
+		{name: "QRMFG_RATE_LIMIT_BURST", def: "40", help: "Requests an identity may send at once after a quiet spell.", bind: integer(func(c *Config) *int { return &c.Rate.Burst }, 1, 10_000_000)},
+		{name: "QRMFG_RATE_LIMIT_IP", def: "50", help: "Requests per second per client address (burst: twice as many).", bind: integer(func(c *Config) *int { return &c.Rate.IPPerSecond }, 1, 1_000_000)},
+		{name: "QRMFG_RATE_LIMIT_CODES_PER_HOUR", def: "1000000", help: "QR codes one identity may generate or allocate per hour (burst: QRMFG_MAX_BATCH).", bind: integer(func(c *Config) *int { return &c.Rate.CodesPerHour }, 1, 1_000_000_000)},
+		{name: "QRMFG_RATE_LIMIT_UPLOADS_PER_MINUTE", def: "600", help: "Photos one identity may upload to scan per minute (burst: a tenth of it).", bind: integer(func(c *Config) *int { return &c.Rate.UploadsPerMin }, 1, 1_000_000)},
+		{name: "QRMFG_RATE_LIMIT_LOGINS_PER_MINUTE", def: "10", help: "Login attempts per account and per client address per minute (burst 5).", bind: integer(func(c *Config) *int { return &c.Rate.LoginsPerMin }, 1, 100_000)},
+		{name: "QRMFG_TRUSTED_PROXIES", help: "Networks of reverse proxies whose X-Forwarded-For names the client (for per-address limits and the audit). Empty: the peer address is the client.", bind: prefixes(func(c *Config) *[]netip.Prefix { return &c.Rate.TrustedProxies }, false)},
 		{name: "ENABLE_MONITORING", def: "true", help: "Serve Prometheus metrics at /metrics.", bind: boolean(func(c *Config) *bool { return &c.Features.Monitoring })},
 
 		// Services of the distributed shape.
@@ -90,7 +102,7 @@ func settings() []setting {
 		{name: "QRMFG_PAYLOAD_BASE_URL", help: "Base of URL payloads encoded in QR codes. Empty: derived from the request.", bind: text(func(c *Config) *string { return &c.PayloadBaseURL }, httpURL, httpExpect)},
 
 		// Engraving.
-		{name: "QRMFG_MACHINE_NETWORKS", def: "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16", help: "Networks that laser machine addresses must be in.", bind: prefixes(func(c *Config) *[]netip.Prefix { return &c.Engraving.MachineNetworks })},
+		{name: "QRMFG_MACHINE_NETWORKS", def: "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16", help: "Networks that laser machine addresses must be in.", bind: prefixes(func(c *Config) *[]netip.Prefix { return &c.Engraving.MachineNetworks }, true)},
 		{name: "QRMFG_SIMULATOR", def: "true", help: "Register a simulated laser in the embedded shape.", bind: boolean(func(c *Config) *bool { return &c.Engraving.Simulator })},
 		{name: "QRMFG_SIMULATOR_TIME_SCALE", def: "20", help: "How many times faster than real time the simulated laser runs (1: real time). Its measured machine time is unaffected.", bind: integer(func(c *Config) *int { return &c.Engraving.SimTimeScale }, 1, 10_000)},
 	}
