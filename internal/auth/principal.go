@@ -13,7 +13,7 @@ import (
 type Principal struct {
 	Kind   string   // "user" or "api_key"
 	ID     string   // user id or API key id
-	Name   string   // user id for users (the token carries no name), key name for keys
+	Name   string   // username for users, key name for keys
 	Role   Role     // what the role allows
 	Lines  []string // production lines the caller is restricted to; empty = all
 	Scopes []string // API keys only: the operations the key is limited to
@@ -106,5 +106,23 @@ func (s *Service) Identify(ctx context.Context, authorization string) (Principal
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{Kind: "user", ID: c.Subject, Name: c.Subject, Role: c.Role, Lines: c.Lines}, nil
+	name := c.Name
+	if name == "" {
+		name = c.Subject
+	}
+	return Principal{Kind: "user", ID: c.Subject, Name: name, Role: c.Role, Lines: c.Lines}, nil
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns a context carrying the authenticated principal and,
+// for the shared kernel, its actor.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return qrmfg.WithActor(context.WithValue(ctx, principalKey{}, p), p.Actor())
+}
+
+// PrincipalFrom returns the principal of the request in ctx, if any.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
 }

@@ -349,7 +349,7 @@ func (s *Service) Login(ctx context.Context, username, password string) (Session
 }
 
 func (s *Service) session(u User, refresh string, refreshExp time.Time) (Session, error) {
-	at, c, err := s.tokens.Issue(u.ID, u.Role, u.Lines)
+	at, c, err := s.tokens.IssueNamed(u.ID, u.Username, u.Role, u.Lines)
 	if err != nil {
 		return Session{}, err
 	}
@@ -500,6 +500,16 @@ func (s *Service) VerifyAPIKey(ctx context.Context, key string) (APIKey, error) 
 	}
 	if k.RevokedAt != nil {
 		return APIKey{}, qrmfg.Errorf(qrmfg.EUNAUTHORIZED, "invalid API key").WithDetail("reason", "revoked")
+	}
+	if k.OwnerID != "" {
+		// A key acts for its owner: a disabled or deleted owner disables it.
+		u, err := s.store.UserByID(ctx, k.OwnerID)
+		if qrmfg.ErrorCode(err) == qrmfg.ENOTFOUND || err == nil && u.Disabled {
+			return APIKey{}, qrmfg.Errorf(qrmfg.EUNAUTHORIZED, "invalid API key").WithDetail("reason", "owner disabled")
+		}
+		if err != nil {
+			return APIKey{}, err
+		}
 	}
 	now := s.clock.Now()
 	if last, ok := s.touched.Load(k.ID); !ok || now.Sub(last.(time.Time)) >= s.cfg.APIKeyTouchEvery {

@@ -106,6 +106,7 @@ type Claims struct {
 	Issuer    string   `json:"iss"`
 	Audience  string   `json:"aud"`
 	Subject   string   `json:"sub"`
+	Name      string   `json:"name,omitempty"` // the username, for logs and the audit trail
 	Role      Role     `json:"role"`
 	Lines     []string `json:"lines,omitempty"`
 	ID        string   `json:"jti"`
@@ -172,9 +173,15 @@ func (t *Tokens) TTL() time.Duration { return t.cfg.TTL }
 // Issue signs an access token for subject with role and lines; iss, aud, iat,
 // nbf, exp and jti are filled in. It returns the token and its claims.
 func (t *Tokens) Issue(subject string, role Role, lines []string) (string, Claims, error) {
+	return t.IssueNamed(subject, "", role, lines)
+}
+
+// IssueNamed is Issue with the subject's display name (the username) in the
+// "name" claim.
+func (t *Tokens) IssueNamed(subject, name string, role Role, lines []string) (string, Claims, error) {
 	now := t.clock.Now()
 	c := Claims{
-		Issuer: t.cfg.Issuer, Audience: t.cfg.Audience, Subject: subject, Role: role, Lines: lines,
+		Issuer: t.cfg.Issuer, Audience: t.cfg.Audience, Subject: subject, Name: name, Role: role, Lines: lines,
 		ID: qrmfg.NewID(), IssuedAt: now.Unix(), NotBefore: now.Unix(), Expires: now.Add(t.cfg.TTL).Unix(),
 	}
 	tok, err := t.Sign(c)

@@ -307,7 +307,11 @@ func TestAPIKeys(t *testing.T) {
 	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
 		svc := authService(t, db, 0)
-		key, k, err := svc.CreateAPIKey(ctx, auth.NewAPIKeyInput{Name: "line 1 scanner", OwnerID: "admin", Role: auth.RoleOperator, Scopes: []string{"scanning.*"}, Lines: []string{"L1"}})
+		owner, err := svc.CreateUser(ctx, auth.NewUser{Username: "keyowner", Password: "long enough password", Role: auth.RoleAdmin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, k, err := svc.CreateAPIKey(ctx, auth.NewAPIKeyInput{Name: "line 1 scanner", OwnerID: owner.ID, Role: auth.RoleOperator, Scopes: []string{"scanning.*"}, Lines: []string{"L1"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -339,6 +343,16 @@ func TestAPIKeys(t *testing.T) {
 		}
 		if _, _, err := svc.CreateAPIKey(ctx, auth.NewAPIKeyInput{Name: "x", Role: auth.RoleOperator, Scopes: []string{"nothing.*"}}); qrmfg.ErrorCode(err) != qrmfg.EINVALID {
 			t.Errorf("bad scope: %v", err)
+		}
+		// A key acts for its owner: disabling the owner disables the key.
+		if err := svc.Disable(ctx, owner.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.VerifyAPIKey(ctx, key); auth.RejectReason(err) != "owner disabled" {
+			t.Errorf("key of a disabled owner: %v", err)
+		}
+		if err := svc.Enable(ctx, owner.ID); err != nil {
+			t.Fatal(err)
 		}
 		if err := svc.RevokeAPIKey(ctx, k.ID); err != nil {
 			t.Fatal(err)
