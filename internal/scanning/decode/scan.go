@@ -88,27 +88,96 @@ func scan(ctx context.Context, g *gray, opts Options) ([]Code, error) {
 
 func (sc *scanner) run(g *gray, opts Options) {
 	lv := levels(g)
-	built := make([]*gray, len(lv))
+	built := make([]*level, len(lv))
 	// Round one reads what ZXing's own sampling reads, over every pass;
 	// only when it found nothing does round two spend retries, so the cost
-	// of the hard cases falls on the images that need it.
+	// of the hard cases falls on the images that need it. Round two reuses
+	// round one's binarizations and finder patterns.
 	for round := 0; round < 2; round++ {
 		sc.retrying = round == 1
 		if sc.retrying && (maxRetries == 0 || len(sc.found) > 0 && !opts.TryHarder) {
 			return
 		}
-		for i, level := range lv {
+		for i, mk := range lv {
 			if sc.ctx.Err() != nil {
 				return
 			}
 			if built[i] == nil {
-				built[i] = level()
+				built[i] = &level{g: mk()}
 			}
-			if l := built[i]; l != nil && sc.scanLevel(l, opts) {
+			if l := built[i]; l.g != nil && sc.scanLevel(l, opts) {
 				return
 			}
 		}
 	}
+}
+
+// level is one plane of the search with what the passes over it found,
+// kept for the second round.
+type level struct {
+	g      *gray
+	neg    *gray             // the negative, built on first use
+	passes [2][2]*passResult // by binarizer and polarity
+}
+
+// passResult is what one binarization of a level yields before any retry.
+type passResult struct {
+	m       *gozxing.BitMatrix
+	centers []*detector.FinderPattern // the single detector's candidates
+	single  *common.DetectorResult    // its triple, nil when none
+}
+
+// negative returns the negative of the level's plane.
+func (l *level) negative() *gray {
+	if l.neg == nil {
+		p := make([]byte, len(l.g.pix))
+		for i, v := range l.g.pix {
+			p[i] = 255 - v
+		}
+		l.neg = &gray{w: l.g.w, h: l.g.h, pix: p, scale: l.g.scale}
+	}
+	return l.neg
+}
+
+// binarize returns the pass of binarizer bi over l (its negative when
+// inverted), binarizing and running ZXing's single-symbol finder on first
+// use; nil when the binarizer refuses the plane.
+func (sc *scanner) binarize(l *level, bi int, inverted bool) *passResult {
+	pol := 0
+	if inverted {
+		pol = 1
+	}
+	if p := l.passes[bi][pol]; p != nil {
+		return p
+	}
+	var m *gozxing.BitMatrix
+	var err error
+	if bi == 0 {
+		m, err = sc.bin.hybrid(l.g, inverted)
+	} else {
+		src := l.g
+		if inverted {
+			// Binarize the negative rather than flip the bits: the
+			// binarizers treat flat areas as light background, which for
+			// a light-on-dark mark is the wrong way round.
+			src = l.negative()
+		}
+		m, err = gozxing.NewGlobalHistgramBinarizer(&lumSource{g: src}).GetBlackMatrix()
+	}
+	p := &passResult{m: m}
+	if err != nil {
+		p.m = nil
+	} else {
+		finder := detector.NewFinderPatternFinder(m, nil)
+		if info, err := finder.Find(nil); err == nil {
+			if r, err := detector.NewDetector(m).ProcessFinderPatternInfo(info); err == nil {
+				p.single = r
+			}
+		}
+		p.centers = finder.GetPossibleCenters()
+	}
+	l.passes[bi][pol] = p
+	return p
 }
 
 // add merges code into the codes found, under the lock snapshot takes.
@@ -125,40 +194,32 @@ func (sc *scanner) snapshot() []Code {
 	return finish(append([]Code(nil), sc.found...))
 }
 
-var binarizers = []func(gozxing.LuminanceSource) gozxing.Binarizer{gozxing.NewHybridBinarizer, gozxing.NewGlobalHistgramBinarizer}
+// binarizers are the binarizations of a pass: 0 hybrid (local
+// thresholds), 1 gozxing's global histogram.
+const binarizers = 2
 
 // scanLevel runs the passes of one level: each binarizer, on the image and,
 // with TryInverted, on its negative. It reports true when the scan is done.
-func (sc *scanner) scanLevel(l *gray, opts Options) bool {
-	for bi, bin := range binarizers {
+func (sc *scanner) scanLevel(l *level, opts Options) bool {
+	for bi := range binarizers {
 		// Loose triples (our own finder combinations) only on the first
 		// binarization of a level: the others find the same finder
 		// patterns, and each loose triple costs retries.
 		sc.loose = bi == 0
-		if sc.ctx.Err() != nil {
-			return true
-		}
-		m, err := bin(&lumSource{g: l}).GetBlackMatrix()
-		if err != nil {
-			continue
-		}
-		sc.pass++
-		sc.perPass = retriesPerPass
-		sc.detectAll(m, l, false)
-		if len(sc.found) > 0 && !opts.TryHarder {
-			return true
-		}
-		if opts.TryInverted && sc.ctx.Err() == nil {
-			// Binarize the negative rather than flip the bits: the
-			// binarizers treat flat areas as light background, which for a
-			// light-on-dark mark is the wrong way round.
-			im, err := bin((&lumSource{g: l}).Invert()).GetBlackMatrix()
-			if err != nil {
+		for _, inverted := range []bool{false, true} {
+			if inverted && !opts.TryInverted {
+				continue
+			}
+			if sc.ctx.Err() != nil {
+				return true
+			}
+			p := sc.binarize(l, bi, inverted)
+			if p.m == nil {
 				continue
 			}
 			sc.pass++
 			sc.perPass = retriesPerPass
-			sc.detectAll(im, l, true)
+			sc.detectAll(p, l.g, inverted)
 			if len(sc.found) > 0 && !opts.TryHarder {
 				return true
 			}
@@ -181,6 +242,7 @@ type scanner struct {
 	perPass  int  // retries left in this pass
 	loose    bool // try our own finder-pattern triples in this pass
 	retrying bool // the second round: retries allowed
+	bin      binarizer
 }
 
 // retriesPerPass spreads the retries over the passes, so that the first
@@ -273,21 +335,18 @@ var hints = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HA
 // round, when nothing was read, our own triples (looseTriples, pairTriples);
 // then the multi-symbol detector for further codes, scanning every row only
 // in the second round or with TryHarder.
-func (sc *scanner) detectAll(m *gozxing.BitMatrix, l *gray, inverted bool) {
-	det := detector.NewDetector(m)
-	finder := detector.NewFinderPatternFinder(m, nil)
-	if info, err := finder.Find(nil); err == nil {
-		if r, err := det.ProcessFinderPatternInfo(info); err == nil && !covered(sc.found, r, l.scale) {
-			if code, ok := sc.decodeCandidate(r, m, l, inverted, true); ok {
-				sc.add(code)
-			}
+func (sc *scanner) detectAll(p *passResult, l *gray, inverted bool) {
+	m := p.m
+	if r := p.single; r != nil && !covered(sc.found, r, l.scale) {
+		if code, ok := sc.decodeCandidate(r, m, l, inverted, true); ok {
+			sc.add(code)
 		}
 	}
 	if len(sc.found) == 0 && sc.loose && sc.retrying {
 		// ZXing refused to combine the finder patterns it found (module
 		// sizes too different, as under strong perspective) or combined
 		// them wrongly: combine them ourselves.
-		for _, info := range append(looseTriples(finder.GetPossibleCenters()), pairTriples(finder.GetPossibleCenters())...) {
+		for _, info := range append(looseTriples(p.centers), pairTriples(p.centers)...) {
 			if sc.ctx.Err() != nil {
 				return
 			}
@@ -305,7 +364,7 @@ func (sc *scanner) detectAll(m *gozxing.BitMatrix, l *gray, inverted bool) {
 	if len(sc.found) > 0 && !sc.all {
 		thorough = false
 	}
-	if len(finder.GetPossibleCenters()) > maxMultiCenters {
+	if len(p.centers) > maxMultiCenters {
 		// Noise or texture: the multi-detector's selection is cubic in
 		// the candidates and would stall the pass.
 		return

@@ -1,0 +1,51 @@
+package decode
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/makiuchi-d/gozxing"
+)
+
+// TestHybridMatchesGozxing checks that the hybrid binarizer gives exactly
+// gozxing's HybridBinarizer matrix, on the image and on its negative, for
+// sizes that are and are not multiples of the block size.
+func TestHybridMatchesGozxing(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var bz binarizer
+	for _, size := range [][2]int{{40, 40}, {41, 57}, {64, 48}, {100, 99}, {203, 131}, {30, 80}} {
+		g := &gray{w: size[0], h: size[1], pix: make([]byte, size[0]*size[1]), scale: 1}
+		// Flat areas, smooth gradients and noisy edges, so that every
+		// branch of the black-point estimate is taken.
+		for y := 0; y < g.h; y++ {
+			for x := 0; x < g.w; x++ {
+				v := 40 + 3*x + y
+				if (x/7+y/5)%3 == 0 {
+					v = 200 + rng.IntN(20)
+				}
+				if x > g.w/2 && y > g.h/2 {
+					v = 90 + rng.IntN(10)
+				}
+				g.pix[y*g.w+x] = byte(min(v, 255))
+			}
+		}
+		for _, inverted := range []bool{false, true} {
+			var src gozxing.LuminanceSource = &lumSource{g: g}
+			if inverted {
+				src = src.Invert()
+			}
+			want, err := gozxing.NewHybridBinarizer(src).GetBlackMatrix()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := bz.hybrid(g, inverted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Errorf("%dx%d inverted=%v: matrices differ", g.w, g.h, inverted)
+			}
+		}
+	}
+}
