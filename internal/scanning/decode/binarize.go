@@ -1,6 +1,8 @@
 package decode
 
 import (
+	"encoding/binary"
+
 	"github.com/makiuchi-d/gozxing"
 )
 
@@ -13,12 +15,15 @@ const (
 )
 
 // binarizer holds the buffers the hybrid binarization reuses from one pass
-// to the next.
+// to the next, and the block statistics of the last plane it binarized
+// (its positive and negative passes share them).
 type binarizer struct {
-	black []int    // block black points, row-major
-	thr   []int    // block thresholds, row-major
-	words []uint32 // one matrix row
-	row   *gozxing.BitArray
+	statsOf *gray
+	sum     []int   // block sums, row-major
+	lo, hi  []uint8 // block minimum and maximum
+	black   []int   // block black points
+	thr     []int   // block thresholds
+	row     *gozxing.BitArray
 }
 
 // hybrid binarizes l exactly as gozxing's HybridBinarizer does (local
@@ -35,43 +40,30 @@ func (bz *binarizer) hybrid(l *gray, inverted bool) (*gozxing.BitMatrix, error) 
 		}
 		return gozxing.NewGlobalHistgramBinarizer(src).GetBlackMatrix()
 	}
-	flip := 0
-	if inverted {
-		flip = 0xff
-	}
 	sw, sh := (w+hybridBlock-1)/hybridBlock, (h+hybridBlock-1)/hybridBlock
+	maxX, maxY := w-hybridBlock, h-hybridBlock
+	bz.blockStats(l, sw, sh)
 	if cap(bz.black) < sw*sh {
 		bz.black = make([]int, sw*sh)
 	}
 	bp := bz.black[:sw*sh]
-	pix := l.pix
-	maxX, maxY := w-hybridBlock, h-hybridBlock
-	for by := 0; by < sh; by++ {
-		y0 := min(by*hybridBlock, maxY)
-		for bx := 0; bx < sw; bx++ {
-			x0 := min(bx*hybridBlock, maxX)
-			sum, lo, hi := 0, 0xff, 0
-			for yy := 0; yy < hybridBlock; yy++ {
-				row := pix[(y0+yy)*w+x0 : (y0+yy)*w+x0+hybridBlock]
-				for _, v := range row {
-					p := int(v) ^ flip
-					sum += p
-					lo = min(lo, p)
-					hi = max(hi, p)
-				}
-			}
-			avg := sum >> 6
-			if hi-lo <= hybridMinRange {
-				avg = lo / 2
-				if by > 0 && bx > 0 {
-					nb := (bp[(by-1)*sw+bx] + 2*bp[by*sw+bx-1] + bp[(by-1)*sw+bx-1]) / 4
-					if lo < nb {
-						avg = nb
-					}
-				}
-			}
-			bp[by*sw+bx] = avg
+	for i := range bp {
+		// The negative's statistics follow from the image's.
+		sum, lo, hi := bz.sum[i], int(bz.lo[i]), int(bz.hi[i])
+		if inverted {
+			sum, lo, hi = 64*255-sum, 255-hi, 255-lo
 		}
+		avg := sum >> 6
+		if hi-lo <= hybridMinRange {
+			avg = lo / 2
+			if by, bx := i/sw, i%sw; by > 0 && bx > 0 {
+				nb := (bp[i-sw] + 2*bp[i-1] + bp[i-sw-1]) / 4
+				if lo < nb {
+					avg = nb
+				}
+			}
+		}
+		bp[i] = avg
 	}
 	// The threshold of each block: the mean black point of the 5×5 blocks
 	// around it (clamped at the edges).
@@ -88,7 +80,12 @@ func (bz *binarizer) hybrid(l *gray, inverted bool) (*gozxing.BitMatrix, error) 
 				r := bp[(top+z)*sw+left-2 : (top+z)*sw+left+3]
 				s += r[0] + r[1] + r[2] + r[3] + r[4]
 			}
-			thr[by*sw+bx] = s / 25
+			t := s / 25
+			if inverted {
+				// 255-p <= t  ⟺  p >= 255-t  ⟺  p > 254-t
+				t = 254 - t
+			}
+			thr[by*sw+bx] = t
 		}
 	}
 	m, err := gozxing.NewBitMatrix(w, h)
@@ -106,26 +103,111 @@ func (bz *binarizer) hybrid(l *gray, inverted bool) (*gozxing.BitMatrix, error) 
 	last := sh - 1
 	for y := 0; y < h; y++ {
 		clear(words)
-		src := pix[y*w : (y+1)*w]
+		src := l.pix[y*w : (y+1)*w]
 		by := min(y/hybridBlock, last)
-		bz.thresholdRow(words, src, thr[by*sw:(by+1)*sw], maxX, flip)
+		bz.thresholdRow(words, src, thr[by*sw:(by+1)*sw], maxX, inverted)
 		if y >= maxY && by != last {
-			bz.thresholdRow(words, src, thr[last*sw:(last+1)*sw], maxX, flip)
+			bz.thresholdRow(words, src, thr[last*sw:(last+1)*sw], maxX, inverted)
 		}
 		m.SetRow(y, bz.row)
 	}
 	return m, nil
 }
 
-// thresholdRow sets in words the pixels of src at or below the thresholds
-// of their block columns.
-func (bz *binarizer) thresholdRow(words []uint32, src []byte, thr []int, maxX, flip int) {
-	for bx, t := range thr {
-		x0 := min(bx*hybridBlock, maxX)
-		for x := x0; x < x0+hybridBlock; x++ {
-			if int(src[x])^flip <= t {
-				words[x>>5] |= 1 << uint(x&31)
+// blockStats computes the sum, minimum and maximum of every 8×8 block of
+// l (the last row and column of blocks flush with the far edges), unless
+// they are those of l already.
+func (bz *binarizer) blockStats(l *gray, sw, sh int) {
+	if bz.statsOf == l {
+		return
+	}
+	n := sw * sh
+	if cap(bz.sum) < n {
+		bz.sum, bz.lo, bz.hi = make([]int, n), make([]uint8, n), make([]uint8, n)
+	}
+	bz.sum, bz.lo, bz.hi = bz.sum[:n], bz.lo[:n], bz.hi[:n]
+	w := l.w
+	maxX, maxY := w-hybridBlock, l.h-hybridBlock
+	for by := 0; by < sh; by++ {
+		y0 := min(by*hybridBlock, maxY)
+		for bx := 0; bx < sw; bx++ {
+			x0 := min(bx*hybridBlock, maxX)
+			// Eight pixels at a time: sums in 16-bit lanes, minimum and
+			// maximum byte by byte down the block's rows, then across.
+			var even, odd uint64
+			o := y0*w + x0
+			lo := binary.LittleEndian.Uint64(l.pix[o:])
+			hi := lo
+			for yy := 0; yy < hybridBlock; yy, o = yy+1, o+w {
+				v := binary.LittleEndian.Uint64(l.pix[o:])
+				even += v & 0x00ff00ff00ff00ff
+				odd += v >> 8 & 0x00ff00ff00ff00ff
+				ge := bytesGE(v, hi)
+				hi = hi&^ge | v&ge
+				ge = bytesGE(v, lo)
+				lo = lo&ge | v&^ge
 			}
+			lanes := even + odd // four 16-bit lanes, each at most 8·2·255
+			i := by*sw + bx
+			bz.sum[i] = int(lanes * 0x0001000100010001 >> 48)
+			bz.lo[i], bz.hi[i] = minByte(lo), maxByte(hi)
 		}
+	}
+	bz.statsOf = l
+}
+
+// bytesGE returns 0xff in each byte where a's byte is at least b's, 0
+// elsewhere.
+func bytesGE(a, b uint64) uint64 {
+	const h = 0x8080808080808080
+	// Low seven bits compared by subtraction with a guard bit (no borrow
+	// crosses bytes), the top bits directly.
+	t := (a | h) - (b &^ h)
+	ge := (a&^b | ^(a^b)&t) & h
+	return ge >> 7 * 0xff
+}
+
+func minByte(v uint64) uint8 {
+	m := uint8(v)
+	for i := 8; i < 64; i += 8 {
+		m = min(m, uint8(v>>uint(i)))
+	}
+	return m
+}
+
+func maxByte(v uint64) uint8 {
+	m := uint8(v)
+	for i := 8; i < 64; i += 8 {
+		m = max(m, uint8(v>>uint(i)))
+	}
+	return m
+}
+
+// thresholdRow sets in words the pixels of src at or below the thresholds
+// of their block columns or, inverted, above them (thr then holds 254-t
+// for the negative's threshold t).
+func (bz *binarizer) thresholdRow(words []uint32, src []byte, thr []int, maxX int, inverted bool) {
+	for bx, t := range thr {
+		x0 := bx * hybridBlock
+		if x0 > maxX {
+			// The last block, flush with the right edge: not aligned.
+			for x := maxX; x < maxX+hybridBlock; x++ {
+				if (int(src[x]) <= t) != inverted {
+					words[x>>5] |= 1 << uint(x&31)
+				}
+			}
+			continue
+		}
+		// p <= t byte by byte, gathered into one bit per pixel. (t is
+		// -1 for a negative's threshold of 255: every pixel above it.)
+		var le uint64
+		if t >= 0 {
+			le = bytesGE(uint64(t)*0x0101010101010101, binary.LittleEndian.Uint64(src[x0:]))
+		}
+		if inverted {
+			le = ^le
+		}
+		b := uint32((le & 0x8080808080808080) * 0x0002040810204081 >> 56)
+		words[x0>>5] |= b << uint(x0&31)
 	}
 }

@@ -17,9 +17,8 @@ type corr struct{ m, p Point2f }
 // ZXing estimated and the next larger one (its estimate runs small on tilted
 // symbols). For each it fits the grid to every alignment pattern it can find
 // (not only the bottom-right one, which is what lets strongly tilted large
-// symbols read), samples both the binarized image and the grey levels with a
-// threshold taken from the symbol itself, and failing that fits the grid to
-// all function patterns on the grey image (fitGrid) and samples again.
+// symbols read), samples the binarized image, and failing that fits the grid
+// to all function patterns on the grey image (fitGrid) and samples again.
 func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n int, inverted bool) (*symbol, Homography, int, bool) {
 	tl, tr, bl := finders[0], finders[1], finders[2]
 	for _, d := range []int{n, n + 4} {
@@ -38,7 +37,7 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n 
 		if d > 21 {
 			h = alignGrid(m, h, d, cs)
 		}
-		if s, ok := sampleAndRead(m, l, h, d, inverted); ok {
+		if s, ok := sampleAndRead(m, h, d); ok {
 			return s, h, d, true
 		}
 		// Fit the grid to the function patterns, starting from the finder
@@ -53,7 +52,7 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n 
 			start = append(start, corr{q, h.Apply(q.X, q.Y)})
 		}
 		fitted := fitGrid(l, start, d, inverted)
-		if s, ok := sampleAndRead(m, l, fitted, d, inverted); ok {
+		if s, ok := sampleAndRead(m, fitted, d); ok {
 			return s, fitted, d, true
 		}
 	}
@@ -63,19 +62,17 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n 
 // maxFitDimension is the largest symbol (version 10) whose grid fitGrid fits.
 const maxFitDimension = 57
 
-// sampleAndRead samples the grid h every way sampleBits knows and returns the
-// first reading that decodes.
-func sampleAndRead(m *gozxing.BitMatrix, l *gray, h Homography, d int, inverted bool) (*symbol, bool) {
-	for mode := range sampleModes {
-		bits := sampleBits(m, l, h, d, mode, inverted)
-		if bits == nil {
-			continue
-		}
-		if s, err := readSymbol(bits); err == nil {
-			return s, true
-		}
+// sampleAndRead samples the binarized matrix m at the module centres of
+// grid h and reads the symbol. (Grey-level sampling with an Otsu threshold
+// was tried here too; since the grid fit, it read nothing the binary
+// sampling did not, on qr-real or the engraved-mark set.)
+func sampleAndRead(m *gozxing.BitMatrix, h Homography, d int) (*symbol, bool) {
+	bits := sampleBits(m, h, d)
+	if bits == nil {
+		return nil, false
 	}
-	return nil, false
+	s, err := readSymbol(bits)
+	return s, err == nil
 }
 
 // alignGrid looks for each alignment pattern of a version-(d-17)/4 symbol
@@ -143,92 +140,26 @@ func localModuleSize(h Homography, x, y float64) float64 {
 	return (math.Hypot(b.X-a.X, b.Y-a.Y) + math.Hypot(c.X-a.X, c.Y-a.Y)) / 2
 }
 
-// Sampling modes of sampleBits.
-const (
-	sampleBinary     = iota // the binarized matrix at the module centre
-	sampleGrayGlobal        // grey mean over the module's centre, one Otsu threshold
-	sampleGrayLocal         // grey mean, threshold from the 7×7-module neighbourhood
-	sampleModes
-)
-
-// sampleBits samples the d×d modules under h. It returns nil when the grid
-// leaves the image.
-func sampleBits(m *gozxing.BitMatrix, l *gray, h Homography, d int, mode int, inverted bool) *gozxing.BitMatrix {
+// sampleBits samples m at the centres of the d×d modules under h. It
+// returns nil when the grid leaves the image.
+func sampleBits(m *gozxing.BitMatrix, h Homography, d int) *gozxing.BitMatrix {
 	bits, err := gozxing.NewSquareBitMatrix(d)
 	if err != nil {
 		return nil
 	}
-	vals := make([]float64, d*d)
+	w, ht := m.GetWidth(), m.GetHeight()
 	for y := 0; y < d; y++ {
 		for x := 0; x < d; x++ {
 			p := h.Apply(float64(x)+0.5, float64(y)+0.5)
-			if math.IsNaN(p.X) || p.X < -1 || p.Y < -1 || p.X > float64(l.w)+1 || p.Y > float64(l.h)+1 {
+			if math.IsNaN(p.X) || math.IsNaN(p.Y) || p.X < -1 || p.Y < -1 || p.X > float64(w)+1 || p.Y > float64(ht)+1 {
 				return nil
 			}
-			if mode == sampleBinary {
-				xi, yi := min(max(int(p.X), 0), m.GetWidth()-1), min(max(int(p.Y), 0), m.GetHeight()-1)
-				if m.Get(xi, yi) {
-					bits.Set(x, y)
-				}
-				continue
+			if m.Get(min(max(int(p.X), 0), w-1), min(max(int(p.Y), 0), ht-1)) {
+				bits.Set(x, y)
 			}
-			// Mean of a 3×3 lattice over the middle half of the module:
-			// steadier than one point on noisy, compressed images.
-			var sum float64
-			for j := -1; j <= 1; j++ {
-				for i := -1; i <= 1; i++ {
-					q := h.Apply(float64(x)+0.5+0.22*float64(i), float64(y)+0.5+0.22*float64(j))
-					v, _ := l.at(q.X, q.Y)
-					sum += v
-				}
-			}
-			vals[y*d+x] = sum / 9
-		}
-	}
-	if mode == sampleBinary {
-		return bits
-	}
-	t := otsu(vals)
-	for i, v := range vals {
-		if (v < t) != inverted {
-			bits.Set(i%d, i/d)
 		}
 	}
 	return bits
-}
-
-// otsu returns the threshold that best splits vals into two classes.
-func otsu(vals []float64) float64 {
-	var hist [256]int
-	for _, v := range vals {
-		hist[min(max(int(v), 0), 255)]++
-	}
-	total := len(vals)
-	var sum float64
-	for i, c := range hist {
-		sum += float64(i * c)
-	}
-	var sumB float64
-	wB := 0
-	best, bestT := -1.0, 128.0
-	for t := 0; t < 256; t++ {
-		wB += hist[t]
-		if wB == 0 {
-			continue
-		}
-		wF := total - wB
-		if wF == 0 {
-			break
-		}
-		sumB += float64(t * hist[t])
-		mB := sumB / float64(wB)
-		mF := (sum - sumB) / float64(wF)
-		between := float64(wB) * float64(wF) * (mB - mF) * (mB - mF)
-		if between > best {
-			best, bestT = between, float64(t)+0.5
-		}
-	}
-	return bestT
 }
 
 // fitHomography returns the homography mapping module to pixel coordinates

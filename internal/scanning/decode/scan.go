@@ -352,6 +352,11 @@ func (sc *scanner) detectAll(p *passResult, l *gray, inverted bool) {
 			}
 			if code, ok := sc.decodeLoose(info, m, l, inverted); ok {
 				sc.add(code)
+				if !sc.all {
+					// The other triples are mostly this code's
+					// finder patterns combined otherwise.
+					break
+				}
 			}
 		}
 	}
