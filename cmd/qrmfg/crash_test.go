@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -39,10 +40,40 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 var listenRE = regexp.MustCompile(`msg="qrmfg listening" addr=(\S+)`)
 
 // startProcess runs `qrmfg serve` as a child process and returns its base URL.
+// loginAt logs the test admin in on the server at url and returns its
+// access token.
+func loginAt(t testing.TB, url string) string {
+	t.Helper()
+	res, err := http.Post(url+"/auth/login", "application/json",
+		strings.NewReader(`{"username":"admin","password":"`+testAdminPassword+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || res.StatusCode != 200 {
+		t.Fatalf("login: %d %v", res.StatusCode, err)
+	}
+	return tok.AccessToken
+}
+
+// postJSON posts body to url with a bearer token.
+func postJSON(client *http.Client, url, token, body string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	return client.Do(req)
+}
+
 func startProcess(t *testing.T, bin string, env []string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), "QRMFG_ADMIN_PASSWORD="+testAdminPassword), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +133,7 @@ func TestKillDuringAllocation(t *testing.T) {
 			var acked atomic.Int64
 			for round := range 3 {
 				cmd, url := startProcess(t, bin, env)
+				token := loginAt(t, url)
 				var wg sync.WaitGroup
 				stop := make(chan struct{})
 				for w := range 4 {
@@ -118,7 +150,7 @@ func TestKillDuringAllocation(t *testing.T) {
 							}
 							n := 1 + rng.IntN(500)
 							body := fmt.Sprintf(`{"component_type":"PAD","vendor_code":"V0100","lot_number":"L2025-09","count":%d}`, n)
-							res, err := client.Post(url+"/inventory/batches", "application/json", strings.NewReader(body))
+							res, err := postJSON(client, url+"/inventory/batches", token, body)
 							if err != nil {
 								return // the process is gone
 							}
@@ -140,8 +172,8 @@ func TestKillDuringAllocation(t *testing.T) {
 			checkBatchesWhole(t, d, dbURL, acked.Load())
 			// After the crashes, allocation continues past every issued serial.
 			_, url := startProcess(t, bin, env)
-			res, err := http.Post(url+"/inventory/batches", "application/json",
-				strings.NewReader(`{"component_type":"PAD","vendor_code":"V0100","lot_number":"L2025-09","count":10}`))
+			res, err := postJSON(http.DefaultClient, url+"/inventory/batches", loginAt(t, url),
+				`{"component_type":"PAD","vendor_code":"V0100","lot_number":"L2025-09","count":10}`)
 			if err != nil || res.StatusCode != 201 {
 				t.Fatalf("allocation after restart: %v %v", res, err)
 			}

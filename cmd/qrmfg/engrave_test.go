@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,7 +39,7 @@ func TestEngraveSeedJob(t *testing.T) {
 		t.Fatalf("created %s", r.body)
 	}
 	// Follow the job's events until it ends.
-	res, err := http.Get(s.url + "/engraving/jobs/" + id + "/events")
+	res, err := s.get(s.url + "/engraving/jobs/" + id + "/events")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ type generateFlags struct {
 	token  string
 }
 
-func (g *generateFlags) register(fs *flag.FlagSet) {
+func (g *generateFlags) register(fs *flag.FlagSet, tokenDefault string) {
 	fs.StringVar(&g.req.ComponentType, "type", "", "component type, e.g. PAD (required)")
 	fs.StringVar(&g.req.VendorCode, "vendor", "", "vendor code, e.g. V0100 (required)")
 	fs.StringVar(&g.req.LotNumber, "lot", "", "lot number, e.g. L2025-09 (required)")
@@ -41,7 +41,7 @@ func (g *generateFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.req.Style.Sheet, "sheet", "", "PDF label sheet preset (avery-l7651, avery-5160, a4-24, a4-4x4, letter-4x4)")
 	fs.StringVar(&g.out, "out", ".", "output directory (png, svg) or file (zip, pdf)")
 	fs.StringVar(&g.server, "server", "", "generate on a running server at this URL instead of the local database")
-	fs.StringVar(&g.token, "token", "", "bearer token for --server")
+	fs.StringVar(&g.token, "token", tokenDefault, "access token or API key for --server (default $QRMFG_TOKEN)")
 }
 
 func (m *Main) generate(ctx context.Context, g *generateFlags) error {

@@ -17,7 +17,8 @@ import (
 // and packaging. Goal: ≥ 50,000 codes/s.
 func BenchmarkGenerateZIP10k(b *testing.B) {
 	logs := &syncBuffer{}
-	m := NewMain(io.Discard, logs, []string{"QRMFG_DATA_DIR=" + b.TempDir(), "QRMFG_ASYNC_BATCH_THRESHOLD=1000000", "QRMFG_LOG_LEVEL=warn"})
+	m := NewMain(io.Discard, logs, []string{"QRMFG_DATA_DIR=" + b.TempDir(), "QRMFG_ASYNC_BATCH_THRESHOLD=1000000", "QRMFG_LOG_LEVEL=warn",
+		"QRMFG_ADMIN_PASSWORD=" + testAdminPassword, "ENABLE_RATE_LIMITING=false"})
 	if err := m.ParseFlags([]string{"serve", "--addr", "127.0.0.1:0"}); err != nil {
 		b.Fatal(err)
 	}
@@ -29,12 +30,13 @@ func BenchmarkGenerateZIP10k(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { cancel(); <-done; _ = m.Close() }()
+	token := loginAt(b, "http://"+addr.String())
 	url := "http://" + addr.String() + "/qr/generate"
 	var bytes int64
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		body := fmt.Sprintf(`{"component_type":"PAD","vendor_code":"V0100","lot_number":"L%d","count":10000,"format":"zip"}`, i)
-		res, err := http.Post(url, "application/json", strings.NewReader(body))
+		res, err := postJSON(http.DefaultClient, url, token, body)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -62,8 +64,8 @@ func TestGenerate100kMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd, url := startProcess(t, bin, []string{"QRMFG_DATA_DIR=" + t.TempDir(), "QRMFG_ASYNC_BATCH_THRESHOLD=1000000"})
-	res, err := http.Post(url+"/qr/generate", "application/json",
-		strings.NewReader(`{"component_type":"PAD","vendor_code":"V0100","lot_number":"L2025-09","count":100000,"format":"zip"}`))
+	res, err := postJSON(http.DefaultClient, url+"/qr/generate", loginAt(t, url),
+		`{"component_type":"PAD","vendor_code":"V0100","lot_number":"L2025-09","count":100000,"format":"zip"}`)
 	if err != nil {
 		t.Fatal(err)
 	}

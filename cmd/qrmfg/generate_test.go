@@ -10,7 +10,6 @@ import (
 	"image"
 	"image/draw"
 	"image/png"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,7 +164,7 @@ func TestGenerateInBackground(t *testing.T) {
 	st := r.json(t)
 	id := st["batch_id"].(string)
 	// Follow the SSE stream to the end.
-	res, err := http.Get(s.url + "/qr/batches/" + id + "/events")
+	res, err := s.get(s.url + "/qr/batches/" + id + "/events")
 	if err != nil {
 		t.Fatal(err)
 	}

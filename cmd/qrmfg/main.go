@@ -88,6 +88,17 @@ type Main struct {
 	sim  *simFlags
 }
 
+// getenv returns the value of name in the Main's environment.
+func (m *Main) getenv(name string) string {
+	v := ""
+	for _, kv := range m.Environ {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+			v = val
+		}
+	}
+	return v
+}
+
 // NewMain returns a Main writing to the given streams with the given environment.
 func NewMain(stdout, stderr io.Writer, environ []string) *Main {
 	return &Main{Stdout: stdout, Stderr: stderr, Environ: environ, addr: make(chan net.Addr, 1)}
@@ -150,11 +161,11 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.SetOutput(m.Stderr)
 	if m.cmd == "generate" {
 		m.gen = &generateFlags{}
-		m.gen.register(fs)
+		m.gen.register(fs, m.getenv("QRMFG_TOKEN"))
 	}
 	if m.cmd == "scan" {
 		m.scan = &scanFlags{}
-		m.scan.register(fs)
+		m.scan.register(fs, m.getenv("QRMFG_TOKEN"))
 	}
 	if m.cmd == "sim" {
 		m.sim = &simFlags{}

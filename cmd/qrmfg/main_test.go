@@ -18,10 +18,14 @@ import (
 
 // server is a running Main on port 0 with a temporary data directory.
 type server struct {
-	t    *testing.T
-	url  string
-	logs *bytes.Buffer
+	t     *testing.T
+	url   string
+	logs  *bytes.Buffer
+	token string // the admin's access token, sent by do unless a request names its own Authorization
 }
+
+// testAdminPassword is the bootstrap admin's password in end-to-end tests.
+const testAdminPassword = "test admin password 1"
 
 type syncBuffer struct {
 	mu sync.Mutex
@@ -38,7 +42,7 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 func startServer(t *testing.T, env ...string) *server {
 	t.Helper()
 	logs := &syncBuffer{}
-	m := NewMain(io.Discard, logs, append([]string{"QRMFG_DATA_DIR=" + t.TempDir()}, env...))
+	m := NewMain(io.Discard, logs, append([]string{"QRMFG_DATA_DIR=" + t.TempDir(), "QRMFG_ADMIN_PASSWORD=" + testAdminPassword}, env...))
 	if err := m.ParseFlags([]string{"serve", "--addr", "127.0.0.1:0"}); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +65,35 @@ func startServer(t *testing.T, env ...string) *server {
 			t.Errorf("close: %v", err)
 		}
 	})
-	return &server{t: t, url: "http://" + addr.String(), logs: &logs.Buffer}
+	s := &server{t: t, url: "http://" + addr.String(), logs: &logs.Buffer}
+	s.token = s.login("admin", testAdminPassword)
+	return s
+}
+
+// login logs a user in and returns the access token.
+func (s *server) login(user, password string) string {
+	s.t.Helper()
+	body, _ := json.Marshal(map[string]string{"username": user, "password": password})
+	r := s.do("POST", "/auth/login", "application/json", string(body), "Authorization", "")
+	if r.status != 200 {
+		s.t.Fatalf("login %s: %d %s", user, r.status, r.body)
+	}
+	return r.json(s.t)["access_token"].(string)
+}
+
+// authorize adds the admin's token to a request made outside do.
+func (s *server) authorize(req *http.Request) *http.Request {
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	return req
+}
+
+// get is http.Get with the admin's token.
+func (s *server) get(url string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	return http.DefaultClient.Do(s.authorize(req))
 }
 
 type response struct {
@@ -88,7 +120,14 @@ func (s *server) do(method, path, contentType, body string, headers ...string) r
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)

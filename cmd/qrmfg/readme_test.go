@@ -21,7 +21,7 @@ func TestReadmeExamples(t *testing.T) {
 	}
 	s := startServer(t)
 	dir := t.TempDir()
-	ran := 0
+	ran, unauthorized := 0, 0
 	for _, b := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
 		script := b[1]
 		if !strings.Contains(script, "curl ") {
@@ -40,16 +40,36 @@ func TestReadmeExamples(t *testing.T) {
 		}
 		script = strings.ReplaceAll(script, "http://localhost:8000", s.url)
 		script = regexp.MustCompile(`(?m)^curl `).ReplaceAllString(script, curl+" -sS --fail-with-body ")
+		// The reader logged in with the README's first block, which left the
+		// access token in TOKEN.
 		cmd := exec.Command("bash", "-e", "-c", script)
 		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "TOKEN="+s.token, "QRMFG_ADMIN_PASSWORD="+testAdminPassword)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("README example failed:\n%s\n%v\n%s", b[1], err, out)
 		}
 		ran++
+		if strings.Contains(script, "/auth/login") {
+			continue
+		}
+		// Without a token, the same call is 401 (in another directory, so
+		// that its error bodies do not replace the files written above).
+		cmd = exec.Command("bash", "-e", "-c", script)
+		cmd.Dir = t.TempDir()
+		if err := os.CopyFS(cmd.Dir, os.DirFS(dir)); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Env = append(os.Environ(), "TOKEN=")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "error: 401") {
+			t.Fatalf("README example without a token did not fail with 401:\n%s\n%v\n%s", b[1], err, out)
+		}
+		unauthorized++
 	}
 	if ran < 8 {
 		t.Fatalf("ran %d README blocks; the extraction is broken", ran)
 	}
+	t.Logf("ran %d README blocks with the token; %d of them answered 401 without it", ran, unauthorized)
 }
 
 // lastCompletedJob waits for the newest engraving job to finish and returns its id.

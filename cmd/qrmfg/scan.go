@@ -35,9 +35,9 @@ type scanFlags struct {
 	json     bool
 }
 
-func (f *scanFlags) register(fs *flag.FlagSet) {
+func (f *scanFlags) register(fs *flag.FlagSet, tokenDefault string) {
 	fs.StringVar(&f.server, "server", "", "validate against a running server at this URL (verdicts from its inventory)")
-	fs.StringVar(&f.token, "token", "", "bearer token for --server")
+	fs.StringVar(&f.token, "token", tokenDefault, "access token or API key for --server (default $QRMFG_TOKEN)")
 	fs.StringVar(&f.session, "session", "", "scanning session id (with --server)")
 	fs.StringVar(&f.device, "device", "", "device name recorded with the scans (with --server)")
 	fs.StringVar(&f.location, "location", "", "location recorded with the scans (with --server)")

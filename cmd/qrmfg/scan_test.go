@@ -172,7 +172,7 @@ func TestScanSessionReconciliation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", s.url+"/scanning/sessions/"+id+"/events", nil)
-	stream, err := http.DefaultClient.Do(req)
+	stream, err := http.DefaultClient.Do(s.authorize(req))
 	if err != nil || stream.StatusCode != 200 {
 		t.Fatalf("events: %v %v", err, stream)
 	}
@@ -251,7 +251,7 @@ func TestScanCommand(t *testing.T) {
 	if err != nil || !strings.Contains(out, items[0].UID) || !strings.Contains(out, "valid (offline") || !strings.Contains(out, "grade: A") {
 		t.Fatalf("offline scan: %v\n%s", err, out)
 	}
-	out, err = run(file, "--server", s.url, "--location", "bench")
+	out, err = run(file, "--server", s.url, "--token", s.token, "--location", "bench")
 	if err != nil || !strings.Contains(out, "verdict: valid\n") || !strings.Contains(out, "item: "+items[0].UID) {
 		t.Fatalf("server scan: %v\n%s", err, out)
 	}

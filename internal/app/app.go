@@ -42,6 +42,7 @@ type App struct {
 	Generation *generation.Service
 	Scanning   *scanning.Service
 	Engraving  *engraving.Service
+	Security   *Security
 	sim        *grblsim.Sim
 	API        *httpapi.Server
 
@@ -113,6 +114,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 			return nil, fmt.Errorf("subscribe %s: %w", inventory.EngravedConsumer, err)
 		}
 	}
+	if a.Security, err = NewSecurity(cfg, db, log); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := a.Security.Bootstrap(ctx, cfg, log); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	svcs := httpapi.Services{Inventory: a.Inventory, Idempotency: db.Idempotency(), Generation: a.Generation, Scanning: a.Scanning, Engraving: a.Engraving}
 	switch cfg.Target {
 	case "inventory":
@@ -122,6 +131,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	}
 	a.API = httpapi.New(httpapi.Options{
 		Version: version, MaxBodyBytes: cfg.Limits.MaxBodyBytes, Log: log,
+		Auth: a.Security.Auth, Audit: a.Security.Audit, Limits: a.Security.Limits,
+		CORSOrigins: cfg.HTTP.CORSOrigins, TrustedProxies: cfg.Rate.TrustedProxies,
 		Ready: func(ctx context.Context) error {
 			if err := db.Ping(ctx); err != nil {
 				return err
@@ -142,6 +153,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go func() {
 		defer a.workers.Done()
 		_ = a.Relay.Run(wctx)
+	}()
+	a.workers.Add(1)
+	go func() {
+		defer a.workers.Done()
+		a.Security.RunCheckpoints(wctx, a.cfg.Auth.AuditCheckpointInterval, a.log)
 	}()
 	if err := a.Generation.Resume(ctx); err != nil {
 		a.log.Error("resume background batches", "err", err)

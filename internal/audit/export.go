@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/qrmfg/qrmfg/internal/qrmfg"
 )
 
 // CSVHeader is the first row of WriteCSV.
@@ -96,4 +98,15 @@ func ReadCheckpoints(r io.Reader) ([]Checkpoint, error) {
 		return nil, fmt.Errorf("read audit checkpoints: %w", err)
 	}
 	return cps, nil
+}
+
+// Export streams the entries matching f to w as "csv" or "json".
+func (l *Log) Export(ctx context.Context, w io.Writer, f Filter, format string) error {
+	switch format {
+	case "csv":
+		return WriteCSV(ctx, w, l.store, f)
+	case "json":
+		return WriteJSON(ctx, w, l.store, f)
+	}
+	return qrmfg.FieldError("format", "format must be csv or json")
 }

@@ -279,6 +279,12 @@ func (l *Log) VerifyStoredCheckpoints(ctx context.Context) (Report, error) {
 	return l.VerifyAgainst(ctx, l.PublicKey(), cps...)
 }
 
+// Size returns the number of entries in the log.
+func (l *Log) Size(ctx context.Context) (int64, error) {
+	n, _, err := l.store.Head(ctx)
+	return n, err
+}
+
 // Checkpoints returns the stored checkpoints, oldest first.
 func (l *Log) Checkpoints(ctx context.Context) ([]Checkpoint, error) { return l.store.Checkpoints(ctx) }
 

@@ -53,6 +53,9 @@ const (
 	OpOwnSessionsManage  = "self.sessions"
 	OpWebhooksManage     = "webhooks.manage"
 	OpIdempotencyInspect = "system.idempotency.read"
+	OpInventoryImport    = "inventory.items.import"
+	OpInventoryConfigure = "inventory.thresholds.write"
+	OpEngravingResolve   = "engraving.jobs.resolve"
 )
 
 // permissions is THE permission table: operation → roles allowed. It is
@@ -75,6 +78,9 @@ var permissions = map[string][]Role{
 	OpScanningScan:       {RoleOperator, RoleSupervisor, RoleAdmin},
 	OpScanningSessions:   {RoleOperator, RoleSupervisor, RoleAdmin},
 	OpInventoryVoid:      {RoleSupervisor, RoleAdmin},
+	OpInventoryImport:    {RoleSupervisor, RoleAdmin},
+	OpInventoryConfigure: {RoleSupervisor, RoleAdmin},
+	OpEngravingResolve:   {RoleSupervisor, RoleAdmin},
 	OpMachinesUnlock:     {RoleSupervisor, RoleAdmin},
 	OpAuditRead:          {RoleSupervisor, RoleAdmin},
 	OpMachinesManage:     {RoleAdmin},

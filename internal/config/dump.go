@@ -122,7 +122,8 @@ func cell(s string) string {
 // unknownVariables warns about QRMFG_ variables that are no setting, with the
 // closest known name when one is near.
 func unknownVariables(environ []string, table []setting) []Warning {
-	known := map[string]bool{}
+	// Variables of the command-line clients and of the tests, not of the server.
+	known := map[string]bool{"QRMFG_TOKEN": true, "QRMFG_TEST_DATABASE_URL": true}
 	var names []string
 	add := func(n string) {
 		if !known[n] {

@@ -65,16 +65,18 @@ func batchLinks(id string) map[string]string {
 	}
 }
 
+// binary documents a response that is a file of one of the media types.
+func binary(desc string, types ...string) *huma.Response {
+	r := &huma.Response{Description: desc, Content: map[string]*huma.MediaType{}}
+	for _, t := range types {
+		r.Content[t] = &huma.MediaType{Schema: &huma.Schema{Type: "string", Format: "binary"}}
+	}
+	return r
+}
+
 func (s *Server) registerGeneration() {
 	gen := s.svc.Generation
 	tags := []string{"qr"}
-	binary := func(desc string, types ...string) *huma.Response {
-		r := &huma.Response{Description: desc, Content: map[string]*huma.MediaType{}}
-		for _, t := range types {
-			r.Content[t] = &huma.MediaType{Schema: &huma.Schema{Type: "string", Format: "binary"}}
-		}
-		return r
-	}
 	huma.Register(s.api, huma.Operation{OperationID: "generate", Method: http.MethodPost, Path: "/qr/generate",
 		Summary: "Generate a batch of QR codes", Tags: tags,
 		Description: "Allocates count items in the lot through the inventory, builds their payloads and renders the codes. " +
@@ -86,6 +88,9 @@ func (s *Server) registerGeneration() {
 		},
 		Errors: []int{http.StatusUnprocessableEntity, http.StatusConflict}},
 		func(ctx context.Context, in *generateInput) (*huma.StreamResponse, error) {
+			if err := s.spend(ctx, s.opt.Limits.Codes, in.Body.Count); err != nil {
+				return nil, err
+			}
 			res, err := gen.Generate(ctx, in.Body)
 			if err != nil {
 				return nil, s.fail(ctx, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/qrmfg/qrmfg/internal/auth"
 	"github.com/qrmfg/qrmfg/internal/idempotency"
 	"github.com/qrmfg/qrmfg/internal/inventory"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
@@ -228,6 +229,16 @@ func etag(it inventory.Item) string {
 
 func formatInt(n int64) string { return strconv.FormatInt(n, 10) }
 
+// checkRetire asks for the void permission (supervisors and admins) when a
+// transition would take items out of service for good.
+func (s *Server) checkRetire(ctx context.Context, to string) error {
+	switch inventory.Status(to) {
+	case inventory.StatusVoid, inventory.StatusScrapped:
+		return s.authorizeAlso(ctx, auth.OpInventoryVoid)
+	}
+	return nil
+}
+
 func (s *Server) registerInventory() {
 	inv := s.svc.Inventory
 	tags := []string{"inventory"}
@@ -237,6 +248,9 @@ func (s *Server) registerInventory() {
 			"With Idempotency-Key, a retry with the same body returns the first result; another body is 422; a retry while the first runs is 409.",
 		Errors: []int{http.StatusConflict, http.StatusUnprocessableEntity}},
 		func(ctx context.Context, in *allocateInput) (*batchOutput, error) {
+			if err := s.spend(ctx, s.opt.Limits.Codes, in.Body.Count); err != nil {
+				return nil, err
+			}
 			req := inventory.AllocateRequest{ComponentType: in.Body.ComponentType, VendorCode: in.Body.VendorCode,
 				LotNumber: in.Body.LotNumber, Count: in.Body.Count, ManufacturingDate: in.Body.ManufacturingDate,
 				WarrantyYears: in.Body.WarrantyYears, Attributes: in.Body.Attributes}
@@ -324,6 +338,9 @@ func (s *Server) registerInventory() {
 		Summary: "Move an item to another status", Tags: tags,
 		Description: "A move the lifecycle forbids is 409 with the allowed next states in extra.allowed."},
 		func(ctx context.Context, in *transitionInput) (*itemOutput, error) {
+			if err := s.checkRetire(ctx, in.Body.To); err != nil {
+				return nil, err
+			}
 			it, err := inv.Transition(ctx, inventory.TransitionRequest{UID: in.UID, To: inventory.Status(in.Body.To),
 				Reason: in.Body.Reason, Version: in.Body.Version})
 			if err != nil {
@@ -334,6 +351,9 @@ func (s *Server) registerInventory() {
 	huma.Register(s.api, huma.Operation{OperationID: "bulk-transition", Method: http.MethodPost, Path: "/inventory/transitions",
 		Summary: "Move many items (by uids or a whole lot) to another status, all or nothing", Tags: tags},
 		func(ctx context.Context, in *bulkTransitionInput) (*bulkOutput, error) {
+			if err := s.checkRetire(ctx, in.Body.To); err != nil {
+				return nil, err
+			}
 			res, err := inv.BulkTransition(ctx, inventory.BulkTransitionRequest{UIDs: in.Body.UIDs, ComponentType: in.Body.ComponentType,
 				VendorCode: in.Body.VendorCode, LotNumber: in.Body.LotNumber, To: inventory.Status(in.Body.To), Reason: in.Body.Reason})
 			if err != nil {

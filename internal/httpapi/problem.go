@@ -72,9 +72,14 @@ type Problem struct {
 	Code     string              `json:"code" doc:"Stable machine-readable error code" enum:"invalid,bad_request,not_found,conflict,unauthorized,forbidden,too_large,rate_limited,unavailable,internal"`
 	Errors   []*huma.ErrorDetail `json:"errors,omitempty" doc:"Per-field errors"`
 	Extra    map[string]any      `json:"extra,omitempty" doc:"Structured context, e.g. the allowed next states"`
+	// Headers go out with the problem (Retry-After, WWW-Authenticate).
+	Headers http.Header `json:"-"`
 }
 
 func (p *Problem) Error() string { return p.Detail }
+
+// GetHeaders implements huma.HeadersError.
+func (p *Problem) GetHeaders() http.Header { return p.Headers }
 
 // GetStatus implements huma.StatusError.
 func (p *Problem) GetStatus() int { return p.Status }

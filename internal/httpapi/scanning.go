@@ -237,7 +237,7 @@ func (s *Server) sessionEvents(ctx context.Context, hc huma.Context, svc *scanni
 // multipart body is streamed with its own size limit, and documents it in
 // the OpenAPI document.
 func (s *Server) registerScanUpload(tags []string) {
-	s.mux.HandleFunc("POST "+scanUploadPath, s.scanUpload)
+	s.mux.HandleFunc("POST "+scanUploadPath, s.guard("scan-image", s.scanUpload))
 	schema := &huma.Schema{Type: "object", Required: []string{"image"}, Properties: map[string]*huma.Schema{
 		"image":        {Type: "string", Format: "binary", Description: "The photo: PNG, JPEG, GIF or WebP"},
 		"session_id":   {Type: "string", MaxLength: ptr(64)},
@@ -266,6 +266,13 @@ func ptr[T any](v T) *T { return &v }
 func (s *Server) scanUpload(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	svc := s.svc.Scanning
+	if err := s.spend(ctx, s.opt.Limits.Uploads, 1); err != nil {
+		var p *Problem
+		if errors.As(err, &p) {
+			writeProblem(w, p)
+		}
+		return
+	}
 	req, data, err := readScanUpload(r, svc.Limits().MaxUploadBytes)
 	if err == nil {
 		var res scanning.ScanResult

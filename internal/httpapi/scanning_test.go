@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qrmfg/qrmfg/internal/auth"
 	"github.com/qrmfg/qrmfg/internal/httpapi"
 	"github.com/qrmfg/qrmfg/internal/inventory"
 	"github.com/qrmfg/qrmfg/internal/partid"
@@ -29,7 +30,8 @@ import (
 
 type scanEnv struct {
 	svc *scanning.Service
-	api *httpapi.Server
+	api http.Handler // the API, called with an operator's token
+	srv *httpapi.Server
 }
 
 // newScanEnv builds the API with inventory and scanning over a fresh
@@ -43,8 +45,9 @@ func newScanEnv(tb testing.TB, limits scanning.Limits) scanEnv {
 	}
 	pc := &partid.PayloadConfig{Keys: partid.NewKeyring()}
 	svc := scanning.NewService(db.Scanning(), inv, pc, scanning.Options{Limits: limits}, nil)
-	api := httpapi.New(httpapi.Options{Version: "test"}, httpapi.Services{Inventory: inv, Scanning: svc})
-	return scanEnv{svc: svc, api: api}
+	authn, tok := testAuth(tb, db, auth.RoleOperator)
+	api := httpapi.New(httpapi.Options{Version: "test", Auth: authn}, httpapi.Services{Inventory: inv, Scanning: svc})
+	return scanEnv{svc: svc, api: withToken(api, tok), srv: api}
 }
 
 func codePNG(tb testing.TB, text string, module int) []byte {
@@ -127,7 +130,7 @@ func TestScanUpload(t *testing.T) {
 		res.Image == nil || res.Image.Width != 1280 || len(res.Image.SHA256) != 64 {
 		t.Fatalf("answer %s", rec.Body)
 	}
-	doc, _ := json.Marshal(env.api.OpenAPI())
+	doc, _ := json.Marshal(env.srv.OpenAPI())
 	for _, op := range []string{`"scan-image"`, `"scan-texts"`, `"list-scans"`, `"open-session"`, `"close-session"`, `"session-events"`, `"session-report-pdf"`} {
 		if !bytes.Contains(doc, []byte(op)) {
 			t.Errorf("OpenAPI document lacks %s", op)

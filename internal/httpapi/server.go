@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"runtime/debug"
 	"time"
@@ -19,6 +20,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/qrmfg/qrmfg/internal/audit"
+	"github.com/qrmfg/qrmfg/internal/auth"
 	"github.com/qrmfg/qrmfg/internal/engraving"
 	"github.com/qrmfg/qrmfg/internal/generation"
 	"github.com/qrmfg/qrmfg/internal/idempotency"
@@ -43,6 +46,19 @@ type Options struct {
 	Log          *slog.Logger
 	// Ready reports whether the process can serve: database reachable, schema current.
 	Ready func(ctx context.Context) error
+
+	// Auth authenticates callers and serves /auth. Without it every route
+	// but the public ones answers 401.
+	Auth *auth.Service
+	// Audit receives every mutation and security event; nil records nothing.
+	Audit *audit.Log
+	// Limits are the rate limiters; nil ones do not limit.
+	Limits Limits
+	// CORSOrigins are the browser origins allowed to call the API ("*": any).
+	CORSOrigins []string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed.
+	TrustedProxies []netip.Prefix
 }
 
 // Services are the contexts the API exposes. A nil service's routes are not registered.
@@ -82,7 +98,12 @@ func New(opt Options, svc Services) *Server {
 	cfg.RejectUnknownQueryParameters = true
 	s := &Server{opt: opt, svc: svc, mux: mux, log: opt.Log}
 	s.api = humago.New(mux, cfg)
+	s.api.UseMiddleware(s.gate)
 	s.registerHealth()
+	s.registerAuth()
+	if opt.Audit != nil {
+		s.registerAudit()
+	}
 	if svc.Inventory != nil {
 		s.registerInventory()
 	}
@@ -161,14 +182,16 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			id = qrmfg.NewID()
 		}
 		ctx := qrmfg.WithRequestID(r.Context(), id)
+		ctx = context.WithValue(ctx, requestKey{}, r)
 		if tp := r.Header.Get("traceparent"); tp != "" && len(tp) <= 128 {
 			ctx = qrmfg.WithTraceParent(ctx, tp)
 		}
 		h := w.Header()
 		h.Set("X-Request-ID", id)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
+		s.securityHeaders(h, r)
+		if s.cors(w, r) || !s.limitIP(w, r.WithContext(ctx)) {
+			return
+		}
 		if r.Body != nil {
 			limit := s.opt.MaxBodyBytes
 			if r.URL.Path == scanUploadPath && s.svc.Scanning != nil {
@@ -197,6 +220,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 }
 
 func writeProblem(w http.ResponseWriter, p *Problem) {
+	for k, v := range p.Headers {
+		w.Header()[k] = v
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)

@@ -1,0 +1,559 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/qrmfg/qrmfg/internal/audit"
+	"github.com/qrmfg/qrmfg/internal/auth"
+	"github.com/qrmfg/qrmfg/internal/gateway/ratelimit"
+	"github.com/qrmfg/qrmfg/internal/qrmfg"
+)
+
+// rule is what a route needs and what it leaves in the audit trail.
+type rule struct {
+	// op is the permission the caller needs (an auth.Op* operation). Empty
+	// means the route is public: health, readiness, and the login, refresh
+	// and logout calls, which carry their credential in the body.
+	op string
+	// action names a mutation in the audit trail; reads have none. Routes
+	// that audit themselves (login) or whose effect is its own record (scans)
+	// have none either.
+	action string
+	object string // audit object type
+	param  string // path parameter that names the object
+}
+
+// routes is the gateway's route table: every operation the API registers is
+// here, keyed by operation id, and TestRouteTable checks both directions. A
+// route missing from the table is refused (fail closed).
+var routes = map[string]rule{
+	// Health and sessions.
+	"health":              {},
+	"ready":               {},
+	"login":               {},
+	"refresh-token":       {},
+	"logout":              {},
+	"logout-all":          {op: auth.OpOwnSessionsManage, action: "auth.logout_all", object: "user"},
+	"me":                  {op: auth.OpOwnProfile},
+	"change-own-password": {op: auth.OpOwnProfile, action: "auth.password.change", object: "user"},
+	"permissions":         {op: auth.OpOwnProfile},
+
+	// Users and API keys.
+	"list-users":          {op: auth.OpUsersManage},
+	"create-user":         {op: auth.OpUsersManage, action: "auth.user.create", object: "user"},
+	"get-user":            {op: auth.OpUsersManage},
+	"update-user":         {op: auth.OpUsersManage, action: "auth.user.update", object: "user", param: "id"},
+	"reset-user-password": {op: auth.OpUsersManage, action: "auth.user.reset_password", object: "user", param: "id"},
+	"list-api-keys":       {op: auth.OpAPIKeysManage},
+	"create-api-key":      {op: auth.OpAPIKeysManage, action: "auth.api_key.create", object: "api_key"},
+	"revoke-api-key":      {op: auth.OpAPIKeysManage, action: "auth.api_key.revoke", object: "api_key", param: "id"},
+
+	// Audit.
+	"list-audit-events":       {op: auth.OpAuditRead},
+	"export-audit-events":     {op: auth.OpAuditRead},
+	"list-audit-checkpoints":  {op: auth.OpAuditRead},
+	"audit-public-key":        {op: auth.OpAuditRead},
+	"verify-audit":            {op: auth.OpAuditVerify},
+	"create-audit-checkpoint": {op: auth.OpAuditVerify, action: "audit.checkpoint.create", object: "audit_checkpoint"},
+
+	// Inventory.
+	"list-items":          {op: auth.OpInventoryRead},
+	"get-item":            {op: auth.OpInventoryRead},
+	"item-upstream":       {op: auth.OpInventoryRead},
+	"item-downstream":     {op: auth.OpInventoryRead},
+	"item-statuses":       {op: auth.OpInventoryRead},
+	"get-batch":           {op: auth.OpInventoryRead},
+	"list-thresholds":     {op: auth.OpInventoryRead},
+	"list-alerts":         {op: auth.OpInventoryRead},
+	"inventory-analytics": {op: auth.OpReportsRead},
+	"export-items":        {op: auth.OpReportsRead},
+	"allocate-batch":      {op: auth.OpInventoryWrite, action: "inventory.batch.allocate", object: "batch"},
+	"update-item":         {op: auth.OpInventoryWrite, action: "inventory.item.update", object: "item", param: "uid"},
+	"transition-item":     {op: auth.OpInventoryWrite, action: "inventory.item.transition", object: "item", param: "uid"},
+	"bulk-transition":     {op: auth.OpInventoryWrite, action: "inventory.items.transition", object: "item"},
+	"install-item":        {op: auth.OpInventoryWrite, action: "inventory.item.install", object: "item", param: "uid"},
+	"remove-item":         {op: auth.OpInventoryWrite, action: "inventory.item.remove", object: "item", param: "uid"},
+	"acknowledge-alert":   {op: auth.OpInventoryWrite, action: "inventory.alert.acknowledge", object: "alert", param: "id"},
+	"import-items":        {op: auth.OpInventoryImport, action: "inventory.items.import", object: "item"},
+	"set-threshold":       {op: auth.OpInventoryConfigure, action: "inventory.threshold.set", object: "threshold", param: "component_type"},
+	"delete-threshold":    {op: auth.OpInventoryConfigure, action: "inventory.threshold.delete", object: "threshold", param: "component_type"},
+
+	// QR generation.
+	"generate":            {op: auth.OpQRGenerate, action: "qr.batch.generate", object: "batch"},
+	"get-generated-batch": {op: auth.OpGenerationRead},
+	"batch-events":        {op: auth.OpGenerationRead},
+	"download-batch":      {op: auth.OpGenerationRead},
+	"item-image":          {op: auth.OpGenerationRead},
+
+	// Engraving.
+	"list-engraving-jobs":        {op: auth.OpEngravingRead},
+	"get-engraving-job":          {op: auth.OpEngravingRead},
+	"engraving-job-events":       {op: auth.OpEngravingRead},
+	"engraving-job-gcode":        {op: auth.OpEngravingRead},
+	"engraving-job-preview":      {op: auth.OpEngravingRead},
+	"create-engraving-job":       {op: auth.OpEngravingWrite, action: "engraving.job.create", object: "job"},
+	"create-engraving-jobs-bulk": {op: auth.OpEngravingWrite, action: "engraving.jobs.create", object: "job"},
+	"cancel-engraving-job":       {op: auth.OpEngravingWrite, action: "engraving.job.cancel", object: "job", param: "id"},
+	"retry-engraving-job":        {op: auth.OpEngravingWrite, action: "engraving.job.retry", object: "job", param: "id"},
+	"resolve-engraving-job":      {op: auth.OpEngravingResolve, action: "engraving.job.resolve", object: "job", param: "id"},
+	"list-machines":              {op: auth.OpMachinesRead},
+	"get-machine":                {op: auth.OpMachinesRead},
+	"machine-events":             {op: auth.OpMachinesRead},
+	"machine-history":            {op: auth.OpMachinesRead},
+	"register-machine":           {op: auth.OpMachinesManage, action: "engraving.machine.register", object: "machine"},
+	"connect-machine":            {op: auth.OpMachinesControl, action: "engraving.machine.connect", object: "machine", param: "id"},
+	"disconnect-machine":         {op: auth.OpMachinesControl, action: "engraving.machine.disconnect", object: "machine", param: "id"},
+	"frame-machine":              {op: auth.OpMachinesControl, action: "engraving.machine.frame", object: "machine", param: "id"},
+	"home-machine":               {op: auth.OpMachinesControl, action: "engraving.machine.home", object: "machine", param: "id"},
+	"pause-machine":              {op: auth.OpMachinesControl, action: "engraving.machine.pause", object: "machine", param: "id"},
+	"resume-machine":             {op: auth.OpMachinesControl, action: "engraving.machine.resume", object: "machine", param: "id"},
+	"unlock-machine":             {op: auth.OpMachinesUnlock, action: "engraving.machine.unlock", object: "machine", param: "id"},
+
+	// Scanning. A scan is its own record (the scans table, with the user), so
+	// scans are not copied into the audit trail; sessions are.
+	"scan-image":         {op: auth.OpScanningScan},
+	"scan-texts":         {op: auth.OpScanningScan},
+	"list-scans":         {op: auth.OpScanningRead},
+	"get-session":        {op: auth.OpScanningRead},
+	"session-events":     {op: auth.OpScanningRead},
+	"session-report-csv": {op: auth.OpScanningRead},
+	"session-report-pdf": {op: auth.OpScanningRead},
+	"open-session":       {op: auth.OpScanningSessions, action: "scanning.session.open", object: "session"},
+	"close-session":      {op: auth.OpScanningSessions, action: "scanning.session.close", object: "session", param: "id"},
+}
+
+// Route is one row of the route table, for documentation and tests.
+type Route struct {
+	OperationID string `json:"operation_id"`
+	Method      string `json:"method"`
+	Path        string `json:"path"`
+	Operation   string `json:"operation,omitempty"` // the permission; empty for public routes
+	AuditAction string `json:"audit_action,omitempty"`
+}
+
+// Routes lists every registered operation with the permission it needs, in
+// the order of the OpenAPI document's paths.
+func (s *Server) Routes() []Route {
+	var out []Route
+	for path, item := range s.api.OpenAPI().Paths {
+		for method, op := range map[string]*huma.Operation{"GET": item.Get, "POST": item.Post, "PUT": item.Put,
+			"PATCH": item.Patch, "DELETE": item.Delete} {
+			if op == nil {
+				continue
+			}
+			r := routes[op.OperationID]
+			out = append(out, Route{OperationID: op.OperationID, Method: method, Path: path, Operation: r.op, AuditAction: r.action})
+		}
+	}
+	slices.SortFunc(out, func(a, b Route) int {
+		if c := strings.Compare(a.Path, b.Path); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Method, b.Method)
+	})
+	return out
+}
+
+// RouteRule reports the permission and audit action of an operation id, and
+// whether the route table has it.
+func RouteRule(operationID string) (op, action string, ok bool) {
+	r, ok := routes[operationID]
+	return r.op, r.action, ok
+}
+
+// Limits are the gateway's rate limiters; a nil limiter does not limit.
+type Limits struct {
+	Identity ratelimit.Limiter // every request of a user or API key
+	IP       ratelimit.Limiter // every request from a client address
+	Login    ratelimit.Limiter // login attempts per client address
+	Codes    ratelimit.Limiter // QR codes generated or allocated (cost = count)
+	Uploads  ratelimit.Limiter // photos uploaded to scan
+}
+
+// gate is the huma middleware every operation passes: it authenticates the
+// caller, checks the route's permission, charges the caller's rate limit,
+// runs the operation, and records a mutation in the audit trail.
+func (s *Server) gate(ctx huma.Context, next func(huma.Context)) {
+	r, w := humago.Unwrap(ctx)
+	ru, known := routes[ctx.Operation().OperationID]
+	rctx, p := s.admit(r, w, ctx.Operation().OperationID, ru, known)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	var body *capture
+	if ru.action != "" && s.opt.Audit != nil {
+		body = captureBody(r)
+	}
+	ctx = huma.WithContext(ctx, rctx)
+	next(ctx)
+	if ru.action != "" {
+		s.auditMutation(rctx, ru, ctx.Param(ru.param), ctx.Status(), body)
+	}
+}
+
+// guard is gate for the few routes served by plain handlers (multipart
+// uploads).
+func (s *Server) guard(operationID string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ru, known := routes[operationID]
+		ctx, p := s.admit(r, w, operationID, ru, known)
+		if p != nil {
+			writeProblem(w, p)
+			return
+		}
+		sw, ok := w.(*statusWriter)
+		h(w, r.WithContext(ctx))
+		if ru.action != "" && ok {
+			s.auditMutation(ctx, ru, r.PathValue(ru.param), sw.status, nil)
+		}
+	}
+}
+
+// admit decides whether the request may run the operation and returns the
+// context to run it with, or the problem to answer.
+func (s *Server) admit(r *http.Request, w http.ResponseWriter, opID string, ru rule, known bool) (context.Context, *Problem) {
+	ctx := r.Context()
+	if !known {
+		s.log.Error("operation is not in the gateway's route table; refusing it", "operation", opID)
+		return ctx, s.fail(ctx, qrmfg.Errorf(qrmfg.EFORBIDDEN, "operation %s is not in the permission table", opID))
+	}
+	authz := r.Header.Get("Authorization")
+	if ru.op == "" {
+		// Public: a credential, if any, is still checked so that the actor is
+		// known, but a bad one does not block a health probe.
+		if authz != "" && s.opt.Auth != nil {
+			if pr, err := s.opt.Auth.Identify(ctx, authz); err == nil {
+				ctx = auth.WithPrincipal(ctx, pr)
+			}
+		}
+		return ctx, nil
+	}
+	if s.opt.Auth == nil {
+		return ctx, s.unauthorized(ctx, "authentication is not configured on this server", "")
+	}
+	if authz == "" {
+		return ctx, s.unauthorized(ctx, "authentication required: send Authorization: Bearer <access token or API key>", "")
+	}
+	pr, err := s.opt.Auth.Identify(ctx, authz)
+	if err != nil {
+		if qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
+			return ctx, s.fail(ctx, err)
+		}
+		s.auditSecurity(qrmfg.WithActor(ctx, anonymous(r, s.opt.TrustedProxies)), "auth.rejected", "operation", opID,
+			map[string]any{"reason": auth.RejectReason(err)})
+		return ctx, s.unauthorized(ctx, qrmfg.ErrorMessage(err), "invalid_token")
+	}
+	ctx = auth.WithPrincipal(ctx, pr)
+	if err := pr.Authorize(ru.op); err != nil {
+		s.auditSecurity(ctx, "auth.forbidden", "operation", opID, map[string]any{"permission": ru.op})
+		return ctx, s.fail(ctx, err)
+	}
+	if l := s.opt.Limits.Identity; l != nil {
+		d, err := l.Allow(ctx, "id:"+pr.Kind+":"+pr.ID, 1)
+		if err != nil {
+			return ctx, s.fail(ctx, err)
+		}
+		d.WriteHeaders(w.Header())
+		if err := d.Err(); err != nil {
+			return ctx, s.fail(ctx, err)
+		}
+	}
+	return ctx, nil
+}
+
+func (s *Server) unauthorized(ctx context.Context, msg, errCode string) *Problem {
+	p := s.fail(ctx, qrmfg.Errorf(qrmfg.EUNAUTHORIZED, "%s", msg))
+	p.Extra = nil
+	chal := `Bearer realm="qrmfg"`
+	if errCode != "" {
+		chal += `, error="` + errCode + `"`
+	}
+	p.Headers = http.Header{"Www-Authenticate": {chal}}
+	return p
+}
+
+// spend charges cost to the caller's quota on l (the codes or uploads
+// limiter) and returns the problem to answer when it is spent.
+func (s *Server) spend(ctx context.Context, l ratelimit.Limiter, cost int) error {
+	if l == nil || cost <= 0 || cost > l.Policy().Burst {
+		// A request larger than the whole burst is over QRMFG_MAX_BATCH,
+		// which the service refuses with a 422 naming the field.
+		return nil
+	}
+	key := "anonymous"
+	if pr, ok := auth.PrincipalFrom(ctx); ok {
+		key = pr.Kind + ":" + pr.ID
+	}
+	d, err := l.Allow(ctx, key, cost)
+	if err != nil {
+		return s.fail(ctx, err)
+	}
+	if err := d.Err(); err != nil {
+		p := s.fail(ctx, err)
+		p.Headers = http.Header{}
+		d.WriteHeaders(p.Headers)
+		return p
+	}
+	return nil
+}
+
+// authorizeAlso checks a permission beyond the route's own, for operations
+// whose input decides what they need (voiding or scrapping items).
+func (s *Server) authorizeAlso(ctx context.Context, op string) error {
+	pr, ok := auth.PrincipalFrom(ctx)
+	if !ok {
+		return s.fail(ctx, qrmfg.Errorf(qrmfg.EUNAUTHORIZED, "authentication required"))
+	}
+	if err := pr.Authorize(op); err != nil {
+		s.auditSecurity(ctx, "auth.forbidden", "operation", op, map[string]any{"permission": op})
+		return s.fail(ctx, err)
+	}
+	return nil
+}
+
+// anonymous is the actor of a request without a valid credential: its
+// client address.
+func anonymous(r *http.Request, trusted []netip.Prefix) qrmfg.Actor {
+	ip := clientIP(r, trusted)
+	return qrmfg.Actor{Kind: "anonymous", ID: ip, Name: ip}
+}
+
+// capture keeps the first bytes of a request body for the audit trail.
+type capture struct {
+	io.ReadCloser
+	buf bytes.Buffer
+}
+
+const captureLimit = 8 << 10
+
+func (c *capture) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if room := captureLimit + 1 - c.buf.Len(); room > 0 && n > 0 {
+		c.buf.Write(p[:min(n, room)])
+	}
+	return n, err
+}
+
+func captureBody(r *http.Request) *capture {
+	ct := r.Header.Get("Content-Type")
+	if r.Body == nil || !strings.Contains(ct, "json") {
+		return nil
+	}
+	c := &capture{ReadCloser: r.Body}
+	r.Body = c
+	return c
+}
+
+// secretKeys are request fields never copied into the audit trail.
+var secretKeys = []string{"password", "new_password", "current_password", "refresh_token", "token", "secret", "key"}
+
+// request returns the captured body as JSON with secret fields replaced, or
+// nil when there is none or it was cut off.
+func (c *capture) request() json.RawMessage {
+	if c == nil || c.buf.Len() == 0 || c.buf.Len() > captureLimit {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(c.buf.Bytes(), &v); err != nil {
+		return nil
+	}
+	redact(v)
+	b, _ := json.Marshal(v)
+	return b
+}
+
+func redact(v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			if slices.Contains(secretKeys, strings.ToLower(k)) {
+				t[k] = "[redacted]"
+				continue
+			}
+			redact(x)
+		}
+	case []any:
+		for _, x := range t {
+			redact(x)
+		}
+	}
+}
+
+// auditMutation records a mutation with its outcome: success for 2xx,
+// denied for 401/403, failed otherwise.
+func (s *Server) auditMutation(ctx context.Context, ru rule, objectID string, status int, body *capture) {
+	if s.opt.Audit == nil {
+		return
+	}
+	outcome := audit.Success
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		outcome = audit.Denied
+	case status >= 300 || status == 0:
+		outcome = audit.Failed
+	}
+	after := map[string]any{"status": status}
+	if req := body.request(); req != nil {
+		after["request"] = req
+	}
+	s.record(ctx, ru.action, ru.object, objectID, after, outcome)
+}
+
+// auditSecurity records a security event (a refused credential or permission).
+func (s *Server) auditSecurity(ctx context.Context, action, objectType, objectID string, after map[string]any) {
+	s.record(ctx, action, objectType, objectID, after, audit.Denied)
+}
+
+// clientIP is the address of the client: the peer, or, when the peer is a
+// trusted proxy, the right-most address in X-Forwarded-For that is not one.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	isTrusted := func(a netip.Addr) bool {
+		return slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
+	}
+	if !isTrusted(peer) {
+		return peer.Unmap().String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !isTrusted(a) {
+			return a.Unmap().String()
+		}
+	}
+	return peer.Unmap().String()
+}
+
+// Security headers (OWASP HTTP Security Response Headers Cheat Sheet). The
+// API answers JSON, images and files; nothing it serves may be framed, run
+// scripts or load anything, except the API docs page, which loads its own
+// script and styles.
+const (
+	cspAPI  = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+	cspDocs = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+func (s *Server) securityHeaders(h http.Header, r *http.Request) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-site")
+	h.Set("X-XSS-Protection", "0")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+	if r.URL.Path == "/docs" || strings.HasPrefix(r.URL.Path, "/docs/") {
+		h.Set("Content-Security-Policy", cspDocs)
+	} else {
+		h.Set("Content-Security-Policy", cspAPI)
+	}
+	if r.TLS != nil || s.forwardedHTTPS(r) {
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	}
+}
+
+// forwardedHTTPS reports whether a trusted proxy says the client used HTTPS.
+func (s *Server) forwardedHTTPS(r *http.Request) bool {
+	if len(s.opt.TrustedProxies) == 0 || !strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && slices.ContainsFunc(s.opt.TrustedProxies, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
+}
+
+// CORS: requests from browsers on other origins are answered only for the
+// configured origins. Credentials are bearer tokens, never cookies, so
+// Access-Control-Allow-Credentials is never sent.
+const (
+	corsMethods = "GET, POST, PUT, PATCH, DELETE"
+	corsHeaders = "Authorization, Content-Type, Idempotency-Key, If-Match, X-Request-ID, traceparent"
+	corsExpose  = "X-Request-ID, ETag, Location, Retry-After, RateLimit, RateLimit-Policy, Content-Disposition"
+)
+
+// cors sets the CORS response headers and reports whether the request was a
+// preflight that has been answered.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+	if origin == "" {
+		return false
+	}
+	allowed := ""
+	for _, o := range s.opt.CORSOrigins {
+		if o == "*" {
+			allowed = "*"
+			break
+		}
+		if strings.EqualFold(o, origin) {
+			allowed = origin
+			break
+		}
+	}
+	if allowed == "" {
+		if preflight {
+			w.WriteHeader(http.StatusNoContent) // no Access-Control-Allow-Origin: the browser refuses
+			return true
+		}
+		return false
+	}
+	h.Set("Access-Control-Allow-Origin", allowed)
+	if !preflight {
+		h.Set("Access-Control-Expose-Headers", corsExpose)
+		return false
+	}
+	h.Add("Vary", "Access-Control-Request-Method")
+	h.Add("Vary", "Access-Control-Request-Headers")
+	h.Set("Access-Control-Allow-Methods", corsMethods)
+	h.Set("Access-Control-Allow-Headers", corsHeaders)
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}
+
+// limitIP charges the client address's quota and reports whether the
+// request may go on (having answered 429 otherwise).
+func (s *Server) limitIP(w http.ResponseWriter, r *http.Request) bool {
+	l := s.opt.Limits.IP
+	if l == nil {
+		return true
+	}
+	d, err := l.Allow(r.Context(), "ip:"+clientIP(r, s.opt.TrustedProxies), 1)
+	if err != nil {
+		return true // a limiter failure does not take the API down
+	}
+	if d.Allowed {
+		return true
+	}
+	p := s.fail(r.Context(), d.Err())
+	p.Headers = http.Header{}
+	d.WriteHeaders(p.Headers)
+	writeProblem(w, p)
+	return false
+}
