@@ -10,7 +10,6 @@ import (
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/common"
-	multidetector "github.com/makiuchi-d/gozxing/multi/qrcode/detector"
 	"github.com/makiuchi-d/gozxing/qrcode/detector"
 
 	"github.com/qrmfg/qrmfg/internal/qr"
@@ -168,8 +167,8 @@ func (sc *scanner) binarize(l *level, bi int, inverted bool) *passResult {
 	if err != nil {
 		p.m = nil
 	} else {
-		finder := detector.NewFinderPatternFinder(m, nil)
-		if info, err := finder.Find(nil); err == nil {
+		finder, info, err := findSingle(m)
+		if err == nil {
 			if r, err := detector.NewDetector(m).ProcessFinderPatternInfo(info); err == nil {
 				p.single = r
 			}
@@ -328,8 +327,6 @@ const (
 // detector saw them) for which the multi-detector runs.
 const maxMultiCenters = 40
 
-var hints = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
-
 // detectAll finds finder-pattern triples in m and decodes each candidate:
 // ZXing's single-symbol detector first (fast, row-skipping); in the second
 // round, when nothing was read, our own triples (looseTriples, pairTriples);
@@ -360,11 +357,11 @@ func (sc *scanner) detectAll(p *passResult, l *gray, inverted bool) {
 			}
 		}
 	}
-	h, thorough := hints, true
+	tryHarder, thorough := true, true
 	if len(sc.found) > 0 && !sc.all || !sc.retrying {
 		// Other codes beside the one read, or the first round: the cheaper
 		// row-skipping scan.
-		h = nil
+		tryHarder = false
 	}
 	if len(sc.found) > 0 && !sc.all {
 		thorough = false
@@ -374,11 +371,7 @@ func (sc *scanner) detectAll(p *passResult, l *gray, inverted bool) {
 		// the candidates and would stall the pass.
 		return
 	}
-	rs, err := multidetector.NewMultiDetector(m).DetectMulti(h)
-	if err != nil {
-		return
-	}
-	for _, c := range rs {
+	for _, c := range detectMulti(m, tryHarder) {
 		if sc.ctx.Err() != nil {
 			return
 		}
