@@ -74,6 +74,7 @@ func exitCode(err error) int {
 // with a temporary data directory.
 type Main struct {
 	Stdout, Stderr io.Writer
+	Stdin          io.Reader // nil: os.Stdin
 	Environ        []string
 
 	cmd    string
@@ -86,6 +87,7 @@ type Main struct {
 	gen  *generateFlags
 	scan *scanFlags
 	sim  *simFlags
+	adm  *adminFlags
 }
 
 // getenv returns the value of name in the Main's environment.
@@ -132,6 +134,11 @@ Usage:
                           read, grade and check the codes in photos (offline: format and signature only)
   qrmfg sim [--listen 127.0.0.1:2323 | --pty] [--time-scale 20] [--image burn.png] [--drop-after N] [--alarm-at N --alarm-code C] ...
                           run a simulated GRBL laser controller (see docs/engraving.md)
+  qrmfg user create NAME [--role operator] [--lines L1,L2] [--password-stdin]
+  qrmfg user reset-password|disable|enable NAME | list
+                          manage users in the configured database
+  qrmfg audit verify [--checkpoints FILE] | checkpoints [--out FILE] | export [--format csv|json] [--out FILE]
+                          check the audit chain (against an outside copy of the signed checkpoints), export it
   qrmfg config            print the effective configuration (secrets masked)
   qrmfg version
 
@@ -146,7 +153,7 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	m.cmd, args = args[0], args[1:]
 	switch m.cmd {
-	case "serve", "migrate", "config", "generate", "scan", "sim":
+	case "serve", "migrate", "config", "generate", "scan", "sim", "user", "audit":
 	case "version", "--version", "-version":
 		m.cmd = "version"
 		return nil
@@ -171,12 +178,16 @@ func (m *Main) ParseFlags(args []string) error {
 		m.sim = &simFlags{}
 		m.sim.register(fs)
 	}
+	if m.cmd == "user" || m.cmd == "audit" {
+		m.adm = &adminFlags{}
+		m.adm.register(fs, m.cmd)
+	}
 	cfg, warns, err := config.Load(fs, args, m.Environ)
 	if err != nil {
 		return err
 	}
 	m.Config, m.args = cfg, fs.Args()
-	if m.cmd == "scan" {
+	if m.cmd == "scan" || m.cmd == "user" || m.cmd == "audit" {
 		if m.args, err = interleaved(fs, m.args); err != nil {
 			return qrmfg.Errorf(qrmfg.EINVALID, "%v", err)
 		}
@@ -214,6 +225,10 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.scanFiles(ctx, m.scan, m.args)
 	case "sim":
 		return m.simulate(ctx, m.sim)
+	case "user":
+		return m.user(ctx, m.adm)
+	case "audit":
+		return m.auditCmd(ctx, m.adm)
 	}
 	return qrmfg.Errorf(qrmfg.EINVALID, "unknown command %q", m.cmd)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -42,7 +43,11 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 func startServer(t *testing.T, env ...string) *server {
 	t.Helper()
 	logs := &syncBuffer{}
-	m := NewMain(io.Discard, logs, append([]string{"QRMFG_DATA_DIR=" + t.TempDir(), "QRMFG_ADMIN_PASSWORD=" + testAdminPassword}, env...))
+	base := []string{"QRMFG_ADMIN_PASSWORD=" + testAdminPassword}
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "QRMFG_DATA_DIR=") }) {
+		base = append(base, "QRMFG_DATA_DIR="+t.TempDir())
+	}
+	m := NewMain(io.Discard, logs, append(base, env...))
 	if err := m.ParseFlags([]string{"serve", "--addr", "127.0.0.1:0"}); err != nil {
 		t.Fatal(err)
 	}

@@ -119,7 +119,8 @@ func limiters(cfg config.Config) (httpapi.Limits, error) {
 	}{
 		{&l.Identity, ratelimit.Policy{Name: "default", Rate: cfg.Rate.PerSecond, Period: time.Second, Burst: cfg.Rate.Burst}},
 		{&l.IP, ratelimit.Policy{Name: "ip", Rate: cfg.Rate.IPPerSecond, Period: time.Second, Burst: 2 * cfg.Rate.IPPerSecond}},
-		{&l.Login, loginPolicy(cfg)},
+		// Per address, several people may log in from one terminal or NAT.
+		{&l.Login, ratelimit.Policy{Name: "login-ip", Rate: 5 * cfg.Rate.LoginsPerMin, Period: time.Minute, Burst: 20}},
 		{&l.Codes, ratelimit.Policy{Name: "codes", Rate: cfg.Rate.CodesPerHour, Period: time.Hour, Burst: max(cfg.Limits.MaxBatch, 1)}},
 		{&l.Uploads, ratelimit.Policy{Name: "uploads", Rate: cfg.Rate.UploadsPerMin, Period: time.Minute, Burst: max(cfg.Rate.UploadsPerMin/10, 1)}},
 	} {

@@ -71,7 +71,7 @@ func settings() []setting {
 		{name: "QRMFG_RATE_LIMIT_IP", def: "50", help: "Requests per second per client address (burst: twice as many).", bind: integer(func(c *Config) *int { return &c.Rate.IPPerSecond }, 1, 1_000_000)},
 		{name: "QRMFG_RATE_LIMIT_CODES_PER_HOUR", def: "1000000", help: "QR codes one identity may generate or allocate per hour (burst: QRMFG_MAX_BATCH).", bind: integer(func(c *Config) *int { return &c.Rate.CodesPerHour }, 1, 1_000_000_000)},
 		{name: "QRMFG_RATE_LIMIT_UPLOADS_PER_MINUTE", def: "600", help: "Photos one identity may upload to scan per minute (burst: a tenth of it).", bind: integer(func(c *Config) *int { return &c.Rate.UploadsPerMin }, 1, 1_000_000)},
-		{name: "QRMFG_RATE_LIMIT_LOGINS_PER_MINUTE", def: "10", help: "Login attempts per account and per client address per minute (burst 5).", bind: integer(func(c *Config) *int { return &c.Rate.LoginsPerMin }, 1, 100_000)},
+		{name: "QRMFG_RATE_LIMIT_LOGINS_PER_MINUTE", def: "10", help: "Login attempts per account per minute (burst 5); per client address five times as many (burst 20).", bind: integer(func(c *Config) *int { return &c.Rate.LoginsPerMin }, 1, 100_000)},
 		{name: "QRMFG_TRUSTED_PROXIES", help: "Networks of reverse proxies whose X-Forwarded-For names the client (for per-address limits and the audit). Empty: the peer address is the client.", bind: prefixes(func(c *Config) *[]netip.Prefix { return &c.Rate.TrustedProxies }, false)},
 		{name: "ENABLE_MONITORING", def: "true", help: "Serve Prometheus metrics at /metrics.", bind: boolean(func(c *Config) *bool { return &c.Features.Monitoring })},
 
