@@ -211,3 +211,97 @@ func (bz *binarizer) thresholdRow(words []uint32, src []byte, thr []int, maxX in
 		words[x0>>5] |= b << uint(x0&31)
 	}
 }
+
+// global binarizes l as gozxing's GlobalHistogramBinarizer does (one black
+// point from a histogram of four rows' middle three fifths), on the negative
+// of l when inverted, with the thresholding done eight pixels at a time.
+func (bz *binarizer) global(l *gray, inverted bool) (*gozxing.BitMatrix, error) {
+	w, h := l.w, l.h
+	m, err := gozxing.NewBitMatrix(w, h)
+	if err != nil {
+		return nil, err
+	}
+	var buckets [gozxing.LUMINANCE_BUCKETS]int
+	for y := 1; y < 5; y++ {
+		row := l.pix[(h*y/5)*w : (h*y/5+1)*w]
+		for _, p := range row[w/5 : w*4/5] {
+			if inverted {
+				p = 255 - p
+			}
+			buckets[p>>gozxing.LUMINANCE_SHIFT]++
+		}
+	}
+	black, ok := estimateBlackPoint(buckets[:])
+	if !ok {
+		return nil, gozxing.NewNotFoundException()
+	}
+	// Dark when p < black, or for the negative 255-p < black, that is
+	// p > 255-black: thresholdRow's two tests.
+	t := black - 1
+	if inverted {
+		t = 255 - black
+	}
+	sw := (w + hybridBlock - 1) / hybridBlock
+	if cap(bz.thr) < sw {
+		bz.thr = make([]int, sw)
+	}
+	thr := bz.thr[:sw]
+	for i := range thr {
+		thr[i] = t
+	}
+	if bz.row == nil || bz.row.GetSize() != w {
+		bz.row = gozxing.NewBitArray(w)
+	}
+	words := bz.row.GetBitArray()[:(w+31)/32]
+	maxX := w - hybridBlock
+	for y := 0; y < h; y++ {
+		clear(words)
+		src := l.pix[y*w : (y+1)*w]
+		if w < hybridBlock {
+			for x, p := range src {
+				if (int(p) <= t) != inverted {
+					words[x>>5] |= 1 << uint(x&31)
+				}
+			}
+		} else {
+			bz.thresholdRow(words, src, thr, maxX, inverted)
+		}
+		m.SetRow(y, bz.row)
+	}
+	return m, nil
+}
+
+// estimateBlackPoint is GlobalHistogramBinarizer.estimateBlackPoint: the
+// deepest valley between the two highest peaks of the histogram, none when
+// the peaks are too close (a flat image).
+func estimateBlackPoint(buckets []int) (int, bool) {
+	n := len(buckets)
+	maxCount, first, firstSize := 0, 0, 0
+	for x, c := range buckets {
+		if c > firstSize {
+			first, firstSize = x, c
+		}
+		maxCount = max(maxCount, c)
+	}
+	second, secondScore := 0, 0
+	for x, c := range buckets {
+		d := x - first
+		if score := c * d * d; score > secondScore {
+			second, secondScore = x, score
+		}
+	}
+	if first > second {
+		first, second = second, first
+	}
+	if second-first <= n/16 {
+		return 0, false
+	}
+	valley, valleyScore := second-1, -1
+	for x := second - 1; x > first; x-- {
+		d := x - first
+		if score := d * d * (second - x) * (maxCount - buckets[x]); score > valleyScore {
+			valley, valleyScore = x, score
+		}
+	}
+	return valley << gozxing.LUMINANCE_SHIFT, true
+}

@@ -7,14 +7,14 @@ import (
 	"github.com/makiuchi-d/gozxing"
 )
 
-// TestHybridMatchesGozxing checks that the hybrid binarizer gives exactly
-// gozxing's HybridBinarizer matrix, on the image and on its negative, for
-// sizes that are and are not multiples of the block size.
-func TestHybridMatchesGozxing(t *testing.T) {
+// TestBinarizersMatchGozxing checks that the hybrid and global-histogram
+// binarizers give exactly gozxing's matrices, on the image and on its
+// negative, for sizes that are and are not multiples of the block size.
+func TestBinarizersMatchGozxing(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	var bz binarizer
-	for _, size := range [][2]int{{40, 40}, {41, 57}, {64, 48}, {100, 99}, {203, 131}, {30, 80}} {
+	for _, size := range [][2]int{{40, 40}, {41, 57}, {64, 48}, {100, 99}, {203, 131}, {30, 80}, {5, 7}, {13, 44}} {
 		g := &gray{w: size[0], h: size[1], pix: make([]byte, size[0]*size[1]), scale: 1}
 		// Flat areas, smooth gradients and noisy edges, so that every
 		// branch of the black-point estimate is taken.
@@ -44,7 +44,12 @@ func TestHybridMatchesGozxing(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got.String() != want.String() {
-				t.Errorf("%dx%d inverted=%v: matrices differ", g.w, g.h, inverted)
+				t.Errorf("%dx%d inverted=%v: hybrid matrices differ", g.w, g.h, inverted)
+			}
+			want, err = gozxing.NewGlobalHistgramBinarizer(src).GetBlackMatrix()
+			got, err2 := bz.global(g, inverted)
+			if (err == nil) != (err2 == nil) || err == nil && got.String() != want.String() {
+				t.Errorf("%dx%d inverted=%v: global-histogram matrices differ (%v, %v)", g.w, g.h, inverted, err2, err)
 			}
 		}
 	}

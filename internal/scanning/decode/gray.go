@@ -198,25 +198,41 @@ func (g *gray) stretched() *gray {
 	return d
 }
 
-// smoothed returns g blurred with a 3×3 box filter, which closes the gaps
-// between the dots of a dotted (dot-peen or pulsed-laser) mark so its finder
-// patterns read as solid rings.
+// smoothed returns g blurred with a 3×3 box filter (the mean of the pixels
+// of the 3×3 neighbourhood inside the plane, rounded), which closes the
+// gaps between the dots of a dotted (dot-peen or pulsed-laser) mark so its
+// finder patterns read as solid rings.
 func (g *gray) smoothed() *gray {
 	w, h := g.w, g.h
 	d := &gray{w: w, h: h, pix: make([]byte, w*h), scale: g.scale}
+	col := make([]uint32, w) // column sums over the rows y-1..y+1
 	for y := 0; y < h; y++ {
 		y0, y1 := max(y-1, 0), min(y+1, h-1)
-		for x := 0; x < w; x++ {
-			x0, x1 := max(x-1, 0), min(x+1, w-1)
-			var s, n uint32
-			for yy := y0; yy <= y1; yy++ {
-				row := g.pix[yy*w : yy*w+w]
-				for xx := x0; xx <= x1; xx++ {
-					s += uint32(row[xx])
-					n++
-				}
+		clear(col)
+		for yy := y0; yy <= y1; yy++ {
+			for x, v := range g.pix[yy*w : yy*w+w] {
+				col[x] += uint32(v)
 			}
-			d.pix[y*w+x] = byte((s + n/2) / n)
+		}
+		ny := uint32(y1 - y0 + 1)
+		row := d.pix[y*w : y*w+w]
+		if ny == 3 && w > 2 {
+			// Inner pixels of inner rows: nine samples.
+			for x := 1; x < w-1; x++ {
+				row[x] = byte((col[x-1] + col[x] + col[x+1] + 4) / 9)
+			}
+		}
+		for x := range row {
+			if ny == 3 && x > 0 && x < w-1 {
+				continue
+			}
+			x0, x1 := max(x-1, 0), min(x+1, w-1)
+			var s uint32
+			for xx := x0; xx <= x1; xx++ {
+				s += col[xx]
+			}
+			n := ny * uint32(x1-x0+1)
+			row[x] = byte((s + n/2) / n)
 		}
 	}
 	return d

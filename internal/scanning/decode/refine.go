@@ -19,7 +19,7 @@ type corr struct{ m, p Point2f }
 // (not only the bottom-right one, which is what lets strongly tilted large
 // symbols read), samples the binarized image, and failing that fits the grid
 // to all function patterns on the grey image (fitGrid) and samples again.
-func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n int, inverted bool) (*symbol, Homography, int, bool) {
+func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n int, inverted bool, stages retryStages) (*symbol, Homography, int, bool) {
 	tl, tr, bl := finders[0], finders[1], finders[2]
 	for _, d := range []int{n, n + 4} {
 		if d < 21 || d > 177 {
@@ -37,14 +37,16 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n 
 		if d > 21 {
 			h = alignGrid(m, h, d, cs)
 		}
-		if s, ok := sampleAndRead(m, h, d); ok {
+		if stages&refitAlign == 0 {
+			// Done before: only the fit.
+		} else if s, ok := sampleAndRead(m, h, d); ok {
 			return s, h, d, true
 		}
 		// Fit the grid to the function patterns, starting from the finder
 		// centres and the bottom-right corner where h puts them. Larger
 		// symbols have alignment patterns enough for alignGrid, and a fit
 		// of theirs costs too much.
-		if d > maxFitDimension {
+		if d > maxFitDimension || stages&refitFunction == 0 {
 			continue
 		}
 		var start []corr
@@ -58,6 +60,17 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n 
 	}
 	return nil, Homography{}, 0, false
 }
+
+// retryStages selects the stages of retry: the refit to the alignment
+// patterns (cheap: tried in the first round already) and the fit to all
+// function patterns.
+type retryStages int
+
+const (
+	refitAlign retryStages = 1 << iota
+	refitFunction
+	refitAll = refitAlign | refitFunction
+)
 
 // maxFitDimension is the largest symbol (version 10) whose grid fitGrid fits.
 const maxFitDimension = 57

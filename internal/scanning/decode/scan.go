@@ -115,7 +115,6 @@ func (sc *scanner) run(g *gray, opts Options) {
 // kept for the second round.
 type level struct {
 	g      *gray
-	neg    *gray             // the negative, built on first use
 	passes [2][2]*passResult // by binarizer and polarity
 }
 
@@ -126,21 +125,11 @@ type passResult struct {
 	single  *common.DetectorResult    // its triple, nil when none
 }
 
-// negative returns the negative of the level's plane.
-func (l *level) negative() *gray {
-	if l.neg == nil {
-		p := make([]byte, len(l.g.pix))
-		for i, v := range l.g.pix {
-			p[i] = 255 - v
-		}
-		l.neg = &gray{w: l.g.w, h: l.g.h, pix: p, scale: l.g.scale}
-	}
-	return l.neg
-}
-
 // binarize returns the pass of binarizer bi over l (its negative when
-// inverted), binarizing and running ZXing's single-symbol finder on first
-// use; nil when the binarizer refuses the plane.
+// inverted: binarizing the negative rather than flipping the bits, since the
+// binarizers take flat areas for light background, which for a
+// light-on-dark mark is the wrong way round), binarizing and running ZXing's
+// single-symbol finder on first use.
 func (sc *scanner) binarize(l *level, bi int, inverted bool) *passResult {
 	pol := 0
 	if inverted {
@@ -154,14 +143,7 @@ func (sc *scanner) binarize(l *level, bi int, inverted bool) *passResult {
 	if bi == 0 {
 		m, err = sc.bin.hybrid(l.g, inverted)
 	} else {
-		src := l.g
-		if inverted {
-			// Binarize the negative rather than flip the bits: the
-			// binarizers treat flat areas as light background, which for
-			// a light-on-dark mark is the wrong way round.
-			src = l.negative()
-		}
-		m, err = gozxing.NewGlobalHistgramBinarizer(&lumSource{g: src}).GetBlackMatrix()
+		m, err = sc.bin.global(l.g, inverted)
 	}
 	p := &passResult{m: m}
 	if err != nil {
@@ -335,7 +317,13 @@ const maxMultiCenters = 40
 func (sc *scanner) detectAll(p *passResult, l *gray, inverted bool) {
 	m := p.m
 	if r := p.single; r != nil && !covered(sc.found, r, l.scale) {
-		if code, ok := sc.decodeCandidate(r, m, l, inverted, true); ok {
+		// The cheap refit to the alignment patterns in the first round,
+		// the grid fit in the second.
+		stages := refitAlign
+		if sc.retrying {
+			stages = refitFunction
+		}
+		if code, ok := sc.decodeCandidate(r, m, l, inverted, stages); ok {
 			sc.add(code)
 		}
 	}
@@ -378,7 +366,11 @@ func (sc *scanner) detectAll(p *passResult, l *gray, inverted bool) {
 		if covered(sc.found, c, l.scale) {
 			continue
 		}
-		if code, ok := sc.decodeCandidate(c, m, l, inverted, thorough); ok {
+		var stages retryStages
+		if thorough && sc.retrying {
+			stages = refitAll
+		}
+		if code, ok := sc.decodeCandidate(c, m, l, inverted, stages); ok {
 			sc.add(code)
 		}
 	}
@@ -386,7 +378,7 @@ func (sc *scanner) detectAll(p *passResult, l *gray, inverted bool) {
 
 // decodeCandidate reads one detector result: ZXing's own sampling first,
 // then, when thorough and this triple has not failed before, the retry.
-func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, inverted, thorough bool) (Code, bool) {
+func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, inverted bool, stages retryStages) (Code, bool) {
 	bits := dr.GetBits()
 	pts := dr.GetPoints()
 	if bits == nil || len(pts) < 3 {
@@ -410,8 +402,19 @@ func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatr
 			to[2] = *align
 		}
 		h = quadToQuad(from, to)
+	} else if !sc.retrying {
+		// First round: only the refit to the alignment patterns, which
+		// costs little and spends no retry.
+		if stages&refitAlign == 0 {
+			return Code{}, false
+		}
+		var ok bool
+		s, h, n, ok = retry(m, l, [3]Point2f{tl, tr, bl}, align, n, inverted, refitAlign)
+		if !ok {
+			return Code{}, false
+		}
 	} else {
-		if !thorough {
+		if stages == 0 {
 			return Code{}, false
 		}
 		k := l.scale
@@ -426,7 +429,7 @@ func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatr
 			return Code{}, false
 		}
 		var ok bool
-		s, h, n, ok = retry(m, l, [3]Point2f{tl, tr, bl}, align, n, inverted)
+		s, h, n, ok = retry(m, l, [3]Point2f{tl, tr, bl}, align, n, inverted, stages)
 		if !ok {
 			sc.failed = append(sc.failed, f)
 			return Code{}, false
@@ -451,7 +454,7 @@ func (sc *scanner) decodeLoose(info *detector.FinderPatternInfo, m *gozxing.BitM
 		if dd > 177 || !sc.takeRetry() {
 			continue
 		}
-		if s, h, n, ok := retry(m, l, [3]Point2f{pt(tl), pt(tr), pt(bl)}, nil, dd, inverted); ok {
+		if s, h, n, ok := retry(m, l, [3]Point2f{pt(tl), pt(tr), pt(bl)}, nil, dd, inverted, refitAll); ok {
 			return makeCode(s, h, n, l, inverted)
 		}
 	}
