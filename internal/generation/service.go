@@ -115,6 +115,7 @@ type Request struct {
 	Count             int             `json:"count"`
 	WarrantyYears     int             `json:"warranty_years,omitempty"`
 	Attributes        json.RawMessage `json:"attributes,omitempty"`
+	Line              string          `json:"line,omitempty"` // production line of the items
 	Payload           string          `json:"payload,omitempty"`
 	Format            string          `json:"format,omitempty"`
 	Style             StyleRequest    `json:"style,omitempty"`
@@ -159,7 +160,7 @@ func (s *Service) Generate(ctx context.Context, req Request) (*Result, error) {
 	}
 	b, err := s.inv.AllocateBatch(ctx, inventory.AllocateRequest{ComponentType: req.ComponentType, VendorCode: req.VendorCode,
 		LotNumber: req.LotNumber, Count: req.Count, ManufacturingDate: req.ManufacturingDate,
-		WarrantyYears: req.WarrantyYears, Attributes: req.Attributes})
+		WarrantyYears: req.WarrantyYears, Attributes: req.Attributes, Line: req.Line})
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ type allocateInput struct {
 		ManufacturingDate string          `json:"manufacturing_date,omitempty" example:"2025-01-15" doc:"YYYY-MM-DD"`
 		WarrantyYears     int             `json:"warranty_years,omitempty" example:"5"`
 		Attributes        json.RawMessage `json:"attributes,omitempty" doc:"Free attributes (a JSON object) copied to every item"`
+		Line              string          `json:"line,omitempty" maxLength:"64" doc:"Production line of the items; a caller restricted to lines must name one of them"`
 	}
 }
 
@@ -39,6 +40,7 @@ type ItemsFilterInput struct {
 	VendorCode    string    `query:"vendor_code"`
 	LotNumber     string    `query:"lot_number"`
 	Location      string    `query:"location"`
+	Line          string    `query:"line" maxLength:"64" doc:"Items of this production line"`
 	UIDPrefix     string    `query:"uid_prefix" doc:"Items whose uid starts with this"`
 	BatchID       string    `query:"batch_id"`
 	ParentUID     string    `query:"parent_uid" doc:"Items installed directly in this assembly"`
@@ -202,7 +204,7 @@ type statusesOutput struct {
 
 func (f ItemsFilterInput) filter() (inventory.ItemFilter, error) {
 	out := inventory.ItemFilter{ComponentType: f.ComponentType, VendorCode: f.VendorCode, LotNumber: f.LotNumber,
-		Location: f.Location, UIDPrefix: f.UIDPrefix, BatchID: f.BatchID, ParentUID: f.ParentUID}
+		Location: f.Location, Line: f.Line, UIDPrefix: f.UIDPrefix, BatchID: f.BatchID, ParentUID: f.ParentUID}
 	if f.Status != "" {
 		for _, s := range strings.Split(f.Status, ",") {
 			st, err := inventory.ParseStatus(s)
@@ -253,7 +255,7 @@ func (s *Server) registerInventory() {
 			}
 			req := inventory.AllocateRequest{ComponentType: in.Body.ComponentType, VendorCode: in.Body.VendorCode,
 				LotNumber: in.Body.LotNumber, Count: in.Body.Count, ManufacturingDate: in.Body.ManufacturingDate,
-				WarrantyYears: in.Body.WarrantyYears, Attributes: in.Body.Attributes}
+				WarrantyYears: in.Body.WarrantyYears, Attributes: in.Body.Attributes, Line: in.Body.Line}
 			if in.IdempotencyKey == "" || s.svc.Idempotency == nil {
 				b, err := inv.AllocateBatch(ctx, req)
 				if err != nil {

@@ -18,7 +18,7 @@ import (
 // csvColumns are the columns of an export, in order. Imports accept any
 // order by header name; uid is required, the others optional.
 var csvColumns = []string{"uid", "component_type", "vendor_code", "lot_number", "serial", "manufacturing_date",
-	"warranty_years", "warranty_end", "status", "location", "attributes", "batch_id", "parent_uid", "created_at", "updated_at"}
+	"warranty_years", "warranty_end", "status", "location", "attributes", "batch_id", "parent_uid", "created_at", "updated_at", "line"}
 
 // ExportCSV streams every item matching f as CSV, in uid order.
 func (s *Service) ExportCSV(ctx context.Context, f ItemFilter, w io.Writer) error {
@@ -36,6 +36,7 @@ func (s *Service) ExportCSV(ctx context.Context, f ItemFilter, w io.Writer) erro
 		rec[6], rec[7], rec[8], rec[9] = strconv.Itoa(it.WarrantyYears), it.WarrantyEnd, string(it.Status), it.Location
 		rec[10], rec[11], rec[12] = string(it.Attributes), it.BatchID, it.ParentUID
 		rec[13], rec[14] = it.CreatedAt.Format(time.RFC3339Nano), it.UpdatedAt.Format(time.RFC3339Nano)
+		rec[15] = it.Line
 		return cw.Write(rec)
 	})
 	if err != nil {
@@ -126,7 +127,7 @@ func (s *Service) ImportCSV(ctx context.Context, r io.Reader, dryRun bool) (Impo
 			addErr(line, "", "row has %d fields, the header has %d", len(rec), len(header))
 			continue
 		}
-		it, cerr, reason := rowToItem(rec, col)
+		it, cerr, reason := rowToItem(ctx, rec, col)
 		if reason != "" {
 			addErr(line, cerr, "%s", reason)
 			continue
@@ -188,7 +189,7 @@ func countLines(errs []RowError) int {
 }
 
 // rowToItem validates one CSV row; on failure it returns the column and reason.
-func rowToItem(rec []string, col map[string]int) (Item, string, string) {
+func rowToItem(ctx context.Context, rec []string, col map[string]int) (Item, string, string) {
 	get := func(name string) string {
 		if i, ok := col[name]; ok {
 			return strings.TrimSpace(rec[i])
@@ -234,6 +235,13 @@ func rowToItem(rec []string, col map[string]int) (Item, string, string) {
 	it.Location = get("location")
 	if len(it.Location) > 200 {
 		return Item{}, "location", "location is longer than 200 characters"
+	}
+	it.Line = get("line")
+	if len(it.Line) > 64 {
+		return Item{}, "line", "line is longer than 64 characters"
+	}
+	if !Visible(ctx, it.Line) || it.Line == "" && len(lineScope(ctx)) > 0 {
+		return Item{}, "line", fmt.Sprintf("you may import only onto your production lines (%s)", strings.Join(lineScope(ctx), ", "))
 	}
 	if v := get("attributes"); v != "" {
 		a, err := normaliseAttributes(json.RawMessage(v))

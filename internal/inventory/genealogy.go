@@ -23,10 +23,16 @@ func (s *Service) Install(ctx context.Context, childUID, parentUID, reason strin
 	var out Item
 	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		child, err := tx.LockItem(ctx, childUID)
+		if err == nil {
+			err = checkVisible(ctx, child)
+		}
 		if err != nil {
 			return err
 		}
 		parent, err := tx.LockItem(ctx, parentUID)
+		if err == nil {
+			err = checkVisible(ctx, parent)
+		}
 		if err != nil {
 			return err
 		}
@@ -74,6 +80,9 @@ func (s *Service) Remove(ctx context.Context, childUID string, to Status, reason
 	var out Item
 	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		child, err := tx.LockItem(ctx, childUID)
+		if err == nil {
+			err = checkVisible(ctx, child)
+		}
 		if err != nil {
 			return err
 		}
@@ -128,6 +137,9 @@ func (s *Service) Upstream(ctx context.Context, uid string) (*Node, error) {
 		return nil, err
 	}
 	root, err := s.store.GetItem(ctx, uid)
+	if err == nil {
+		err = checkVisible(ctx, root)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +177,9 @@ func (s *Service) Downstream(ctx context.Context, uid string) ([]Item, error) {
 		return nil, err
 	}
 	it, err := s.store.GetItem(ctx, uid)
+	if err == nil {
+		err = checkVisible(ctx, it)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -92,6 +92,7 @@ type Item struct {
 	WarrantyEnd       string          `json:"warranty_end,omitempty"`
 	Status            Status          `json:"status"`
 	Location          string          `json:"location"`
+	Line              string          `json:"line,omitempty"` // production line; empty: none
 	Attributes        json.RawMessage `json:"attributes"`
 	BatchID           string          `json:"batch_id,omitempty"`
 	ParentUID         string          `json:"parent_uid,omitempty"`
@@ -125,6 +126,7 @@ type Batch struct {
 	Count             int             `json:"count"`
 	ManufacturingDate string          `json:"manufacturing_date,omitempty"`
 	WarrantyYears     int             `json:"warranty_years"`
+	Line              string          `json:"line,omitempty"`
 	Attributes        json.RawMessage `json:"attributes"`
 	CreatedBy         string          `json:"created_by,omitempty"`
 	CreatedAt         time.Time       `json:"created_at"`
@@ -150,6 +152,8 @@ type ItemFilter struct {
 	VendorCode    string
 	LotNumber     string
 	Location      string
+	Line          string   // items of this production line
+	Lines         []string // restriction: only items of these lines (or of none); set from the actor
 	UIDPrefix     string
 	BatchID       string
 	SerialFrom    int64 // with the lot: serials >= SerialFrom

@@ -10,12 +10,17 @@ import (
 )
 
 // Item returns one item without its history (the cheap lookup scanning
-// does for every code). ENOTFOUND when no item has the uid.
+// does for every code). ENOTFOUND when no item has the uid, or when it is on
+// a production line the actor may not see.
 func (s *Service) Item(ctx context.Context, uid string) (Item, error) {
 	if _, err := partid.Parse(uid); err != nil {
 		return Item{}, err
 	}
-	return s.store.GetItem(ctx, uid)
+	it, err := s.store.GetItem(ctx, uid)
+	if err == nil {
+		err = checkVisible(ctx, it)
+	}
+	return it, err
 }
 
 // SeenConsumer is the consumer name under which the inventory follows scans.

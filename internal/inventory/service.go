@@ -77,6 +77,9 @@ type AllocateRequest struct {
 	ManufacturingDate string          `json:"manufacturing_date,omitempty"`
 	WarrantyYears     int             `json:"warranty_years"`
 	Attributes        json.RawMessage `json:"attributes,omitempty"`
+	// Line is the production line of the batch's items (empty: none). A
+	// caller restricted to lines must name one of them (or has only one).
+	Line string `json:"line,omitempty"`
 	// Claim, when set, is completed with the batch in the same transaction.
 	Claim *idempotency.Claim `json:"-"`
 }
@@ -104,6 +107,10 @@ func (s *Service) AllocateBatch(ctx context.Context, req AllocateRequest) (Batch
 	if err != nil {
 		return Batch{}, err
 	}
+	line, err := allocationLine(ctx, req.Line)
+	if err != nil {
+		return Batch{}, err
+	}
 	warrantyEnd := ""
 	if !mfg.IsZero() && req.WarrantyYears > 0 {
 		warrantyEnd = mfg.AddDate(req.WarrantyYears, 0, 0).Format(time.DateOnly)
@@ -122,7 +129,7 @@ func (s *Service) AllocateBatch(ctx context.Context, req AllocateRequest) (Batch
 			ID: qrmfg.NewID(), ComponentType: req.ComponentType, VendorCode: req.VendorCode,
 			LotNumber: req.LotNumber, FirstSerial: first, Count: req.Count,
 			ManufacturingDate: req.ManufacturingDate, WarrantyYears: req.WarrantyYears,
-			Attributes: attrs, CreatedBy: actor.ID, CreatedAt: tx.Now(),
+			Attributes: attrs, CreatedBy: actor.ID, CreatedAt: tx.Now(), Line: line,
 		}
 		if err := tx.InsertBatch(ctx, batch, warrantyEnd); err != nil {
 			return err
@@ -181,7 +188,11 @@ func (b Batch) UIDs() []string {
 
 // GetBatch returns a batch by id.
 func (s *Service) GetBatch(ctx context.Context, id string) (Batch, error) {
-	return s.store.GetBatch(ctx, id)
+	b, err := s.store.GetBatch(ctx, id)
+	if err == nil && !Visible(ctx, b.Line) {
+		return Batch{}, qrmfg.Errorf(qrmfg.ENOTFOUND, "batch %s does not exist", id)
+	}
+	return b, err
 }
 
 // ItemDetail is an item with its history and its directly installed parts.
@@ -197,6 +208,9 @@ func (s *Service) Get(ctx context.Context, uid string) (ItemDetail, error) {
 		return ItemDetail{}, err
 	}
 	it, err := s.store.GetItem(ctx, uid)
+	if err == nil {
+		err = checkVisible(ctx, it)
+	}
 	if err != nil {
 		return ItemDetail{}, err
 	}
@@ -224,9 +238,10 @@ func (s *Service) List(ctx context.Context, f ItemFilter) (ItemPage, error) {
 }
 
 func (s *Service) validateFilter(ctx context.Context, f *ItemFilter, paged bool) error {
+	f.Lines = lineScope(ctx)
 	if f.BatchID != "" {
 		// A batch is a serial range of one lot: the lot index serves it.
-		b, err := s.store.GetBatch(ctx, f.BatchID)
+		b, err := s.GetBatch(ctx, f.BatchID)
 		if err != nil {
 			return err
 		}
@@ -316,6 +331,9 @@ func (s *Service) Transition(ctx context.Context, req TransitionRequest) (Item, 
 	var out Item
 	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		it, err := tx.LockItem(ctx, req.UID)
+		if err == nil {
+			err = checkVisible(ctx, it)
+		}
 		if err != nil {
 			return err
 		}
@@ -442,6 +460,9 @@ func (s *Service) BulkTransition(ctx context.Context, req BulkTransitionRequest)
 		for _, uid := range uids {
 			it, err := tx.LockItem(ctx, uid)
 			if err == nil {
+				err = checkVisible(ctx, it)
+			}
+			if err == nil {
 				err = s.transition(ctx, tx, &it, req.To, req.Reason, "")
 			}
 			if err != nil {
@@ -492,6 +513,9 @@ func (s *Service) Update(ctx context.Context, uid string, up ItemUpdate) (Item, 
 	var out Item
 	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		it, err := tx.LockItem(ctx, uid)
+		if err == nil {
+			err = checkVisible(ctx, it)
+		}
 		if err != nil {
 			return err
 		}

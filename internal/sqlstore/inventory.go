@@ -26,7 +26,7 @@ func (db *DB) Inventory() *InventoryStore { return &InventoryStore{db: db} }
 
 const itemColumns = `uid, component_type, vendor_code, lot_number, serial, COALESCE(manufacturing_date, ''),
 	warranty_years, COALESCE(warranty_end, ''), status, location, attributes, COALESCE(batch_id, ''),
-	COALESCE(parent_uid, ''), last_seen_at, last_seen_location, created_at, updated_at, version`
+	COALESCE(parent_uid, ''), last_seen_at, last_seen_location, created_at, updated_at, version, line`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -36,7 +36,7 @@ func scanItem(r rowScanner) (inventory.Item, error) {
 	var seen, created, updated dbTime
 	err := r.Scan(&it.UID, &it.ComponentType, &it.VendorCode, &it.LotNumber, &it.Serial, &it.ManufacturingDate,
 		&it.WarrantyYears, &it.WarrantyEnd, &it.Status, &it.Location, &attrs, &it.BatchID,
-		&it.ParentUID, &seen, &it.LastSeenLocation, &created, &updated, &it.Version)
+		&it.ParentUID, &seen, &it.LastSeenLocation, &created, &updated, &it.Version, &it.Line)
 	if err != nil {
 		return it, err
 	}
@@ -93,6 +93,18 @@ func (s *InventoryStore) where(f inventory.ItemFilter) (string, []any) {
 	}
 	if f.BatchID != "" {
 		add("batch_id = ?", f.BatchID)
+	}
+	if f.Line != "" {
+		add("line = ?", f.Line)
+	}
+	if len(f.Lines) > 0 {
+		// A restricted caller sees its lines' items and those of no line.
+		ph := strings.TrimSuffix(strings.Repeat("?, ", len(f.Lines)+1), ", ")
+		args = append(args, "")
+		for _, l := range f.Lines {
+			args = append(args, l)
+		}
+		conds = append(conds, "line IN ("+ph+")")
 	}
 	if f.SerialFrom > 0 {
 		add("serial >= ?", f.SerialFrom)
@@ -279,8 +291,8 @@ func (s *InventoryStore) GetBatch(ctx context.Context, id string) (inventory.Bat
 	var created dbTime
 	var mfg sql.NullString
 	err := s.db.reader().queryRow(ctx, `SELECT id, component_type, vendor_code, lot_number, first_serial, count,
-		manufacturing_date, warranty_years, attributes, created_by, created_at FROM batches WHERE id = ?`, id).
-		Scan(&b.ID, &b.ComponentType, &b.VendorCode, &b.LotNumber, &b.FirstSerial, &b.Count, &mfg, &b.WarrantyYears, &attrs, &b.CreatedBy, &created)
+		manufacturing_date, warranty_years, attributes, created_by, created_at, line FROM batches WHERE id = ?`, id).
+		Scan(&b.ID, &b.ComponentType, &b.VendorCode, &b.LotNumber, &b.FirstSerial, &b.Count, &mfg, &b.WarrantyYears, &attrs, &b.CreatedBy, &created, &b.Line)
 	if err != nil {
 		return b, notFound(err, "batch %s does not exist", id)
 	}
@@ -454,9 +466,9 @@ func (t *invTx) NextSerials(ctx context.Context, typ, vendor, lot string, count 
 
 func (t *invTx) InsertBatch(ctx context.Context, b inventory.Batch, warrantyEnd string) error {
 	_, err := t.exec(ctx, `INSERT INTO batches (id, component_type, vendor_code, lot_number, first_serial, count,
-		manufacturing_date, warranty_years, attributes, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		manufacturing_date, warranty_years, attributes, created_by, created_at, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		b.ID, b.ComponentType, b.VendorCode, b.LotNumber, b.FirstSerial, b.Count, nullStr(b.ManufacturingDate),
-		b.WarrantyYears, jsonValue(b.Attributes), b.CreatedBy, t.db.ts(b.CreatedAt))
+		b.WarrantyYears, jsonValue(b.Attributes), b.CreatedBy, t.db.ts(b.CreatedAt), b.Line)
 	if err != nil {
 		return fmt.Errorf("insert batch: %w", err)
 	}
@@ -468,19 +480,19 @@ func (t *invTx) InsertBatch(ctx context.Context, b inventory.Batch, warrantyEnd 
 	var args []any
 	if t.db.dialect == Postgres {
 		q = `INSERT INTO items (uid, component_type, vendor_code, lot_number, serial, manufacturing_date, warranty_years,
-			warranty_end, status, location, attributes, batch_id, created_at, updated_at, version)
+			warranty_end, status, location, attributes, batch_id, created_at, updated_at, version, line)
 			SELECT ? || CASE WHEN n < 100000 THEN lpad(n::text, 5, '0') ELSE n::text END, ?, ?, ?, n, ?, ?, ?, 'generated', '',
-				CAST(? AS JSONB), ?, ?, ?, 1
+				CAST(? AS JSONB), ?, ?, ?, 1, ?
 			FROM generate_series(CAST(? AS BIGINT), CAST(? AS BIGINT)) AS n`
 		args = []any{prefix, b.ComponentType, b.VendorCode, b.LotNumber, nullStr(b.ManufacturingDate), b.WarrantyYears,
-			nullStr(warrantyEnd), jsonValue(b.Attributes), b.ID, now, now, b.FirstSerial, b.LastSerial()}
+			nullStr(warrantyEnd), jsonValue(b.Attributes), b.ID, now, now, b.Line, b.FirstSerial, b.LastSerial()}
 	} else {
 		q = `WITH RECURSIVE s(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM s WHERE n < ?)
 			INSERT INTO items (uid, component_type, vendor_code, lot_number, serial, manufacturing_date, warranty_years,
-			warranty_end, status, location, attributes, batch_id, created_at, updated_at, version)
-			SELECT ? || printf('%05d', n), ?, ?, ?, n, ?, ?, ?, 'generated', '', ?, ?, ?, ?, 1 FROM s`
+			warranty_end, status, location, attributes, batch_id, created_at, updated_at, version, line)
+			SELECT ? || printf('%05d', n), ?, ?, ?, n, ?, ?, ?, 'generated', '', ?, ?, ?, ?, 1, ? FROM s`
 		args = []any{b.FirstSerial, b.LastSerial(), prefix, b.ComponentType, b.VendorCode, b.LotNumber,
-			nullStr(b.ManufacturingDate), b.WarrantyYears, nullStr(warrantyEnd), jsonValue(b.Attributes), b.ID, now, now}
+			nullStr(b.ManufacturingDate), b.WarrantyYears, nullStr(warrantyEnd), jsonValue(b.Attributes), b.ID, now, now, b.Line}
 	}
 	res, err := t.exec(ctx, q, args...)
 	if err != nil {
@@ -494,15 +506,15 @@ func (t *invTx) InsertBatch(ctx context.Context, b inventory.Batch, warrantyEnd 
 
 func (t *invTx) InsertItems(ctx context.Context, items []inventory.Item) error {
 	stmt := `INSERT INTO items (uid, component_type, vendor_code, lot_number, serial, manufacturing_date, warranty_years,
-		warranty_end, status, location, attributes, created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		warranty_end, status, location, attributes, created_at, updated_at, version, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	if t.db.dialect == Postgres {
-		stmt = strings.Replace(stmt, "?, ?, ?, ?)", "CAST(? AS JSONB), ?, ?, ?)", 1)
+		stmt = strings.Replace(stmt, "?, ?, ?, ?, ?)", "CAST(? AS JSONB), ?, ?, ?, ?)", 1)
 	}
 	lotMax := map[[3]string]int64{}
 	for _, it := range items {
 		_, err := t.exec(ctx, stmt, it.UID, it.ComponentType, it.VendorCode, it.LotNumber, it.Serial, nullStr(it.ManufacturingDate),
 			it.WarrantyYears, nullStr(it.WarrantyEnd), string(it.Status), it.Location, jsonValue(it.Attributes),
-			t.db.ts(it.CreatedAt), t.db.ts(it.UpdatedAt), it.Version)
+			t.db.ts(it.CreatedAt), t.db.ts(it.UpdatedAt), it.Version, it.Line)
 		if err != nil {
 			return fmt.Errorf("insert item %s: %w", it.UID, err)
 		}
