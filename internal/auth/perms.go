@@ -32,7 +32,6 @@ const (
 	OpInventoryVoid      = "inventory.items.void"
 	OpQRGenerate         = "qr.generate"
 	OpGenerationRead     = "generation.batches.read"
-	OpGenerationWrite    = "generation.batches.write"
 	OpEngravingRead      = "engraving.jobs.read"
 	OpEngravingWrite     = "engraving.jobs.write"
 	OpMachinesRead       = "engraving.machines.read"
@@ -47,12 +46,8 @@ const (
 	OpAuditVerify        = "audit.verify"
 	OpUsersManage        = "users.manage"
 	OpAPIKeysManage      = "apikeys.manage"
-	OpSystemConfigRead   = "system.config.read"
-	OpSystemMaintenance  = "system.maintenance"
 	OpOwnProfile         = "self.profile"
 	OpOwnSessionsManage  = "self.sessions"
-	OpWebhooksManage     = "webhooks.manage"
-	OpIdempotencyInspect = "system.idempotency.read"
 	OpInventoryImport    = "inventory.items.import"
 	OpInventoryConfigure = "inventory.thresholds.write"
 	OpEngravingResolve   = "engraving.jobs.resolve"
@@ -72,7 +67,6 @@ var permissions = map[string][]Role{
 	OpReportsRead:        {RoleViewer, RoleOperator, RoleSupervisor, RoleAdmin},
 	OpInventoryWrite:     {RoleOperator, RoleSupervisor, RoleAdmin},
 	OpQRGenerate:         {RoleOperator, RoleSupervisor, RoleAdmin},
-	OpGenerationWrite:    {RoleOperator, RoleSupervisor, RoleAdmin},
 	OpEngravingWrite:     {RoleOperator, RoleSupervisor, RoleAdmin},
 	OpMachinesControl:    {RoleOperator, RoleSupervisor, RoleAdmin},
 	OpScanningScan:       {RoleOperator, RoleSupervisor, RoleAdmin},
@@ -87,10 +81,6 @@ var permissions = map[string][]Role{
 	OpAuditVerify:        {RoleAdmin},
 	OpUsersManage:        {RoleAdmin},
 	OpAPIKeysManage:      {RoleAdmin},
-	OpSystemConfigRead:   {RoleAdmin},
-	OpSystemMaintenance:  {RoleAdmin},
-	OpWebhooksManage:     {RoleAdmin},
-	OpIdempotencyInspect: {RoleAdmin},
 }
 
 // Allowed reports whether role may perform op. Unknown operations and roles
