@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"encoding/binary"
 	"image"
 	"image/color"
 )
@@ -23,7 +24,8 @@ func grayOf(img image.Image) *gray {
 	switch m := img.(type) {
 	case *image.Gray:
 		for y := 0; y < h; y++ {
-			copy(g.pix[y*w:(y+1)*w], m.Pix[(y)*m.Stride:])
+			o := m.PixOffset(b.Min.X, b.Min.Y+y)
+			copy(g.pix[y*w:(y+1)*w], m.Pix[o:o+w])
 		}
 	case *image.YCbCr:
 		for y := 0; y < h; y++ {
@@ -42,7 +44,8 @@ func grayOf(img image.Image) *gray {
 		}
 	case *image.NRGBA:
 		for y := 0; y < h; y++ {
-			src := m.Pix[y*m.Stride : y*m.Stride+4*w]
+			o := m.PixOffset(b.Min.X, b.Min.Y+y)
+			src := m.Pix[o : o+4*w]
 			row := g.pix[y*w : (y+1)*w]
 			for x := range row {
 				p := src[4*x : 4*x+4 : 4*x+4]
@@ -53,14 +56,8 @@ func grayOf(img image.Image) *gray {
 		}
 	case *image.RGBA:
 		for y := 0; y < h; y++ {
-			src := m.Pix[y*m.Stride : y*m.Stride+4*w]
-			row := g.pix[y*w : (y+1)*w]
-			for x := range row {
-				p := src[4*x : 4*x+4 : 4*x+4]
-				// premultiplied: over white adds (255-a)
-				l := luma(uint32(p[0]), uint32(p[1]), uint32(p[2])) + 255 - uint32(p[3])
-				row[x] = byte(min(l, 255))
-			}
+			o := m.PixOffset(b.Min.X, b.Min.Y+y)
+			rgbaRow(g.pix[y*w:(y+1)*w], m.Pix[o:o+4*w])
 		}
 	case *image.Paletted:
 		lut := make([]byte, 256)
@@ -68,7 +65,8 @@ func grayOf(img image.Image) *gray {
 			lut[i] = lumaOf(c)
 		}
 		for y := 0; y < h; y++ {
-			src := m.Pix[y*m.Stride : y*m.Stride+w]
+			o := m.PixOffset(b.Min.X, b.Min.Y+y)
+			src := m.Pix[o : o+w]
 			row := g.pix[y*w : (y+1)*w]
 			for x := range row {
 				row[x] = lut[src[x]]
@@ -83,6 +81,25 @@ func grayOf(img image.Image) *gray {
 		}
 	}
 	return g
+}
+
+// rgbaRow converts a row of premultiplied RGBA to luminance over white:
+// luma(r, g, b) + 255 - a, at most 255. Two pixels at a time, in the 32-bit
+// lanes of a uint64 (no lane overflows: 255·1024 < 2³²).
+func rgbaRow(row, src []byte) {
+	const lanes = 0x000000ff000000ff
+	x := 0
+	for ; x+1 < len(row); x += 2 {
+		v := binary.LittleEndian.Uint64(src[4*x:])
+		r, g, b, a := v&lanes, v>>8&lanes, v>>16&lanes, v>>24&lanes
+		l := (r*306+g*601+b*117+0x0000020000000200)>>10&0x000003ff000003ff + lanes - a
+		l |= l >> 8 & 0x0000000100000001 * 0xff // 256..510 saturate to 255
+		row[x], row[x+1] = byte(l), byte(l>>32)
+	}
+	if x < len(row) {
+		p := src[4*x : 4*x+4]
+		row[x] = byte(min(luma(uint32(p[0]), uint32(p[1]), uint32(p[2]))+255-uint32(p[3]), 255))
+	}
 }
 
 func luma(r, g, b uint32) uint32 { return (r*306 + g*601 + b*117 + 512) >> 10 }

@@ -270,25 +270,33 @@ func (sc *scanner) triedBefore(f failedCandidate) bool {
 // (large blurred codes), then the start level with its contrast stretched,
 // then upscales of small images. A level may be nil (nothing to try).
 func levels(g *gray) []func() *gray {
+	// The halvings, built on first use: an image read at the start level
+	// never pays for the coarser ones.
+	n := 1
+	for w, h := g.w, g.h; max(w, h) > 2*minLevelSide && min(w, h) >= 2*64; w, h = w/2, h/2 {
+		n++
+	}
 	pyr := []*gray{g}
-	for l := g; max(l.w, l.h) > 2*minLevelSide && min(l.w, l.h) >= 2*64; {
-		l = l.half()
-		pyr = append(pyr, l)
+	level := func(i int) *gray {
+		for len(pyr) <= i {
+			pyr = append(pyr, pyr[len(pyr)-1].half())
+		}
+		return pyr[i]
 	}
 	start := 0
-	for start < len(pyr)-1 && max(pyr[start].w, pyr[start].h) > startSide {
+	for w := max(g.w, g.h); start < n-1 && w > startSide; w /= 2 {
 		start++
 	}
 	var out []func() *gray
 	for i := start; i >= 0; i-- {
-		out = append(out, func() *gray { return pyr[i] })
+		out = append(out, func() *gray { return level(i) })
 	}
-	for i := start + 1; i < len(pyr); i++ {
-		out = append(out, func() *gray { return pyr[i] })
+	for i := start + 1; i < n; i++ {
+		out = append(out, func() *gray { return level(i) })
 	}
 	// Low contrast: the start level again, stretched. Dotted marks: smoothed.
-	out = append(out, func() *gray { return pyr[start].stretched() })
-	out = append(out, func() *gray { return pyr[start].smoothed() })
+	out = append(out, func() *gray { return level(start).stretched() })
+	out = append(out, func() *gray { return level(start).smoothed() })
 	if max(g.w, g.h) <= upscaleSide {
 		var d *gray
 		out = append(out, func() *gray { d = g.double(); return d })
