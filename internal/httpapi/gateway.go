@@ -462,7 +462,7 @@ func (s *Server) securityHeaders(h http.Header, r *http.Request) {
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-site")
 	h.Set("X-XSS-Protection", "0")
-	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+	h.Set("Permissions-Policy", "camera=(self), microphone=(), geolocation=()") // the camera for scanning from our own pages
 	if r.URL.Path == "/docs" || strings.HasPrefix(r.URL.Path, "/docs/") {
 		h.Set("Content-Security-Policy", cspDocs)
 	} else {

@@ -96,6 +96,13 @@ func New(opt Options, svc Services) *Server {
 	cfg.SchemasPath = ""
 	cfg.CreateHooks = nil // no $schema links in bodies
 	cfg.RejectUnknownQueryParameters = true
+	// Every operation needs a bearer credential unless it says otherwise
+	// (health, readiness and the token calls set an empty requirement).
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT access token or qrmfg_ API key",
+			Description: "POST /auth/login for a token; API keys from POST /auth/api-keys"},
+	}
+	cfg.Security = []map[string][]string{{"bearer": {}}}
 	s := &Server{opt: opt, svc: svc, mux: mux, log: opt.Log}
 	s.api = humago.New(mux, cfg)
 	s.api.UseMiddleware(s.gate)
@@ -254,14 +261,14 @@ type readyOutput struct {
 
 func (s *Server) registerHealth() {
 	huma.Register(s.api, huma.Operation{OperationID: "health", Method: http.MethodGet, Path: "/health",
-		Summary: "Liveness: the process answers", Tags: []string{"health"}},
+		Summary: "Liveness: the process answers", Tags: []string{"health"}, Security: []map[string][]string{}},
 		func(ctx context.Context, _ *struct{}) (*healthOutput, error) {
 			out := &healthOutput{}
 			out.Body.Status, out.Body.Version = "ok", s.opt.Version
 			return out, nil
 		})
 	huma.Register(s.api, huma.Operation{OperationID: "ready", Method: http.MethodGet, Path: "/ready",
-		Summary: "Readiness: database reachable and schema current", Tags: []string{"health"},
+		Summary: "Readiness: database reachable and schema current", Tags: []string{"health"}, Security: []map[string][]string{},
 		Errors: []int{http.StatusServiceUnavailable}},
 		func(ctx context.Context, _ *struct{}) (*readyOutput, error) {
 			if s.opt.Ready != nil {
