@@ -266,6 +266,9 @@ type Job struct {
 	// the module size a machine's spot must not exceed.
 	Footprint Footprint `json:"footprint"`
 	ModuleMM  float64   `json:"module_mm"`
+	// Line is the production line of the job: its pinned machine's line,
+	// or else its items' (empty: none). It does not change.
+	Line string `json:"line,omitempty"`
 	// MachineID is the machine the job was pinned to or ran on.
 	MachineID string `json:"machine_id,omitempty"`
 	Pinned    bool   `json:"pinned"`
@@ -316,6 +319,8 @@ type JobFilter struct {
 	Status    JobStatus
 	MachineID string
 	ItemUID   string
+	Line      string   // jobs of this production line
+	Lines     []string // restriction: only jobs of these lines (or of none); set from the actor
 	Limit     int
 	// BeforeSeq pages backwards: jobs with a smaller Seq (newest first).
 	BeforeSeq int64
@@ -358,6 +363,9 @@ type Machine struct {
 	WorkArea  WorkArea  `json:"work_area"`
 	LaserType LaserType `json:"laser_type"`
 	SpotSize  float64   `json:"spot_size_mm"`
+	// Line is the production line of the machine (empty: none), set at
+	// registration.
+	Line string `json:"line,omitempty"`
 	// Settings are the controller's $$ values read at the last connect
 	// ("$30": 1000, …) and Info its $I build info.
 	Settings map[string]float64 `json:"settings,omitempty"`

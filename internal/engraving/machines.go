@@ -89,6 +89,7 @@ type RegisterRequest struct {
 	WorkArea  WorkArea `json:"work_area" doc:"Usable travel; zero takes the controller's $130/$131 at connect"`
 	LaserType string   `json:"laser_type,omitempty" doc:"diode (default), fibre or co2"`
 	SpotSize  float64  `json:"spot_size_mm,omitempty" doc:"Beam spot diameter in mm; default 0.1. A job's modules must not be smaller"`
+	Line      string   `json:"line,omitempty" maxLength:"64" doc:"Production line of the machine; a caller restricted to lines must name one of them (default: its only line)"`
 }
 
 var machineName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -145,7 +146,12 @@ func (s *Service) register(ctx context.Context, req RegisterRequest, d *grbl.Dia
 	if !(spot > 0 && spot <= 5) {
 		return MachineStatus{}, qrmfg.FieldError("spot_size_mm", "spot_size_mm must be above 0 and at most 5 mm, got %g", req.SpotSize)
 	}
-	m := Machine{ID: qrmfg.NewID(), Name: req.Name, Address: req.Address, WorkArea: req.WorkArea, LaserType: lt, SpotSize: spot, Simulated: sim != nil}
+	line, err := registrationLine(ctx, req.Line)
+	if err != nil {
+		return MachineStatus{}, err
+	}
+	m := Machine{ID: qrmfg.NewID(), Name: req.Name, Address: req.Address, WorkArea: req.WorkArea, LaserType: lt, SpotSize: spot,
+		Simulated: sim != nil, Line: line}
 	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		if err := tx.InsertMachine(ctx, &m); err != nil {
 			return err
@@ -163,6 +169,10 @@ func (s *Service) register(ctx context.Context, req RegisterRequest, d *grbl.Dia
 // becomes the preview of the jobs it runs. The caller runs and closes sim.
 func (s *Service) RegisterSimulator(ctx context.Context, name, addr string, sim *grblsim.Sim) (MachineStatus, error) {
 	m, err := s.store.MachineByName(ctx, name)
+	if err == nil && checkMachine(ctx, m) != nil {
+		// Another line's machine: the name is taken, as for any registration.
+		return MachineStatus{}, &qrmfg.Error{Code: qrmfg.ECONFLICT, Field: "name", Message: fmt.Sprintf("a machine named %q is already registered", name)}
+	}
 	switch {
 	case err == nil:
 		err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
@@ -197,22 +207,25 @@ func (s *Service) RegisterSimulator(ctx context.Context, name, addr string, sim 
 	return s.Connect(ctx, m.ID)
 }
 
-// Machines lists every machine with its live state.
+// Machines lists every machine the actor may see with its live state.
 func (s *Service) Machines(ctx context.Context) ([]MachineStatus, error) {
 	ms, err := s.store.ListMachines(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]MachineStatus, len(ms))
-	for i, m := range ms {
-		out[i] = s.status(m)
+	out := make([]MachineStatus, 0, len(ms))
+	for _, m := range ms {
+		// Machines are few: the line restriction filters here, not in SQL.
+		if checkMachine(ctx, m) == nil {
+			out = append(out, s.status(m))
+		}
 	}
 	return out, nil
 }
 
 // Machine returns one machine with its live state.
 func (s *Service) Machine(ctx context.Context, id string) (MachineStatus, error) {
-	m, err := s.store.GetMachine(ctx, id)
+	m, err := s.getMachine(ctx, id)
 	if err != nil {
 		return MachineStatus{}, err
 	}
@@ -221,7 +234,7 @@ func (s *Service) Machine(ctx context.Context, id string) (MachineStatus, error)
 
 // MachineHistory returns a machine's events, newest first.
 func (s *Service) MachineHistory(ctx context.Context, id string, limit int) ([]MachineEvent, error) {
-	if _, err := s.store.GetMachine(ctx, id); err != nil {
+	if _, err := s.getMachine(ctx, id); err != nil {
 		return nil, err
 	}
 	return s.store.MachineEvents(ctx, id, limit)
@@ -272,7 +285,7 @@ func (s *Service) status(m Machine) MachineStatus {
 // Nothing is sent to the controller but the handshake: a job interrupted
 // on this machine stays interrupted.
 func (s *Service) Connect(ctx context.Context, id string) (MachineStatus, error) {
-	m, err := s.store.GetMachine(ctx, id)
+	m, err := s.getMachine(ctx, id)
 	if err != nil {
 		return MachineStatus{}, err
 	}
@@ -401,7 +414,7 @@ func (s *Service) monitor(rt *machineRT, conn *grbl.Conn, end chan struct{}) {
 // Disconnect closes the link to a machine. A machine running a job is
 // ECONFLICT: cancel the job first.
 func (s *Service) Disconnect(ctx context.Context, id string) (MachineStatus, error) {
-	m, err := s.store.GetMachine(ctx, id)
+	m, err := s.getMachine(ctx, id)
 	if err != nil {
 		return MachineStatus{}, err
 	}
@@ -433,7 +446,7 @@ func (s *Service) Disconnect(ctx context.Context, id string) (MachineStatus, err
 // idleConn returns a connected machine's link when no job runs on it, and
 // marks the machine busy until release is called.
 func (s *Service) idleConn(ctx context.Context, id string) (Machine, *grbl.Conn, func(), error) {
-	m, err := s.store.GetMachine(ctx, id)
+	m, err := s.getMachine(ctx, id)
 	if err != nil {
 		return m, nil, nil, err
 	}
@@ -589,6 +602,9 @@ func (s *Service) Resume(ctx context.Context, id string) (MachineStatus, error) 
 	var m Machine
 	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		cur, err := tx.LockMachine(ctx, id)
+		if err == nil {
+			err = checkMachine(ctx, cur)
+		}
 		if err != nil {
 			return err
 		}
@@ -627,6 +643,9 @@ func (s *Service) Pause(ctx context.Context, id, reason string) (MachineStatus, 
 	var m Machine
 	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		cur, err := tx.LockMachine(ctx, id)
+		if err == nil {
+			err = checkMachine(ctx, cur)
+		}
 		if err != nil {
 			return err
 		}
@@ -670,7 +689,7 @@ func (s *Service) Frame(ctx context.Context, id string, req FrameRequest) (Machi
 	j := Job{Parts: []Part{{ItemUID: "FRAME", QRCodeData: "PAD-V0100-L2025-09-00001"}}, Laser: LaserSettings{Power: 1, Speed: speed, Passes: 1}}
 	if req.JobID != "" {
 		var err error
-		if j, err = s.store.GetJob(ctx, req.JobID); err != nil {
+		if j, err = s.getJob(ctx, req.JobID); err != nil {
 			return MachineStatus{}, err
 		}
 		j.Laser.Speed = speed

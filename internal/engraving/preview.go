@@ -36,7 +36,7 @@ func encodePNG(img image.Image) ([]byte, error) {
 // through a simulator with the machine's settings (what it would burn).
 // The image covers the job's footprint at 10 px/mm, white unburned.
 func (s *Service) Preview(ctx context.Context, id string) ([]byte, string, error) {
-	j, err := s.store.GetJob(ctx, id)
+	j, err := s.getJob(ctx, id)
 	if err != nil {
 		return nil, "", err
 	}

@@ -162,7 +162,8 @@ func (s *Service) spec(ctx context.Context, laser LaserSettings, priority, machi
 		sp.tray = &t
 	}
 	if machineID != "" {
-		m, err := s.store.GetMachine(ctx, machineID)
+		// Another line's machine is unknown, like a missing one.
+		m, err := s.getMachine(ctx, machineID)
 		if qrmfg.ErrorCode(err) == qrmfg.ENOTFOUND {
 			return sp, qrmfg.FieldError("machine_id", "unknown machine %q", machineID)
 		}
@@ -174,7 +175,8 @@ func (s *Service) spec(ctx context.Context, laser LaserSettings, priority, machi
 	return sp, nil
 }
 
-// item checks that uid exists and can be engraved.
+// item checks that uid exists and can be engraved. The lookup runs as the
+// caller: an item of a line it may not see is unknown, like a missing one.
 func (s *Service) item(ctx context.Context, field, uid string) (inventory.Item, error) {
 	if _, err := partid.Parse(uid); err != nil {
 		return inventory.Item{}, qrmfg.FieldError(field, "%q is not a part id: %s", uid, qrmfg.ErrorMessage(err))
@@ -219,11 +221,16 @@ func checkData(field, uid, data string) error {
 }
 
 // newJob builds a queued job for parts and plans it on the pinned machine
-// or, failing that, on the machines registered.
-func (s *Service) newJob(ctx context.Context, sp jobSpec, parts []Part) (*Job, error) {
+// or, failing that, on the machines registered. itemLines are the
+// production lines of the parts' items, by uid.
+func (s *Service) newJob(ctx context.Context, sp jobSpec, parts []Part, itemLines map[string]string) (*Job, error) {
 	a := qrmfg.ActorFrom(ctx)
+	line, err := jobLine(sp.machine, parts, itemLines)
+	if err != nil {
+		return nil, err
+	}
 	j := &Job{ID: qrmfg.NewID(), Status: JobQueued, Priority: sp.priority, Parts: parts, Laser: sp.laser,
-		Placement: sp.placement, Tray: sp.tray, Attempt: 1, CreatedBy: a.ID}
+		Placement: sp.placement, Tray: sp.tray, Attempt: 1, CreatedBy: a.ID, Line: line}
 	if sp.tray != nil {
 		if err := sp.tray.validate(len(parts)); err != nil {
 			return nil, err
@@ -334,7 +341,8 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (Job, error) {
 	if req.ItemUID == "" {
 		return Job{}, qrmfg.FieldError("item_uid", "item_uid is required")
 	}
-	if _, err := s.item(ctx, "item_uid", req.ItemUID); err != nil {
+	it, err := s.item(ctx, "item_uid", req.ItemUID)
+	if err != nil {
 		return Job{}, err
 	}
 	data := req.QRCodeData
@@ -346,7 +354,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (Job, error) {
 	if err := checkData("qr_code_data", req.ItemUID, data); err != nil {
 		return Job{}, err
 	}
-	j, err := s.newJob(ctx, sp, []Part{{ItemUID: req.ItemUID, QRCodeData: data}})
+	j, err := s.newJob(ctx, sp, []Part{{ItemUID: req.ItemUID, QRCodeData: data}}, map[string]string{it.UID: it.Line})
 	if err != nil {
 		return Job{}, err
 	}
@@ -381,15 +389,18 @@ func (s *Service) CreateBulk(ctx context.Context, req BulkRequest) ([]Job, error
 	}
 	seen := map[string]bool{}
 	parts := make([]Part, 0, len(uids))
+	lines := make(map[string]string, len(uids))
 	for i, uid := range uids {
 		field := fmt.Sprintf("item_uids[%d]", i)
 		if seen[uid] {
 			return nil, qrmfg.FieldError(field, "item %s is listed twice", uid)
 		}
 		seen[uid] = true
-		if _, err := s.item(ctx, field, uid); err != nil {
+		it, err := s.item(ctx, field, uid)
+		if err != nil {
 			return nil, err
 		}
+		lines[uid] = it.Line
 		data, err := s.payload(ctx, uid)
 		if err != nil {
 			return nil, err
@@ -403,7 +414,7 @@ func (s *Service) CreateBulk(ctx context.Context, req BulkRequest) ([]Job, error
 	var jobs []*Job
 	for len(parts) > 0 {
 		n := min(per, len(parts))
-		j, err := s.newJob(ctx, sp, parts[:n:n])
+		j, err := s.newJob(ctx, sp, parts[:n:n], lines)
 		if err != nil {
 			return nil, err
 		}
@@ -463,13 +474,18 @@ func (s *Service) lotItems(ctx context.Context, lot EngraveLot) ([]string, error
 }
 
 // Get returns a job.
-func (s *Service) Get(ctx context.Context, id string) (Job, error) { return s.store.GetJob(ctx, id) }
+func (s *Service) Get(ctx context.Context, id string) (Job, error) { return s.getJob(ctx, id) }
 
-// List returns jobs, newest first.
+// List returns jobs, newest first: of the actor's lines (and of none) when
+// it is restricted to lines.
 func (s *Service) List(ctx context.Context, f JobFilter) ([]Job, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
+	if len(f.Line) > 64 {
+		return nil, qrmfg.FieldError("line", "line must be at most 64 characters")
+	}
+	f.Lines = lineScope(ctx)
 	return s.store.ListJobs(ctx, f)
 }
 
@@ -480,6 +496,9 @@ func (s *Service) Cancel(ctx context.Context, id string) (Job, error) {
 	var out Job
 	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		j, err := tx.LockJob(ctx, id)
+		if err == nil {
+			err = checkJob(ctx, j)
+		}
 		if err != nil {
 			return err
 		}
@@ -529,7 +548,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (Job, error) {
 // Retry queues a new attempt of a failed or cancelled job on the same
 // parts, which must still be generated.
 func (s *Service) Retry(ctx context.Context, id string) (Job, error) {
-	old, err := s.store.GetJob(ctx, id)
+	old, err := s.getJob(ctx, id)
 	if err != nil {
 		return Job{}, err
 	}
@@ -567,20 +586,23 @@ func (s *Service) Retry(ctx context.Context, id string) (Job, error) {
 
 // attempt builds the next attempt of old on parts.
 func (s *Service) attempt(ctx context.Context, old *Job, parts []Part) (*Job, error) {
+	lines := make(map[string]string, len(parts))
 	for i, p := range parts {
-		if _, err := s.item(ctx, fmt.Sprintf("parts[%d].item_uid", i), p.ItemUID); err != nil {
+		it, err := s.item(ctx, fmt.Sprintf("parts[%d].item_uid", i), p.ItemUID)
+		if err != nil {
 			return nil, err
 		}
+		lines[p.ItemUID] = it.Line
 	}
 	sp := jobSpec{laser: old.Laser, priority: old.Priority, placement: old.Placement, tray: old.Tray}
 	if old.Pinned {
-		m, err := s.store.GetMachine(ctx, old.MachineID)
+		m, err := s.getMachine(ctx, old.MachineID)
 		if err != nil {
 			return nil, err
 		}
 		sp.machine = &m
 	}
-	j, err := s.newJob(ctx, sp, parts)
+	j, err := s.newJob(ctx, sp, parts, lines)
 	if err != nil {
 		return nil, err
 	}
@@ -604,7 +626,7 @@ type ResolveRequest struct {
 // Resolve applies an operator's decision to an interrupted job. It returns
 // the job and, when re-engraving, the new job.
 func (s *Service) Resolve(ctx context.Context, id string, req ResolveRequest) (Job, *Job, error) {
-	old, err := s.store.GetJob(ctx, id)
+	old, err := s.getJob(ctx, id)
 	if err != nil {
 		return Job{}, nil, err
 	}
@@ -802,7 +824,7 @@ func (s *Service) Gcode(ctx context.Context, id string) ([]string, error) {
 // Program returns a job's program and the machine settings it is made for
 // (see Gcode), with its line kinds for estimates.
 func (s *Service) Program(ctx context.Context, id string) (*gcode.Program, gcode.Machine, error) {
-	j, err := s.store.GetJob(ctx, id)
+	j, err := s.getJob(ctx, id)
 	if err != nil {
 		return nil, gcode.Machine{}, err
 	}

@@ -39,6 +39,7 @@ type listJobsInput struct {
 	Status    string `query:"status" enum:"queued,running,completed,failed,cancelled,interrupted," doc:"Only jobs in this state"`
 	MachineID string `query:"machine_id"`
 	ItemUID   string `query:"item_uid" doc:"Jobs that engrave this item"`
+	Line      string `query:"line" maxLength:"64" doc:"Jobs of this production line"`
 	Limit     int    `query:"limit" default:"100" doc:"1 to 1000, newest first"`
 }
 
@@ -144,7 +145,7 @@ func (s *Server) registerEngraving() {
 	huma.Register(s.api, huma.Operation{OperationID: "list-engraving-jobs", Method: http.MethodGet, Path: "/engraving/jobs",
 		Summary: "List engraving jobs, newest first", Tags: tags},
 		func(ctx context.Context, in *listJobsInput) (*jobsOutput, error) {
-			f := engraving.JobFilter{MachineID: in.MachineID, ItemUID: in.ItemUID, Limit: in.Limit}
+			f := engraving.JobFilter{MachineID: in.MachineID, ItemUID: in.ItemUID, Line: in.Line, Limit: in.Limit}
 			if in.Status != "" {
 				st, err := engraving.ParseJobStatus(in.Status)
 				if err != nil {

@@ -25,7 +25,7 @@ func (db *DB) Engraving() *EngravingStore { return &EngravingStore{db: db} }
 const jobColumns = `seq, id, status, priority, parts, laser, placement, tray, min_x, min_y, max_x, max_y, module_mm,
 	machine_id, pinned, attempt, retry_of, lines_total, lines_acked, parts_done, estimate_seconds, actual_seconds,
 	error_code, error_text, cancel_requested, resolution, resolution_note, resolved_by, resolved_at, next_job_id,
-	created_by, created_at, updated_at, started_at, finished_at, heartbeat_at`
+	created_by, created_at, updated_at, started_at, finished_at, heartbeat_at, line`
 
 func scanJob(r rowScanner) (engraving.Job, error) {
 	var j engraving.Job
@@ -37,7 +37,7 @@ func scanJob(r rowScanner) (engraving.Job, error) {
 		&j.Footprint.MinX, &j.Footprint.MinY, &j.Footprint.MaxX, &j.Footprint.MaxY, &j.ModuleMM,
 		&j.MachineID, &j.Pinned, &j.Attempt, &j.RetryOf, &j.LinesTotal, &j.LinesAcked, &j.PartsDone, &j.EstimateSeconds, &actual,
 		&j.ErrorCode, &j.ErrorText, &j.CancelRequested, &j.Resolution, &j.ResolutionNote, &j.ResolvedBy, &resolved, &j.NextJobID,
-		&j.CreatedBy, &created, &updated, &started, &finished, &heartbeat)
+		&j.CreatedBy, &created, &updated, &started, &finished, &heartbeat, &j.Line)
 	if err != nil {
 		return j, err
 	}
@@ -90,6 +90,17 @@ func (s *EngravingStore) ListJobs(ctx context.Context, f engraving.JobFilter) ([
 	if f.BeforeSeq > 0 {
 		conds, args = append(conds, "seq < ?"), append(args, f.BeforeSeq)
 	}
+	if f.Line != "" {
+		conds, args = append(conds, "line = ?"), append(args, f.Line)
+	}
+	if len(f.Lines) > 0 {
+		// A restricted caller sees its lines' jobs and those of no line.
+		conds = append(conds, "line IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(f.Lines)+1), ", ")+")")
+		args = append(args, "")
+		for _, l := range f.Lines {
+			args = append(args, l)
+		}
+	}
 	q := `SELECT ` + jobColumns + ` FROM engraving_jobs`
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")
@@ -117,14 +128,14 @@ func (s *EngravingStore) ListJobs(ctx context.Context, f engraving.JobFilter) ([
 }
 
 const machineColumns = `id, name, address, work_width, work_height, laser_type, spot_size, settings, info,
-	simulated, auto_connect, paused, home_required, pause_reason, created_at, updated_at`
+	simulated, auto_connect, paused, home_required, pause_reason, created_at, updated_at, line`
 
 func scanMachine(r rowScanner) (engraving.Machine, error) {
 	var m engraving.Machine
 	var settings, info string
 	var created, updated dbTime
 	err := r.Scan(&m.ID, &m.Name, &m.Address, &m.WorkArea.Width, &m.WorkArea.Height, &m.LaserType, &m.SpotSize,
-		&settings, &info, &m.Simulated, &m.AutoConnect, &m.Paused, &m.HomeRequired, &m.PauseReason, &created, &updated)
+		&settings, &info, &m.Simulated, &m.AutoConnect, &m.Paused, &m.HomeRequired, &m.PauseReason, &created, &updated, &m.Line)
 	if err != nil {
 		return m, err
 	}
@@ -247,11 +258,11 @@ func (t *engTx) InsertJob(ctx context.Context, j *engraving.Job) error {
 	}
 	j.CreatedAt, j.UpdatedAt = t.now, t.now
 	err = t.queryRow(ctx, `INSERT INTO engraving_jobs (id, status, priority, priority_rank, parts, laser, placement, tray,
-		min_x, min_y, max_x, max_y, module_mm, machine_id, pinned, attempt, retry_of, lines_total, estimate_seconds, created_by, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+		min_x, min_y, max_x, max_y, module_mm, machine_id, pinned, attempt, retry_of, lines_total, estimate_seconds, created_by, created_at, updated_at, line)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
 		j.ID, string(j.Status), string(j.Priority), j.Priority.Rank(), parts, laser, placement, tray,
 		j.Footprint.MinX, j.Footprint.MinY, j.Footprint.MaxX, j.Footprint.MaxY, j.ModuleMM, j.MachineID, j.Pinned,
-		j.Attempt, j.RetryOf, j.LinesTotal, j.EstimateSeconds, j.CreatedBy, t.db.ts(t.now), t.db.ts(t.now)).Scan(&j.Seq)
+		j.Attempt, j.RetryOf, j.LinesTotal, j.EstimateSeconds, j.CreatedBy, t.db.ts(t.now), t.db.ts(t.now), j.Line).Scan(&j.Seq)
 	if err != nil {
 		return fmt.Errorf("insert engraving job: %w", mapError(err))
 	}
@@ -428,9 +439,10 @@ func (t *engTx) InsertMachine(ctx context.Context, m *engraving.Machine) error {
 	}
 	m.CreatedAt, m.UpdatedAt = t.now, t.now
 	_, err = t.exec(ctx, `INSERT INTO engraving_machines (id, name, address, work_width, work_height, laser_type, spot_size, settings, info,
-		simulated, auto_connect, paused, home_required, pause_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		simulated, auto_connect, paused, home_required, pause_reason, created_at, updated_at, line)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ID, m.Name, m.Address, m.WorkArea.Width, m.WorkArea.Height, string(m.LaserType), m.SpotSize, settings, info,
-		m.Simulated, m.AutoConnect, m.Paused, m.HomeRequired, m.PauseReason, t.db.ts(t.now), t.db.ts(t.now))
+		m.Simulated, m.AutoConnect, m.Paused, m.HomeRequired, m.PauseReason, t.db.ts(t.now), t.db.ts(t.now), m.Line)
 	if qrmfg.ErrorCode(err) == qrmfg.ECONFLICT {
 		return &qrmfg.Error{Code: qrmfg.ECONFLICT, Field: "name", Message: fmt.Sprintf("a machine named %q is already registered", m.Name), Err: err}
 	}
