@@ -5,7 +5,6 @@ import (
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/common"
-	"github.com/makiuchi-d/gozxing/common/reedsolomon"
 	zxdecoder "github.com/makiuchi-d/gozxing/qrcode/decoder"
 
 	"github.com/qrmfg/qrmfg/internal/qr"
@@ -28,7 +27,6 @@ type symbol struct {
 
 var errNoSymbol = errors.New("decode: no readable symbol")
 
-var rsQR = reedsolomon.NewReedSolomonDecoder(reedsolomon.GenericGF_QR_CODE_FIELD_256)
 
 // readSymbol decodes a sampled module grid (true = dark), trying the mirrored
 // reading when the normal one fails, as ZXing does.
@@ -100,23 +98,14 @@ func readParsed(p *zxdecoder.BitMatrixParser) (*symbol, error) {
 		total += b.GetNumDataCodewords()
 	}
 	data := make([]byte, 0, total)
-	ints := make([]int, 0, 256)
+	var block [256]byte
 	for _, b := range blocks {
-		cw := b.GetCodewords()
+		cw := block[:copy(block[:], b.GetCodewords())]
 		nd := b.GetNumDataCodewords()
-		ints = ints[:0]
-		for _, c := range cw {
-			ints = append(ints, int(c))
-		}
 		nec := len(cw) - nd
-		if err := rsQR.Decode(ints, nec); err != nil {
-			return nil, err
-		}
-		fixed := 0
-		for i, c := range cw {
-			if ints[i] != int(c) {
-				fixed++
-			}
+		fixed, ok := rsCorrect(cw, nec)
+		if !ok {
+			return nil, errNoSymbol
 		}
 		// Refuse reads that used the whole correction budget of a block
 		// with few EC codewords: such a block is as likely miscorrected as
@@ -129,9 +118,7 @@ func readParsed(p *zxdecoder.BitMatrixParser) (*symbol, error) {
 		s.errors += fixed
 		s.capacity += capacity
 		s.worstBlock = max(s.worstBlock, float64(fixed)/float64(capacity))
-		for i := 0; i < nd; i++ {
-			data = append(data, byte(ints[i]))
-		}
+		data = append(data, cw[:nd]...)
 	}
 	res, err := zxdecoder.DecodedBitStreamParser_Decode(data, version, level, nil)
 	if err != nil {
