@@ -27,7 +27,6 @@ type symbol struct {
 
 var errNoSymbol = errors.New("decode: no readable symbol")
 
-
 // readSymbol decodes a sampled module grid (true = dark), trying the mirrored
 // reading when the normal one fails, as ZXing does.
 func readSymbol(bits *gozxing.BitMatrix) (*symbol, error) {
