@@ -57,6 +57,7 @@ type openSessionInput struct {
 		Name     string            `json:"name,omitempty" maxLength:"200"`
 		Location string            `json:"location,omitempty" maxLength:"200" doc:"Where the session takes place; receive and move sessions move found items here"`
 		Expected scanning.Expected `json:"expected" doc:"Exactly one of lot, filter or uids"`
+		Line     string            `json:"line,omitempty" maxLength:"64" doc:"Production line of the session; a caller restricted to lines must name one of them (default: its only line)"`
 	}
 }
 
@@ -124,7 +125,7 @@ func (s *Server) registerScanning() {
 		Description: "A lot or an inventory filter is resolved now (a snapshot); without explicit statuses void, scrapped and defective items are not expected."},
 		func(ctx context.Context, in *openSessionInput) (*sessionOutput, error) {
 			b := in.Body
-			sess, err := svc.OpenSession(ctx, scanning.SessionRequest{Kind: b.Kind, Name: b.Name, Location: b.Location, Expected: b.Expected})
+			sess, err := svc.OpenSession(ctx, scanning.SessionRequest{Kind: b.Kind, Name: b.Name, Location: b.Location, Expected: b.Expected, Line: b.Line})
 			if err != nil {
 				return nil, s.fail(ctx, err)
 			}

@@ -14,12 +14,12 @@ import (
 // Report returns a session with its reconciliation: the stored one for a
 // closed session, the one so far for an open session.
 func (s *Service) Report(ctx context.Context, id string) (Session, error) {
-	sess, err := s.store.GetSession(ctx, id)
+	sess, err := s.getSession(ctx, id)
 	if err != nil {
 		return Session{}, err
 	}
 	if sess.Reconciliation == nil {
-		r, err := s.Reconcile(ctx, id)
+		r, err := s.reconcile(ctx, id)
 		if err != nil {
 			return Session{}, err
 		}

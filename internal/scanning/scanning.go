@@ -174,7 +174,13 @@ type ScanFilter struct {
 	SessionID string
 	Verdict   Verdict
 	From, To  *time.Time // At in [From, To)
-	Limit     int
+	// Lines restricts the listing to an actor's lines (set from the actor;
+	// nil: no restriction): scans of an item of another line, and scans
+	// made in a session of another line, are left out. Scans of no item
+	// (malformed, unknown) outside a session stay visible: they name
+	// nothing of a line.
+	Lines []string
+	Limit int
 	// Cursor is the NextCursor of the previous page.
 	Cursor string
 }

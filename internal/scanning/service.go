@@ -257,7 +257,7 @@ func (s *Service) classify(ctx context.Context, payload string, kind Kind, items
 func (s *Service) record(ctx context.Context, req ScanRequest, source, hash string, inputs []input) (ScanResult, error) {
 	var sess *Session
 	if req.SessionID != "" {
-		got, err := s.store.GetSession(ctx, req.SessionID)
+		got, err := s.getSession(ctx, req.SessionID)
 		if err != nil {
 			return ScanResult{}, err
 		}
@@ -428,5 +428,6 @@ func (s *Service) ListScans(ctx context.Context, f ScanFilter) (ScanPage, error)
 	if len(f.Cursor) > 64 || strings.ContainsAny(f.Cursor, " '\"") {
 		return ScanPage{}, qrmfg.FieldError("cursor", "cursor is not one this API returned")
 	}
+	f.Lines = lineScope(ctx)
 	return s.store.ListScans(ctx, f)
 }

@@ -80,7 +80,9 @@ type Session struct {
 	Name     string   `json:"name,omitempty"`
 	Location string   `json:"location"`
 	Expected Expected `json:"expected"`
-	Status   string   `json:"status"`
+	// Line is the production line of the session (empty: none).
+	Line   string `json:"line,omitempty"`
+	Status string `json:"status"`
 	// ExpectedCount is the size of the resolved expected set.
 	ExpectedCount  int             `json:"expected_count"`
 	CreatedBy      string          `json:"created_by,omitempty"`
@@ -161,6 +163,9 @@ type SessionRequest struct {
 	Name     string   `json:"name,omitempty"`
 	Location string   `json:"location"`
 	Expected Expected `json:"expected"`
+	// Line is the production line of the session; a caller restricted to
+	// lines must name one of them (or has only one, the default).
+	Line string `json:"line,omitempty"`
 }
 
 // OpenSession validates the request, resolves the expected set and opens
@@ -181,19 +186,23 @@ func (s *Service) OpenSession(ctx context.Context, req SessionRequest) (Session,
 	if (kind == KindReceive || kind == KindMove) && req.Location == "" {
 		return Session{}, qrmfg.FieldError("location", "a %s session needs the location the items go to", kind)
 	}
+	line, err := sessionLine(ctx, req.Line)
+	if err != nil {
+		return Session{}, err
+	}
 	uids, err := s.resolveExpected(ctx, &req.Expected)
 	if err != nil {
 		return Session{}, err
 	}
 	sess := Session{ID: qrmfg.NewID(), Kind: kind, Name: req.Name, Location: req.Location, Expected: req.Expected,
-		Status: SessionOpen, ExpectedCount: len(uids), CreatedBy: qrmfg.ActorFrom(ctx).ID}
+		Status: SessionOpen, ExpectedCount: len(uids), CreatedBy: qrmfg.ActorFrom(ctx).ID, Line: line}
 	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		sess.CreatedAt = tx.Now()
 		if err := tx.InsertSession(ctx, sess, uids); err != nil {
 			return err
 		}
 		ev, err := qrmfg.NewEvent(ctx, EventSource, EventSessionOpened, sess.ID, map[string]any{
-			"session_id": sess.ID, "kind": kind, "location": sess.Location, "expected": len(uids)})
+			"session_id": sess.ID, "kind": kind, "location": sess.Location, "expected": len(uids), "line": sess.Line})
 		if err != nil {
 			return err
 		}
@@ -297,7 +306,7 @@ type SessionView struct {
 
 // GetSession returns a session with its live counts and latest warnings.
 func (s *Service) GetSession(ctx context.Context, id string) (SessionView, error) {
-	sess, err := s.store.GetSession(ctx, id)
+	sess, err := s.getSession(ctx, id)
 	if err != nil {
 		return SessionView{}, err
 	}
@@ -319,6 +328,14 @@ func (s *Service) GetSession(ctx context.Context, id string) (SessionView, error
 
 // Reconcile computes a session's reconciliation from what was scanned.
 func (s *Service) Reconcile(ctx context.Context, id string) (Reconciliation, error) {
+	if _, err := s.getSession(ctx, id); err != nil {
+		return Reconciliation{}, err
+	}
+	return s.reconcile(ctx, id)
+}
+
+// reconcile is Reconcile for a session the caller may see.
+func (s *Service) reconcile(ctx context.Context, id string) (Reconciliation, error) {
 	counts, err := s.store.SessionCounts(ctx, id)
 	if err != nil {
 		return Reconciliation{}, err
@@ -388,6 +405,9 @@ func (s *Service) Close(ctx context.Context, id string, apply bool) (Session, er
 	var closed Session
 	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		sess, err := tx.LockSession(ctx, id)
+		if err == nil {
+			err = checkSession(ctx, sess)
+		}
 		if err != nil {
 			return err
 		}
@@ -406,7 +426,7 @@ func (s *Service) Close(ctx context.Context, id string, apply bool) (Session, er
 		return Session{}, err
 	}
 	// The session no longer takes scans: the reconciliation is final.
-	r, err := s.Reconcile(ctx, id)
+	r, err := s.reconcile(ctx, id)
 	if err != nil {
 		return Session{}, err
 	}

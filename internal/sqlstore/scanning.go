@@ -76,6 +76,22 @@ func (s *ScanningStore) ListScans(ctx context.Context, f scanning.ScanFilter) (s
 	if f.Cursor != "" {
 		add("id < ?", f.Cursor)
 	}
+	if len(f.Lines) > 0 {
+		// A restricted caller sees no scan of another line's item and none
+		// made in another line's session; scans of no item (or of an item
+		// not in the inventory) outside a session stay visible. Both probes
+		// are primary-key lookups.
+		ph := strings.TrimSuffix(strings.Repeat("?, ", len(f.Lines)+1), ", ")
+		where = append(where,
+			`NOT EXISTS (SELECT 1 FROM items i WHERE i.uid = scans.item_uid AND i.line NOT IN (`+ph+`))`,
+			`NOT EXISTS (SELECT 1 FROM scan_sessions ss WHERE ss.id = scans.session_id AND ss.line NOT IN (`+ph+`))`)
+		for range 2 {
+			args = append(args, "")
+			for _, l := range f.Lines {
+				args = append(args, l)
+			}
+		}
+	}
 	q := `SELECT ` + scanColumns + ` FROM scans`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
@@ -104,7 +120,7 @@ func (s *ScanningStore) ListScans(ctx context.Context, f scanning.ScanFilter) (s
 	return page, nil
 }
 
-const sessionColumns = `id, kind, name, location, expected, status, expected_count, created_by, created_at, closed_at, closed_by, reconciliation`
+const sessionColumns = `id, kind, name, location, expected, status, expected_count, created_by, created_at, closed_at, closed_by, reconciliation, line`
 
 func scanSession(r rowScanner) (scanning.Session, error) {
 	var ss scanning.Session
@@ -112,7 +128,7 @@ func scanSession(r rowScanner) (scanning.Session, error) {
 	var expected, recon jsonText
 	var created, closed dbTime
 	if err := r.Scan(&ss.ID, &kind, &ss.Name, &ss.Location, &expected, &ss.Status, &ss.ExpectedCount, &ss.CreatedBy,
-		&created, &closed, &ss.ClosedBy, &recon); err != nil {
+		&created, &closed, &ss.ClosedBy, &recon, &ss.Line); err != nil {
 		return ss, err
 	}
 	ss.Kind, ss.CreatedAt, ss.ClosedAt = scanning.Kind(kind), created.Time, closed.ptr()
@@ -228,9 +244,9 @@ func (t *scanTx) InsertSession(ctx context.Context, ss scanning.Session, expecte
 	if err != nil {
 		return fmt.Errorf("encode expected set: %w", err)
 	}
-	_, err = t.exec(ctx, `INSERT INTO scan_sessions (id, kind, name, location, expected, status, expected_count, created_by, created_at)
-		VALUES (?, ?, ?, ?, `+t.db.jsonb()+`, ?, ?, ?, ?)`,
-		ss.ID, string(ss.Kind), ss.Name, ss.Location, string(exp), ss.Status, len(expected), ss.CreatedBy, t.db.ts(ss.CreatedAt))
+	_, err = t.exec(ctx, `INSERT INTO scan_sessions (id, kind, name, location, expected, status, expected_count, created_by, created_at, line)
+		VALUES (?, ?, ?, ?, `+t.db.jsonb()+`, ?, ?, ?, ?, ?)`,
+		ss.ID, string(ss.Kind), ss.Name, ss.Location, string(exp), ss.Status, len(expected), ss.CreatedBy, t.db.ts(ss.CreatedAt), ss.Line)
 	if err != nil {
 		return fmt.Errorf("insert session %s: %w", ss.ID, err)
 	}
