@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/base64"
 	"net/http"
 	"time"
@@ -163,7 +162,7 @@ func (s *Server) registerAudit() {
 		func(ctx context.Context, _ *struct{}) (*publicKeyOutput, error) {
 			pub := lg.PublicKey()
 			out := &publicKeyOutput{}
-			out.Body.KeyID, out.Body.PublicKey = audit.KeyID(pub), base64.StdEncoding.EncodeToString([]byte(ed25519.PublicKey(pub)))
+			out.Body.KeyID, out.Body.PublicKey = audit.KeyID(pub), base64.StdEncoding.EncodeToString(pub)
 			return out, nil
 		})
 }
