@@ -57,7 +57,26 @@ func (s *finderState) shift2() {
 	s.state = 3
 }
 
-func (s *finderState) cross() bool { return detector.FinderPatternFinder_foundPatternCross(s.count[:]) }
+// cross is FinderPatternFinder_foundPatternCross (the same float
+// arithmetic, so the same verdicts) without the call: it runs at every
+// light run that ends five runs.
+func (s *finderState) cross() bool {
+	c := &s.count
+	if c[0] == 0 || c[1] == 0 || c[2] == 0 || c[3] == 0 || c[4] == 0 {
+		return false
+	}
+	total := c[0] + c[1] + c[2] + c[3] + c[4]
+	if total < 7 {
+		return false
+	}
+	moduleSize := float64(total) / 7.0
+	maxVariance := moduleSize / 2.0
+	return math.Abs(moduleSize-float64(c[0])) < maxVariance &&
+		math.Abs(moduleSize-float64(c[1])) < maxVariance &&
+		math.Abs(3.0*moduleSize-float64(c[2])) < 3*maxVariance &&
+		math.Abs(moduleSize-float64(c[3])) < maxVariance &&
+		math.Abs(moduleSize-float64(c[4])) < maxVariance
+}
 
 // run adds a run of length n; for a light run that ends a candidate
 // (state 4) it returns true before counting anything, and the caller

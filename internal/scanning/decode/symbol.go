@@ -30,40 +30,35 @@ var errNoSymbol = errors.New("decode: no readable symbol")
 // readSymbol decodes a sampled module grid (true = dark), trying the mirrored
 // reading when the normal one fails, as ZXing does.
 func readSymbol(bits *gozxing.BitMatrix) (*symbol, error) {
-	n := bits.GetHeight()
-	sampled := qr.NewMatrix(n)
-	for y := 0; y < n; y++ {
-		for x := 0; x < n; x++ {
-			sampled.Set(x, y, bits.Get(x, y))
-		}
-	}
 	parser, err := zxdecoder.NewBitMatrixParser(bits)
 	if err != nil {
 		return nil, err
 	}
 	s, err := readParsed(parser)
-	if err == nil {
-		s.modules = sampled
-		return s, nil
+	if err != nil {
+		parser.Remask()
+		parser.SetMirror(true)
+		if _, e := parser.ReadVersion(); e != nil {
+			return nil, err
+		}
+		if _, e := parser.ReadFormatInformation(); e != nil {
+			return nil, err
+		}
+		parser.Mirror()
+		var e error
+		if s, e = readParsed(parser); e != nil {
+			return nil, err
+		}
+		s.mirrored = true
 	}
+	// The parser left bits unmasked (and transposed when mirrored): mask
+	// them again for the modules as sampled, in the symbol's orientation.
 	parser.Remask()
-	parser.SetMirror(true)
-	if _, e := parser.ReadVersion(); e != nil {
-		return nil, err
-	}
-	if _, e := parser.ReadFormatInformation(); e != nil {
-		return nil, err
-	}
-	parser.Mirror()
-	s, e := readParsed(parser)
-	if e != nil {
-		return nil, err
-	}
-	s.mirrored = true
+	n := bits.GetHeight()
 	s.modules = qr.NewMatrix(n)
 	for y := 0; y < n; y++ {
 		for x := 0; x < n; x++ {
-			s.modules.Set(x, y, sampled.Dark(y, x))
+			s.modules.Set(x, y, bits.Get(x, y))
 		}
 	}
 	return s, nil
