@@ -434,17 +434,21 @@ type MachineEvent struct {
 	At        time.Time `json:"at"`
 }
 
-// Fit is what a claim asks of a job: the machine's work area and spot.
+// Fit is what a claim asks of a job: the machine's work area and spot, and
+// its production line (a machine on a line engraves only that line's jobs
+// and those of no line; a machine of no line takes any).
 type Fit struct {
 	MachineID string
 	Width     float64
 	Height    float64
 	SpotSize  float64
+	Line      string
 }
 
 // Fits reports whether job j can run on a machine with f.
 func (f Fit) Fits(j *Job) bool {
-	return (!j.Pinned || j.MachineID == f.MachineID) && j.Footprint.MaxX <= f.Width && j.Footprint.MaxY <= f.Height &&
+	return (!j.Pinned || j.MachineID == f.MachineID) && (f.Line == "" || j.Line == "" || j.Line == f.Line) &&
+		j.Footprint.MaxX <= f.Width && j.Footprint.MaxY <= f.Height &&
 		j.Footprint.MinX >= 0 && j.Footprint.MinY >= 0 && f.SpotSize <= j.ModuleMM
 }
 

@@ -283,7 +283,7 @@ func (s *Service) planFits(ctx context.Context, j *Job, pinned *Machine) error {
 }
 
 func fitOf(m Machine) Fit {
-	return Fit{MachineID: m.ID, Width: m.WorkArea.Width, Height: m.WorkArea.Height, SpotSize: m.SpotSize}
+	return Fit{MachineID: m.ID, Width: m.WorkArea.Width, Height: m.WorkArea.Height, SpotSize: m.SpotSize, Line: m.Line}
 }
 
 // insert writes jobs in one transaction after checking that none of their

@@ -370,7 +370,8 @@ func (t *engTx) ClaimJob(ctx context.Context, f engraving.Fit) (*engraving.Job, 
 	}
 	j, err := scanJob(t.queryRow(ctx, `SELECT `+jobColumns+` FROM engraving_jobs
 		WHERE status = 'queued' AND (pinned = ? OR machine_id = ?) AND min_x >= 0 AND min_y >= 0 AND max_x <= ? AND max_y <= ? AND module_mm >= ?
-		ORDER BY priority_rank DESC, seq LIMIT 1`+lock, false, f.MachineID, f.Width, f.Height, f.SpotSize))
+			AND (? = '' OR line = '' OR line = ?)
+		ORDER BY priority_rank DESC, seq LIMIT 1`+lock, false, f.MachineID, f.Width, f.Height, f.SpotSize, f.Line, f.Line))
 	if isNoRows(err) {
 		return nil, nil
 	}

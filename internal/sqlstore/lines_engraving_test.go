@@ -216,8 +216,24 @@ func TestProductionLinesEngraving(t *testing.T) {
 		if j, err := eng.Cancel(one, j1.ID); err != nil || j.Status != engraving.JobCancelled {
 			t.Fatalf("cancel the own line's job: %+v %v", j, err)
 		}
-		if next, err := eng.Retry(one, j1.ID); err != nil || next.Line != "LINE-1" || next.RetryOf != j1.ID {
+		next, err := eng.Retry(one, j1.ID)
+		if err != nil || next.Line != "LINE-1" || next.RetryOf != j1.ID {
 			t.Fatalf("retry the own line's job: %+v %v", next, err)
+		}
+		// The dispatcher: a LINE-2 machine takes LINE-2 jobs and jobs of no
+		// line, never a LINE-1 job.
+		f := engraving.Fit{MachineID: m2.ID, Width: 1000, Height: 1000, SpotSize: 0.01, Line: "LINE-2"}
+		for {
+			j := claim(t, db.Engraving(), f)
+			if j == nil {
+				break
+			}
+			if j.Line == "LINE-1" {
+				t.Fatalf("a LINE-2 machine claimed LINE-1 job %s", j.ID)
+			}
+		}
+		if j, err := eng.Get(admin, next.ID); err != nil || j.Status != engraving.JobQueued {
+			t.Fatalf("the LINE-1 job after the LINE-2 machine's claims: %+v %v", j, err)
 		}
 	})
 }
