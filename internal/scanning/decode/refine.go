@@ -13,15 +13,17 @@ import (
 // pixel space of a pyramid level.
 type corr struct{ m, p Point2f }
 
-// retry reads a candidate whose plain sampling failed. It tries the dimension
-// ZXing estimated and the next larger one (its estimate runs small on tilted
-// symbols). For each it fits the grid to every alignment pattern it can find
+// retry reads a candidate whose plain sampling failed. It tries the two
+// dimensions of dims (the estimate and the next larger one: estimates run
+// small on tilted symbols), the alignment pattern align, when known, with
+// the first. For each it fits the grid to every alignment pattern it can find
 // (not only the bottom-right one, which is what lets strongly tilted large
 // symbols read), samples the binarized image, and failing that fits the grid
 // to all function patterns on the grey image (fitGrid) and samples again.
-func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, n int, inverted bool, stages retryStages) (*symbol, Homography, int, bool) {
+func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, dims [2]int, inverted bool, stages retryStages) (*symbol, Homography, int, bool) {
 	tl, tr, bl := finders[0], finders[1], finders[2]
-	for _, d := range []int{n, n + 4} {
+	n := dims[0]
+	for _, d := range dims {
 		if d < 21 || d > 177 {
 			continue
 		}

@@ -417,7 +417,7 @@ func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatr
 			return Code{}, false
 		}
 		var ok bool
-		s, h, n, ok = retry(m, l, [3]Point2f{tl, tr, bl}, align, n, inverted, refitAlign)
+		s, h, n, ok = retry(m, l, [3]Point2f{tl, tr, bl}, align, [2]int{n, n + 4}, inverted, refitAlign)
 		if !ok {
 			return Code{}, false
 		}
@@ -437,7 +437,7 @@ func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatr
 			return Code{}, false
 		}
 		var ok bool
-		s, h, n, ok = retry(m, l, [3]Point2f{tl, tr, bl}, align, n, inverted, stages)
+		s, h, n, ok = retry(m, l, [3]Point2f{tl, tr, bl}, align, [2]int{n, n + 4}, inverted, stages)
 		if !ok {
 			sc.failed = append(sc.failed, f)
 			return Code{}, false
@@ -457,12 +457,17 @@ func (sc *scanner) decodeLoose(info *detector.FinderPatternInfo, m *gozxing.BitM
 	}
 	raw := (leg(tl, tr)+leg(tl, bl))/2 + 7
 	d := int(math.Round((raw-17)/4))*4 + 17 // nearest valid dimension
-	// retry tries d and d+4: cover d-4 to d+8.
-	for _, dd := range []int{max(d-4, 21), max(d+4, 29)} {
-		if dd > 177 || !sc.takeRetry() {
+	// The estimate and the next larger dimension first (what reads),
+	// then one smaller and two larger.
+	below := d - 4
+	if below < 21 {
+		below = d + 12
+	}
+	for _, dims := range [][2]int{{d, d + 4}, {below, d + 8}} {
+		if dims[0] > 177 && dims[1] > 177 || !sc.takeRetry() {
 			continue
 		}
-		if s, h, n, ok := retry(m, l, [3]Point2f{pt(tl), pt(tr), pt(bl)}, nil, dd, inverted, refitAll); ok {
+		if s, h, n, ok := retry(m, l, [3]Point2f{pt(tl), pt(tr), pt(bl)}, nil, dims, inverted, refitAll); ok {
 			return makeCode(s, h, n, l, inverted)
 		}
 	}
