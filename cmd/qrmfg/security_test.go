@@ -926,6 +926,7 @@ func TestAuditTrailOfMutations(t *testing.T) {
 			}
 			if e.objectID == created && ev.ObjectID == "" {
 				noObjectID++
+				t.Errorf("%s: the entry does not name the created object", e.what)
 			}
 			if actor != e.actor || e.objectID != "" && e.objectID != created && ev.ObjectID != e.objectID || ev.Outcome != e.outcome {
 				t.Errorf("%s: entry actor %+v object %q outcome %q, want actor %q object %q outcome %q",

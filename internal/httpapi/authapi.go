@@ -207,8 +207,14 @@ func (s *Server) registerAuth() {
 			sess, err := s.opt.Auth.Login(ctx, in.Body.Username, in.Body.Password)
 			if err != nil {
 				if code := qrmfg.ErrorCode(err); code == qrmfg.EUNAUTHORIZED || code == qrmfg.ERATELIMITED {
-					actx := qrmfg.WithActor(ctx, qrmfg.Actor{Kind: "anonymous", ID: ip, Name: in.Body.Username})
-					s.record(actx, "auth.login", "user", "", map[string]any{"username": in.Body.Username, "ip": ip, "error": code}, audit.Failed)
+					// The name as typed, unless it cannot be a user name (a
+					// password typed into the wrong field must not be kept).
+					name, nerr := auth.NormalizeUsername(in.Body.Username)
+					if nerr != nil {
+						name = "(malformed)"
+					}
+					actx := qrmfg.WithActor(ctx, qrmfg.Actor{Kind: "anonymous", ID: ip, Name: name})
+					s.record(actx, "auth.login", "user", "", map[string]any{"username": name, "ip": ip, "error": code}, audit.Failed)
 				}
 				return nil, s.fail(ctx, err)
 			}
@@ -230,7 +236,11 @@ func (s *Server) registerAuth() {
 				if errors.Is(err, auth.ErrRefreshReuse) {
 					e := qrmfg.AsError(err)
 					user, _ := e.Detail["user"].(string)
-					actx := qrmfg.WithActor(ctx, qrmfg.Actor{Kind: "user", ID: user, Name: user})
+					name := user
+					if u, err := s.opt.Auth.User(ctx, user); err == nil {
+						name = u.Username
+					}
+					actx := qrmfg.WithActor(ctx, qrmfg.Actor{Kind: "user", ID: user, Name: name})
 					s.record(actx, "auth.refresh.reuse", "token_family", stringOf(e.Detail["family"]),
 						map[string]any{"revoked": "family"}, audit.Denied)
 				}
@@ -249,6 +259,9 @@ func (s *Server) registerAuth() {
 			}
 			if err := s.opt.Auth.Logout(ctx, in.Body.RefreshToken); err != nil {
 				return nil, s.fail(ctx, err)
+			}
+			if r := requestOf(ctx); r != nil {
+				s.record(qrmfg.WithActor(ctx, anonymous(r, s.opt.TrustedProxies)), "auth.logout", "token_family", "", nil, audit.Success)
 			}
 			return nil, nil
 		})

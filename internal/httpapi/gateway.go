@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -193,14 +195,65 @@ func (s *Server) gate(ctx huma.Context, next func(huma.Context)) {
 		return
 	}
 	var body *capture
+	sw, _ := w.(*statusWriter)
 	if ru.action != "" && s.opt.Audit != nil {
 		body = captureBody(r)
+		if sw != nil && ru.param == "" {
+			sw.keep = createdIDLimit // a creation: its id is in the answer
+		}
 	}
 	ctx = huma.WithContext(ctx, rctx)
 	next(ctx)
 	if ru.action != "" {
-		s.auditMutation(rctx, ru, ctx.Param(ru.param), ctx.Status(), body)
+		id := ctx.Param(ru.param)
+		if ru.param == "" && sw != nil {
+			id = createdID(sw.head)
+		}
+		s.auditMutation(rctx, ru, id, ctx.Status(), body)
 	}
+}
+
+// createdIDLimit bounds the answer read for a created object's id.
+const createdIDLimit = 4 << 10
+
+// createdID finds the id of what a request created in the start of its JSON
+// answer: "id", "uid" or "batch_id" at the top level, or the "id" of the one
+// object the answer wraps ({"api_key": {...}}). Nothing else of the answer
+// is kept (it may hold a secret shown once, such as a new API key).
+func createdID(head []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(head))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	wrapped := ""
+	// Walk the top-level members in order; the answer may be cut off after
+	// the id, so stop at the first member that does not decode.
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			break
+		}
+		key, _ := t.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			break
+		}
+		switch key {
+		case "id", "uid", "batch_id":
+			var v string
+			if json.Unmarshal(raw, &v) == nil && v != "" {
+				return v
+			}
+		default:
+			var inner struct {
+				ID string `json:"id"`
+			}
+			if wrapped == "" && len(raw) > 0 && raw[0] == '{' && json.Unmarshal(raw, &inner) == nil {
+				wrapped = inner.ID
+			}
+		}
+	}
+	return wrapped
 }
 
 // guard is gate for the few routes served by plain handlers (multipart
@@ -251,15 +304,15 @@ func (s *Server) admit(r *http.Request, w http.ResponseWriter, opID string, ru r
 		if qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
 			return ctx, s.fail(ctx, err)
 		}
-		s.auditSecurity(qrmfg.WithActor(ctx, anonymous(r, s.opt.TrustedProxies)), "auth.rejected", "operation", opID,
-			map[string]any{"reason": auth.RejectReason(err)})
+		who, reason := anonymous(r, s.opt.TrustedProxies), auth.RejectReason(err)
+		if s.refusals.allow(ctx, who.ID, reason) {
+			s.auditSecurity(qrmfg.WithActor(ctx, who), "auth.rejected", "operation", opID, map[string]any{"reason": reason})
+		}
 		return ctx, s.unauthorized(ctx, qrmfg.ErrorMessage(err), "invalid_token")
 	}
 	ctx = auth.WithPrincipal(ctx, pr)
-	if err := pr.Authorize(ru.op); err != nil {
-		s.auditSecurity(ctx, "auth.forbidden", "operation", opID, map[string]any{"permission": ru.op})
-		return ctx, s.fail(ctx, err)
-	}
+	// The identity's quota is charged before the permission check, so a
+	// flood of forbidden calls is limited (and audited) like any other.
 	if l := s.opt.Limits.Identity; l != nil {
 		d, err := l.Allow(ctx, "id:"+pr.Kind+":"+pr.ID, 1)
 		if err != nil {
@@ -270,7 +323,37 @@ func (s *Server) admit(r *http.Request, w http.ResponseWriter, opID string, ru r
 			return ctx, s.fail(ctx, err)
 		}
 	}
+	if err := pr.Authorize(ru.op); err != nil {
+		s.auditSecurity(ctx, "auth.forbidden", "operation", opID, map[string]any{"permission": ru.op})
+		return ctx, s.fail(ctx, err)
+	}
 	return ctx, nil
+}
+
+// refusalAudit bounds how many refused credentials of one kind (the reason)
+// one client address leaves in the audit trail: 60 at once, then 10 a
+// minute. Every distinct failure is kept; a flood of the same one would only
+// grow the log, and what is left out is logged as a warning.
+type refusalAudit struct {
+	limiter ratelimit.Limiter
+	log     *slog.Logger
+}
+
+func newRefusalAudit(log *slog.Logger) refusalAudit {
+	l, _ := ratelimit.NewMemory(ratelimit.Policy{Name: "audit-refusals", Rate: 10, Period: time.Minute, Burst: 60}, ratelimit.Options{MaxKeys: 10_000})
+	return refusalAudit{limiter: l, log: log}
+}
+
+func (a refusalAudit) allow(ctx context.Context, addr, reason string) bool {
+	if a.limiter == nil {
+		return true
+	}
+	d, err := a.limiter.Allow(ctx, addr+"|"+reason, 1)
+	if err != nil || d.Allowed {
+		return true
+	}
+	a.log.Warn("refused credential beyond the audit quota of its address; not audited", "addr", addr, "reason", reason, "request_id", qrmfg.RequestID(ctx))
+	return false
 }
 
 func (s *Server) unauthorized(ctx context.Context, msg, errCode string) *Problem {

@@ -96,3 +96,19 @@ func TestCORS(t *testing.T) {
 		t.Errorf("allowed origin: %v", h)
 	}
 }
+
+func TestCreatedID(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"id":"b1","count":3}`: "b1",
+		`{"batch_id":"g7","items":[{"uid":"PAD-V0100-L1-00001"},{"uid":"PAD-`: "g7", // cut off after the id
+		`{"key":"qrmfg_secret","api_key":{"id":"k9","prefix":"abc"}}`:         "k9",
+		`{"uid":"PAD-V0100-L1-00001"}`:                                        "PAD-V0100-L1-00001",
+		`[1,2]`:                                                               "",
+		``:                                                                    "",
+		`{"count":3`:                                                          "",
+	} {
+		if got := createdID([]byte(in)); got != want {
+			t.Errorf("createdID(%s) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -78,6 +78,8 @@ type Server struct {
 	api  huma.API
 	log  *slog.Logger
 	root http.Handler
+
+	refusals refusalAudit
 }
 
 // New builds the API and registers the routes of every given service.
@@ -103,7 +105,7 @@ func New(opt Options, svc Services) *Server {
 			Description: "POST /auth/login for a token; API keys from POST /auth/api-keys"},
 	}
 	cfg.Security = []map[string][]string{{"bearer": {}}}
-	s := &Server{opt: opt, svc: svc, mux: mux, log: opt.Log}
+	s := &Server{opt: opt, svc: svc, mux: mux, log: opt.Log, refusals: newRefusalAudit(opt.Log)}
 	s.api = humago.New(mux, cfg)
 	s.api.UseMiddleware(s.gate)
 	s.registerHealth()
@@ -158,6 +160,10 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// head keeps the first keep bytes of the body when keep > 0, for the
+	// gateway to find the id of what a request created.
+	keep int
+	head []byte
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -173,6 +179,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
+	if room := w.keep - len(w.head); room > 0 && n > 0 {
+		w.head = append(w.head, b[:min(n, room)]...)
+	}
 	return n, err
 }
 
