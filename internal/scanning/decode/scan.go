@@ -333,6 +333,9 @@ func (sc *scanner) detectAll(p *passResult, l *gray, inverted bool) {
 		}
 		if code, ok := sc.decodeCandidate(r, m, l, inverted, stages); ok {
 			sc.add(code)
+			if !sc.retrying {
+				sc.strayPairs(p, m, l, inverted)
+			}
 		}
 	}
 	if len(sc.found) == 0 && sc.loose && sc.retrying {
@@ -382,6 +385,59 @@ func (sc *scanner) detectAll(p *passResult, l *gray, inverted bool) {
 			sc.add(code)
 		}
 	}
+}
+
+// strayPairs looks for a code whose third finder pattern was not found
+// among the finder-pattern candidates that no code read so far explains,
+// such as the inner code of a "double QR" printed inside the finder-free
+// centre of another: confirmed candidates off every read code's finder
+// patterns are paired (pairTriples) and read with a few retries of their
+// own.
+func (sc *scanner) strayPairs(p *passResult, m *gozxing.BitMatrix, l *gray, inverted bool) {
+	var stray []*detector.FinderPattern
+	for _, c := range p.centers {
+		if c.GetCount() < detector.FinderPatternFinder_CENTER_QUORUM {
+			continue
+		}
+		at := Point2f{c.GetX() * l.scale, c.GetY() * l.scale}
+		if !sc.onFinder(at) {
+			stray = append(stray, c)
+		}
+	}
+	if len(stray) < 2 {
+		return
+	}
+	retrying, retries, perPass := sc.retrying, sc.retries, sc.perPass
+	sc.retrying, sc.retries, sc.perPass = true, strayRetries, strayRetries
+	defer func() { sc.retrying, sc.retries, sc.perPass = retrying, retries, perPass }()
+	for _, info := range pairTriples(stray) {
+		if sc.ctx.Err() != nil || sc.retries == 0 {
+			return
+		}
+		if code, ok := sc.decodeLoose(info, m, l, inverted); ok {
+			sc.add(code)
+			return
+		}
+	}
+}
+
+// strayRetries is the retry budget of strayPairs.
+const strayRetries = 4
+
+// onFinder reports whether image point at lies on a finder pattern of a
+// code already read.
+func (sc *scanner) onFinder(at Point2f) bool {
+	for i := range sc.found {
+		g := sc.found[i].Grid
+		n := float64(g.Size)
+		for _, f := range [3]Point2f{{3.5, 3.5}, {n - 3.5, 3.5}, {3.5, n - 3.5}} {
+			c := g.Transform.Apply(f.X, f.Y)
+			if at.near(c, 3.5*g.ModuleSize()) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // decodeCandidate reads one detector result: ZXing's own sampling first,

@@ -414,3 +414,26 @@ func TestTextEncodings(t *testing.T) {
 		}
 	}
 }
+
+// TestDoubleQR reads a "double QR": a small code printed in the centre of a
+// large one (which survives the loss on its error correction) and, as in
+// the photographs, with one finder pattern of the small code lost, so that
+// only a pair of its finder patterns is found.
+func TestDoubleQR(t *testing.T) {
+	t.Parallel()
+	outer, _, _ := symbolOf(t, "OUTER CODE OF A DOUBLE QR, LEVEL H", zxdecoder.ErrorCorrectionLevel_H)
+	inner, _, _ := symbolOf(t, "INNER-0042", zxdecoder.ErrorCorrectionLevel_M)
+	n := len(inner)
+	for y := n - 8; y < n; y++ {
+		for x := 0; x < 8; x++ {
+			inner[y][x] = false // the bottom-left finder pattern, erased
+		}
+	}
+	s := newScene(480, 480)
+	s.add(outer, placement(len(outer), 10, 240, 240, 0))
+	s.add(inner, placement(n, 2.5, 240, 240, 0))
+	got := texts(mustDecode(t, s.render(), DefaultOptions()))
+	if len(got) != 2 {
+		t.Fatalf("got %q, want the outer and the inner code", got)
+	}
+}
