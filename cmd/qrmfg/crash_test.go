@@ -179,6 +179,13 @@ func TestKillDuringAllocation(t *testing.T) {
 			}
 			_ = res.Body.Close()
 			checkBatchesWhole(t, d, dbURL, acked.Load()+10)
+			// T12 (f): the audit chain the killed processes appended to has no
+			// half-written link.
+			out, err := cli(t, env, "", "audit", "verify")
+			if err != nil || !strings.Contains(out, "audit log ok") {
+				t.Fatalf("audit chain after kill -9: %v\n%s", err, out)
+			}
+			t.Logf("T12 (f) %s: %s", d, strings.TrimSpace(out))
 		})
 	}
 }
