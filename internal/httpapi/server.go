@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"regexp"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -251,6 +252,17 @@ func (s *Server) fail(ctx context.Context, err error) *Problem {
 	}
 	p := problem(err)
 	p.Instance = qrmfg.RequestID(ctx)
+	if e := qrmfg.AsError(err); e != nil && e.Code == qrmfg.ERATELIMITED {
+		// A limit a service enforces (logins per account) answers like the
+		// gateway's own: Retry-After and the RateLimit field.
+		if secs, ok := e.Detail["retry_after_seconds"].(int); ok {
+			policy, _ := e.Detail["policy"].(string)
+			p.Headers = http.Header{"Retry-After": {strconv.Itoa(secs)}}
+			if policy != "" {
+				p.Headers.Set("RateLimit", strconv.Quote(policy)+";r=0;t="+strconv.Itoa(secs))
+			}
+		}
+	}
 	return p
 }
 
