@@ -162,6 +162,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := a.Generation.Resume(ctx); err != nil {
 		a.log.Error("resume background batches", "err", err)
 	}
+	if err := a.Scanning.Resume(ctx); err != nil {
+		a.log.Error("finish interrupted session closes", "err", err)
+	}
 	if a.Engraving != nil {
 		if err := a.startEngraving(wctx); err != nil {
 			a.log.Error("start engraving", "err", err)

@@ -217,6 +217,9 @@ type Store interface {
 	SessionExpected(ctx context.Context, id string) ([]string, error)
 	// SessionSeen returns the distinct items seen in a session, sorted by uid.
 	SessionSeen(ctx context.Context, id string) ([]Seen, error)
+	// UnfinishedCloses returns the closed sessions without a stored
+	// reconciliation, oldest first.
+	UnfinishedCloses(ctx context.Context) ([]Session, error)
 	// Update runs fn in one transaction.
 	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 }
@@ -228,8 +231,8 @@ type Tx interface {
 	LockSession(ctx context.Context, id string) (Session, error)
 	// InsertSession writes a new session and its expected uids.
 	InsertSession(ctx context.Context, s Session, expected []string) error
-	// UpdateSession writes a session's status, closing time and
-	// reconciliation.
+	// UpdateSession writes a session's status, closing time, reconciliation
+	// and apply_pending.
 	UpdateSession(ctx context.Context, s Session) error
 	// ClaimSeen records that uid was seen in the session by the scan and
 	// reports whether it is the first time and whether uid is expected.

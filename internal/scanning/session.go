@@ -1,6 +1,7 @@
 package scanning
 
 import (
+	"errors"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -90,6 +91,10 @@ type Session struct {
 	ClosedAt       *time.Time      `json:"closed_at,omitempty"`
 	ClosedBy       string          `json:"closed_by,omitempty"`
 	Reconciliation *Reconciliation `json:"reconciliation,omitempty"`
+	// ApplyPending is set when the session is closed with apply and cleared
+	// when the applied reconciliation is stored; a closed session without a
+	// reconciliation is a close that a crash interrupted (see Resume).
+	ApplyPending bool `json:"apply_pending,omitempty"`
 }
 
 // Counts are a session's live figures.
@@ -415,7 +420,7 @@ func (s *Service) Close(ctx context.Context, id string, apply bool) (Session, er
 			return qrmfg.Errorf(qrmfg.ECONFLICT, "session %s is already closed", id)
 		}
 		now := tx.Now()
-		sess.Status, sess.ClosedAt, sess.ClosedBy = SessionClosed, &now, qrmfg.ActorFrom(ctx).ID
+		sess.Status, sess.ClosedAt, sess.ClosedBy, sess.ApplyPending = SessionClosed, &now, qrmfg.ActorFrom(ctx).ID, apply
 		if err := tx.UpdateSession(ctx, sess); err != nil {
 			return err
 		}
@@ -425,15 +430,24 @@ func (s *Service) Close(ctx context.Context, id string, apply bool) (Session, er
 	if err != nil {
 		return Session{}, err
 	}
-	// The session no longer takes scans: the reconciliation is final.
+	return s.finishClose(ctx, closed)
+}
+
+// finishClose computes the reconciliation of a closed session, applies it
+// when the close asked for it, and stores it with the closing event. The
+// session no longer takes scans, so the reconciliation is final; every step
+// of the apply is idempotent, so a close interrupted by a crash is finished
+// by Resume with the same outcome.
+func (s *Service) finishClose(ctx context.Context, closed Session) (Session, error) {
+	id := closed.ID
 	r, err := s.reconcile(ctx, id)
 	if err != nil {
 		return Session{}, err
 	}
-	if apply {
+	if closed.ApplyPending {
 		r.Applied = s.apply(ctx, closed, r)
 	}
-	closed.Reconciliation = &r
+	closed.Reconciliation, closed.ApplyPending = &r, false
 	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		if err := tx.UpdateSession(ctx, closed); err != nil {
 			return err
@@ -450,6 +464,25 @@ func (s *Service) Close(ctx context.Context, id string, apply bool) (Session, er
 	}
 	s.hub.publish(id, SessionUpdate{Type: "closed", Counts: &r.Counts, Session: &closed})
 	return closed, nil
+}
+
+// Resume finishes the closes that a crash or a shutdown interrupted: closed
+// sessions without a stored reconciliation. It runs as the system actor.
+func (s *Service) Resume(ctx context.Context) error {
+	ctx = qrmfg.WithActor(ctx, qrmfg.SystemActor)
+	pending, err := s.store.UnfinishedCloses(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, sess := range pending {
+		if _, err := s.finishClose(ctx, sess); err != nil {
+			errs = append(errs, fmt.Errorf("finish closing session %s: %w", sess.ID, err))
+			continue
+		}
+		s.log.Info("finished an interrupted session close", "session", sess.ID, "applied", sess.ApplyPending)
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Service) apply(ctx context.Context, sess Session, r Reconciliation) *Applied {
@@ -474,6 +507,13 @@ func (s *Service) apply(ctx context.Context, sess Session, r Reconciliation) *Ap
 		}
 	case KindShip:
 		for _, uid := range r.Found {
+			// Found items of a ship session were available or reserved when
+			// scanned; one already shipped was shipped by an interrupted
+			// earlier run of this apply.
+			if it, err := s.inv.Item(ctx, uid); err == nil && it.Status == inventory.StatusShipped {
+				a.Shipped++
+				continue
+			}
 			if _, err := s.inv.Transition(ctx, inventory.TransitionRequest{UID: uid, To: inventory.StatusShipped, Reason: reason}); err != nil {
 				fail(uid, "ship", err)
 				continue
@@ -482,6 +522,9 @@ func (s *Service) apply(ctx context.Context, sess Session, r Reconciliation) *Ap
 		}
 	}
 	at := time.Now().UTC().Format(time.RFC3339)
+	if sess.ClosedAt != nil {
+		at = sess.ClosedAt.UTC().Format(time.RFC3339) // the same flag when a resumed apply runs again
+	}
 	for _, uid := range r.Missing {
 		flag, _ := json.Marshal(map[string]any{"missing": map[string]string{
 			"session_id": sess.ID, "kind": string(sess.Kind), "location": sess.Location, "at": at}})

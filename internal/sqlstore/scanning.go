@@ -120,7 +120,7 @@ func (s *ScanningStore) ListScans(ctx context.Context, f scanning.ScanFilter) (s
 	return page, nil
 }
 
-const sessionColumns = `id, kind, name, location, expected, status, expected_count, created_by, created_at, closed_at, closed_by, reconciliation, line`
+const sessionColumns = `id, kind, name, location, expected, status, expected_count, created_by, created_at, closed_at, closed_by, reconciliation, line, apply_pending`
 
 func scanSession(r rowScanner) (scanning.Session, error) {
 	var ss scanning.Session
@@ -128,7 +128,7 @@ func scanSession(r rowScanner) (scanning.Session, error) {
 	var expected, recon jsonText
 	var created, closed dbTime
 	if err := r.Scan(&ss.ID, &kind, &ss.Name, &ss.Location, &expected, &ss.Status, &ss.ExpectedCount, &ss.CreatedBy,
-		&created, &closed, &ss.ClosedBy, &recon, &ss.Line); err != nil {
+		&created, &closed, &ss.ClosedBy, &recon, &ss.Line, &ss.ApplyPending); err != nil {
 		return ss, err
 	}
 	ss.Kind, ss.CreatedAt, ss.ClosedAt = scanning.Kind(kind), created.Time, closed.ptr()
@@ -152,6 +152,25 @@ func (s *ScanningStore) GetSession(ctx context.Context, id string) (scanning.Ses
 		return ss, notFound(err, "scanning session %s does not exist", id)
 	}
 	return ss, nil
+}
+
+// UnfinishedCloses implements scanning.Store.
+func (s *ScanningStore) UnfinishedCloses(ctx context.Context) ([]scanning.Session, error) {
+	rows, err := s.db.reader().query(ctx, `SELECT `+sessionColumns+` FROM scan_sessions
+		WHERE status = 'closed' AND reconciliation IS NULL ORDER BY closed_at`)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	defer rows.Close()
+	var out []scanning.Session
+	for rows.Next() {
+		ss, err := scanSession(rows)
+		if err != nil {
+			return nil, mapError(err)
+		}
+		out = append(out, ss)
+	}
+	return out, mapError(rows.Err())
 }
 
 // SessionCounts implements scanning.Store.
@@ -275,8 +294,8 @@ func (t *scanTx) UpdateSession(ctx context.Context, ss scanning.Session) error {
 		}
 		recon = string(b)
 	}
-	res, err := t.exec(ctx, `UPDATE scan_sessions SET status = ?, closed_at = ?, closed_by = ?, reconciliation = `+t.db.jsonb()+` WHERE id = ?`,
-		ss.Status, t.db.nullTS(ss.ClosedAt), ss.ClosedBy, recon, ss.ID)
+	res, err := t.exec(ctx, `UPDATE scan_sessions SET status = ?, closed_at = ?, closed_by = ?, reconciliation = `+t.db.jsonb()+`, apply_pending = ? WHERE id = ?`,
+		ss.Status, t.db.nullTS(ss.ClosedAt), ss.ClosedBy, recon, ss.ApplyPending, ss.ID)
 	if err != nil {
 		return fmt.Errorf("update session %s: %w", ss.ID, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -352,6 +353,70 @@ func TestLastSeenConsumerIsIdempotent(t *testing.T) {
 		}
 		if seen != 1 {
 			t.Fatalf("%d seen history entries, want 1", seen)
+		}
+	})
+}
+
+// TestInterruptedCloseIsFinished: a process that dies after closing a
+// session with apply, part way through the apply, leaves a closed session
+// without a reconciliation; Resume finishes it, applying each change once.
+func TestInterruptedCloseIsFinished(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		b := scanSetup(t, db)
+		mustAllocate(t, b.inv, "L2025-09", 3)
+		uids := []string{"PAD-V0100-L2025-09-00001", "PAD-V0100-L2025-09-00002", "PAD-V0100-L2025-09-00003"}
+		for _, u := range uids {
+			for _, st := range []inventory.Status{inventory.StatusEngraved, inventory.StatusAvailable} {
+				if _, err := b.inv.Transition(ctx, inventory.TransitionRequest{UID: u, To: st}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		sess, err := b.svc.OpenSession(ctx, scanning.SessionRequest{Kind: "ship", Expected: scanning.Expected{UIDs: uids}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.svc.ScanTexts(ctx, uids[:2], scanning.ScanRequest{SessionID: sess.ID}); err != nil {
+			t.Fatal(err)
+		}
+		// The crash: the close committed, the first item shipped, then nothing.
+		q := `UPDATE scan_sessions SET status = 'closed', closed_at = created_at, apply_pending = TRUE WHERE id = ?`
+		if db.Dialect() == sqlstore.Postgres {
+			q = strings.Replace(q, "?", "$1", 1)
+		}
+		if _, err := db.SQL().ExecContext(ctx, q, sess.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.inv.Transition(ctx, inventory.TransitionRequest{UID: uids[0], To: inventory.StatusShipped, Reason: "ship session " + sess.ID}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.svc.ScanTexts(ctx, uids[2:], scanning.ScanRequest{SessionID: sess.ID}); qrmfg.ErrorCode(err) != qrmfg.ECONFLICT {
+			t.Fatalf("a scan into the interrupted session: %v", err)
+		}
+		if err := b.svc.Resume(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.svc.Report(ctx, sess.ID)
+		if err != nil || got.Reconciliation == nil || got.ApplyPending {
+			t.Fatalf("after resume: %+v, %v", got, err)
+		}
+		a := got.Reconciliation.Applied
+		if a == nil || a.Shipped != 2 || a.Flagged != 1 || len(a.Failed) != 0 {
+			t.Fatalf("applied %+v", a)
+		}
+		for i, want := range []inventory.Status{inventory.StatusShipped, inventory.StatusShipped, inventory.StatusAvailable} {
+			if it, _ := b.inv.Item(ctx, uids[i]); it.Status != want {
+				t.Errorf("%s is %s, want %s", uids[i], it.Status, want)
+			}
+		}
+		// Nothing left to finish: a second Resume changes nothing.
+		if err := b.svc.Resume(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := b.svc.Report(ctx, sess.ID); again.Reconciliation.Applied.Shipped != 2 {
+			t.Fatalf("second resume: %+v", again.Reconciliation.Applied)
 		}
 	})
 }
