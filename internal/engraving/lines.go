@@ -2,10 +2,7 @@ package engraving
 
 import (
 	"context"
-	"slices"
-	"strings"
 
-	"github.com/qrmfg/qrmfg/internal/inventory"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 )
 
@@ -18,9 +15,6 @@ import (
 // dispatcher and the recovery at start run as the system actor and see
 // every machine and job.
 
-// lineScope returns the lines the acting identity is restricted to; nil: all.
-func lineScope(ctx context.Context) []string { return qrmfg.ActorFrom(ctx).Lines }
-
 func machineNotFound(id string) error {
 	return qrmfg.Errorf(qrmfg.ENOTFOUND, "machine %s does not exist", id)
 }
@@ -31,7 +25,7 @@ func jobNotFound(id string) error {
 
 // checkMachine returns ENOTFOUND for a machine the actor may not see.
 func checkMachine(ctx context.Context, m Machine) error {
-	if inventory.Visible(ctx, m.Line) {
+	if qrmfg.LineVisible(ctx, m.Line) {
 		return nil
 	}
 	return machineNotFound(m.ID)
@@ -39,7 +33,7 @@ func checkMachine(ctx context.Context, m Machine) error {
 
 // checkJob returns ENOTFOUND for a job the actor may not see.
 func checkJob(ctx context.Context, j Job) error {
-	if inventory.Visible(ctx, j.Line) {
+	if qrmfg.LineVisible(ctx, j.Line) {
 		return nil
 	}
 	return jobNotFound(j.ID)
@@ -67,31 +61,6 @@ func (s *Service) getJob(ctx context.Context, id string) (Job, error) {
 		return Job{}, err
 	}
 	return j, nil
-}
-
-// registrationLine decides the line of a new machine: the requested one,
-// which a restricted actor must hold; a restricted actor with one line gets
-// it by default.
-func registrationLine(ctx context.Context, line string) (string, error) {
-	line = strings.TrimSpace(line)
-	if len(line) > 64 {
-		return "", qrmfg.FieldError("line", "line must be at most 64 characters")
-	}
-	scope := lineScope(ctx)
-	if len(scope) == 0 {
-		return line, nil
-	}
-	if line == "" {
-		if len(scope) == 1 {
-			return scope[0], nil
-		}
-		return "", qrmfg.FieldError("line", "line is required: you work on lines %s", strings.Join(scope, ", "))
-	}
-	if !slices.Contains(scope, line) {
-		return "", qrmfg.Errorf(qrmfg.EFORBIDDEN, "you may not register a machine on line %q; your lines are %s", line, strings.Join(scope, ", ")).
-			WithDetail("field", "line")
-	}
-	return line, nil
 }
 
 // jobLine is the line of a job on parts: its pinned machine's line when the

@@ -146,7 +146,7 @@ func (s *Service) register(ctx context.Context, req RegisterRequest, d *grbl.Dia
 	if !(spot > 0 && spot <= 5) {
 		return MachineStatus{}, qrmfg.FieldError("spot_size_mm", "spot_size_mm must be above 0 and at most 5 mm, got %g", req.SpotSize)
 	}
-	line, err := registrationLine(ctx, req.Line)
+	line, err := qrmfg.NewObjectLine(ctx, req.Line, "register a machine on")
 	if err != nil {
 		return MachineStatus{}, err
 	}

@@ -485,7 +485,7 @@ func (s *Service) List(ctx context.Context, f JobFilter) ([]Job, error) {
 	if len(f.Line) > 64 {
 		return nil, qrmfg.FieldError("line", "line must be at most 64 characters")
 	}
-	f.Lines = lineScope(ctx)
+	f.Lines = qrmfg.LineScope(ctx)
 	return s.store.ListJobs(ctx, f)
 }
 

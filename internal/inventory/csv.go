@@ -240,8 +240,8 @@ func rowToItem(ctx context.Context, rec []string, col map[string]int) (Item, str
 	if len(it.Line) > 64 {
 		return Item{}, "line", "line is longer than 64 characters"
 	}
-	if !Visible(ctx, it.Line) || it.Line == "" && len(lineScope(ctx)) > 0 {
-		return Item{}, "line", fmt.Sprintf("you may import only onto your production lines (%s)", strings.Join(lineScope(ctx), ", "))
+	if !qrmfg.LineVisible(ctx, it.Line) || it.Line == "" && len(qrmfg.LineScope(ctx)) > 0 {
+		return Item{}, "line", fmt.Sprintf("you may import only onto your production lines (%s)", strings.Join(qrmfg.LineScope(ctx), ", "))
 	}
 	if v := get("attributes"); v != "" {
 		a, err := normaliseAttributes(json.RawMessage(v))

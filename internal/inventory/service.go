@@ -107,7 +107,7 @@ func (s *Service) AllocateBatch(ctx context.Context, req AllocateRequest) (Batch
 	if err != nil {
 		return Batch{}, err
 	}
-	line, err := allocationLine(ctx, req.Line)
+	line, err := qrmfg.NewObjectLine(ctx, req.Line, "allocate on")
 	if err != nil {
 		return Batch{}, err
 	}
@@ -189,7 +189,7 @@ func (b Batch) UIDs() []string {
 // GetBatch returns a batch by id.
 func (s *Service) GetBatch(ctx context.Context, id string) (Batch, error) {
 	b, err := s.store.GetBatch(ctx, id)
-	if err == nil && !Visible(ctx, b.Line) {
+	if err == nil && !qrmfg.LineVisible(ctx, b.Line) {
 		return Batch{}, qrmfg.Errorf(qrmfg.ENOTFOUND, "batch %s does not exist", id)
 	}
 	return b, err
@@ -238,7 +238,7 @@ func (s *Service) List(ctx context.Context, f ItemFilter) (ItemPage, error) {
 }
 
 func (s *Service) validateFilter(ctx context.Context, f *ItemFilter, paged bool) error {
-	f.Lines = lineScope(ctx)
+	f.Lines = qrmfg.LineScope(ctx)
 	if f.BatchID != "" {
 		// A batch is a serial range of one lot: the lot index serves it.
 		b, err := s.GetBatch(ctx, f.BatchID)

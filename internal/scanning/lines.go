@@ -2,10 +2,7 @@ package scanning
 
 import (
 	"context"
-	"slices"
-	"strings"
 
-	"github.com/qrmfg/qrmfg/internal/inventory"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 )
 
@@ -16,16 +13,13 @@ import (
 // be probed). Its scan listing leaves out the scans of another line's items
 // and those made in another line's sessions (see ScanFilter.Lines).
 
-// lineScope returns the lines the acting identity is restricted to; nil: all.
-func lineScope(ctx context.Context) []string { return qrmfg.ActorFrom(ctx).Lines }
-
 func sessionNotFound(id string) error {
 	return qrmfg.Errorf(qrmfg.ENOTFOUND, "scanning session %s does not exist", id)
 }
 
 // checkSession returns ENOTFOUND for a session the actor may not see.
 func checkSession(ctx context.Context, sess Session) error {
-	if inventory.Visible(ctx, sess.Line) {
+	if qrmfg.LineVisible(ctx, sess.Line) {
 		return nil
 	}
 	return sessionNotFound(sess.ID)
@@ -41,29 +35,4 @@ func (s *Service) getSession(ctx context.Context, id string) (Session, error) {
 		return Session{}, err
 	}
 	return sess, nil
-}
-
-// sessionLine decides the line of a new session: the requested one, which a
-// restricted actor must hold; a restricted actor with one line gets it by
-// default.
-func sessionLine(ctx context.Context, line string) (string, error) {
-	line = strings.TrimSpace(line)
-	if len(line) > 64 {
-		return "", qrmfg.FieldError("line", "line must be at most 64 characters")
-	}
-	scope := lineScope(ctx)
-	if len(scope) == 0 {
-		return line, nil
-	}
-	if line == "" {
-		if len(scope) == 1 {
-			return scope[0], nil
-		}
-		return "", qrmfg.FieldError("line", "line is required: you work on lines %s", strings.Join(scope, ", "))
-	}
-	if !slices.Contains(scope, line) {
-		return "", qrmfg.Errorf(qrmfg.EFORBIDDEN, "you may not open a session on line %q; your lines are %s", line, strings.Join(scope, ", ")).
-			WithDetail("field", "line")
-	}
-	return line, nil
 }

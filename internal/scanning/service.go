@@ -428,6 +428,6 @@ func (s *Service) ListScans(ctx context.Context, f ScanFilter) (ScanPage, error)
 	if len(f.Cursor) > 64 || strings.ContainsAny(f.Cursor, " '\"") {
 		return ScanPage{}, qrmfg.FieldError("cursor", "cursor is not one this API returned")
 	}
-	f.Lines = lineScope(ctx)
+	f.Lines = qrmfg.LineScope(ctx)
 	return s.store.ListScans(ctx, f)
 }

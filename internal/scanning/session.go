@@ -1,9 +1,9 @@
 package scanning
 
 import (
-	"errors"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -191,7 +191,7 @@ func (s *Service) OpenSession(ctx context.Context, req SessionRequest) (Session,
 	if (kind == KindReceive || kind == KindMove) && req.Location == "" {
 		return Session{}, qrmfg.FieldError("location", "a %s session needs the location the items go to", kind)
 	}
-	line, err := sessionLine(ctx, req.Line)
+	line, err := qrmfg.NewObjectLine(ctx, req.Line, "open a session on")
 	if err != nil {
 		return Session{}, err
 	}
