@@ -34,37 +34,29 @@ func readSymbol(bits *gozxing.BitMatrix) (*symbol, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := readParsed(parser)
+	s, err := readParsed(parser, bits, false)
 	if err != nil {
-		parser.Remask()
 		parser.SetMirror(true)
-		if _, e := parser.ReadVersion(); e != nil {
-			return nil, err
-		}
-		if _, e := parser.ReadFormatInformation(); e != nil {
-			return nil, err
-		}
-		parser.Mirror()
 		var e error
-		if s, e = readParsed(parser); e != nil {
+		if s, e = readParsed(parser, bits, true); e != nil {
 			return nil, err
 		}
-		s.mirrored = true
 	}
-	// The parser left bits unmasked (and transposed when mirrored): mask
-	// them again for the modules as sampled, in the symbol's orientation.
-	parser.Remask()
 	n := bits.GetHeight()
 	s.modules = qr.NewMatrix(n)
 	for y := 0; y < n; y++ {
 		for x := 0; x < n; x++ {
-			s.modules.Set(x, y, bits.Get(x, y))
+			if s.mirrored {
+				s.modules.Set(x, y, bits.Get(y, x))
+			} else {
+				s.modules.Set(x, y, bits.Get(x, y))
+			}
 		}
 	}
 	return s, nil
 }
 
-func readParsed(p *zxdecoder.BitMatrixParser) (*symbol, error) {
+func readParsed(p *zxdecoder.BitMatrixParser, bits *gozxing.BitMatrix, mirrored bool) (*symbol, error) {
 	version, err := p.ReadVersion()
 	if err != nil {
 		return nil, err
@@ -73,11 +65,127 @@ func readParsed(p *zxdecoder.BitMatrixParser) (*symbol, error) {
 	if err != nil {
 		return nil, err
 	}
-	level := fi.GetErrorCorrectionLevel()
-	codewords, err := p.ReadCodewords()
+	mask := int(fi.GetDataMask())
+	codewords, err := readCodewords(bits, version, mask, mirrored)
 	if err != nil {
 		return nil, err
 	}
+	s, err := decodeCodewords(codewords, version, fi.GetErrorCorrectionLevel(), mask)
+	if err != nil {
+		return nil, err
+	}
+	s.mirrored = mirrored
+	return s, nil
+}
+
+// readCodewords reads the codewords of the grid (transposed when mirrored)
+// as ZXing's BitMatrixParser.ReadCodewords does, but unmasking on the fly
+// rather than in place and without building a function-pattern matrix per
+// call the gozxing way.
+func readCodewords(bits *gozxing.BitMatrix, version *zxdecoder.Version, mask int, mirrored bool) ([]byte, error) {
+	d := version.GetDimensionForVersion()
+	if bits.GetHeight() != d || bits.GetWidth() != d {
+		return nil, errNoSymbol
+	}
+	fn := functionMask(version)
+	codewords := make([]byte, version.GetTotalCodewords())
+	n, cur, nbits := 0, 0, 0
+	up := true
+	for j := d - 1; j > 0; j -= 2 {
+		if j == 6 {
+			j-- // the vertical timing pattern's column
+		}
+		for count := 0; count < d; count++ {
+			i := count
+			if up {
+				i = d - 1 - count
+			}
+			for x := j; x > j-2; x-- {
+				if fn[i*d+x] {
+					continue
+				}
+				dark := bits.Get(x, i)
+				if mirrored {
+					dark = bits.Get(i, x)
+				}
+				cur <<= 1
+				if dark != masked(mask, i, x) {
+					cur |= 1
+				}
+				if nbits++; nbits == 8 {
+					if n == len(codewords) {
+						return nil, errNoSymbol
+					}
+					codewords[n] = byte(cur)
+					n, cur, nbits = n+1, 0, 0
+				}
+			}
+		}
+		up = !up
+	}
+	if n != len(codewords) {
+		return nil, errNoSymbol
+	}
+	return codewords, nil
+}
+
+// masked reports whether data mask m inverts the module in row i, column j.
+func masked(m, i, j int) bool {
+	switch m {
+	case 0:
+		return (i+j)&1 == 0
+	case 1:
+		return i&1 == 0
+	case 2:
+		return j%3 == 0
+	case 3:
+		return (i+j)%3 == 0
+	case 4:
+		return (i/2+j/3)&1 == 0
+	case 5:
+		return i*j%6 == 0
+	case 6:
+		return i*j%6 < 3
+	default:
+		return (i+j+i*j%3)&1 == 0
+	}
+}
+
+// functionMask marks the modules of a version's function patterns and
+// format and version information, as ZXing's buildFunctionPattern does.
+func functionMask(v *zxdecoder.Version) []bool {
+	d := v.GetDimensionForVersion()
+	fn := make([]bool, d*d)
+	region := func(left, top, w, h int) {
+		for y := top; y < top+h; y++ {
+			for x := left; x < left+w; x++ {
+				fn[y*d+x] = true
+			}
+		}
+	}
+	region(0, 0, 9, 9)
+	region(d-8, 0, 8, 9)
+	region(0, d-8, 9, 8)
+	cs := v.GetAlignmentPatternCenters()
+	for x := range cs {
+		for y := range cs {
+			if (x == 0 && (y == 0 || y == len(cs)-1)) || (x == len(cs)-1 && y == 0) {
+				continue
+			}
+			region(cs[y]-2, cs[x]-2, 5, 5)
+		}
+	}
+	region(6, 9, 1, d-17)
+	region(9, 6, d-17, 1)
+	if v.GetVersionNumber() > 6 {
+		region(d-11, 0, 3, 6)
+		region(0, d-11, 6, 3)
+	}
+	return fn
+}
+
+// decodeCodewords corrects and parses the codewords of a symbol.
+func decodeCodewords(codewords []byte, version *zxdecoder.Version, level zxdecoder.ErrorCorrectionLevel, mask int) (*symbol, error) {
 	blocks, err := zxdecoder.DataBlock_GetDataBlocks(codewords, version, level)
 	if err != nil {
 		return nil, err
@@ -85,7 +193,7 @@ func readParsed(p *zxdecoder.BitMatrixParser) (*symbol, error) {
 	s := &symbol{
 		version: version.GetVersionNumber(),
 		level:   level.String(),
-		mask:    int(fi.GetDataMask()),
+		mask:    mask,
 	}
 	total := 0
 	for _, b := range blocks {
