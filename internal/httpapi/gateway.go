@@ -208,6 +208,9 @@ func (s *Server) gate(ctx huma.Context, next func(huma.Context)) {
 		id := ctx.Param(ru.param)
 		if ru.param == "" && sw != nil {
 			id = createdID(sw.head)
+			if id == "" {
+				id = sw.Header().Get("X-Batch-ID") // a file answer (ZIP, PDF)
+			}
 		}
 		s.auditMutation(rctx, ru, id, ctx.Status(), body)
 	}
@@ -575,7 +578,7 @@ func (s *Server) forwardedHTTPS(r *http.Request) bool {
 const (
 	corsMethods = "GET, POST, PUT, PATCH, DELETE"
 	corsHeaders = "Authorization, Content-Type, Idempotency-Key, If-Match, X-Request-ID, traceparent"
-	corsExpose  = "X-Request-ID, ETag, Location, Retry-After, RateLimit, RateLimit-Policy, Content-Disposition"
+	corsExpose  = "X-Request-ID, X-Batch-ID, ETag, Location, Retry-After, RateLimit, RateLimit-Policy, Content-Disposition"
 )
 
 // cors sets the CORS response headers and reports whether the request was a

@@ -199,6 +199,8 @@ func (s *Server) registerGeneration() {
 // only end the stream, so it is logged.
 func (s *Server) writeBatch(ctx context.Context, hc huma.Context, gen *generation.Service, r *generation.Result, format string) {
 	id := r.Batch.ID
+	// The batch id of a ZIP or PDF answer, for clients and the audit trail.
+	hc.SetHeader("X-Batch-ID", id)
 	if path := gen.Artifact(r, format); path != "" {
 		f, err := os.Open(path)
 		if err == nil {
