@@ -456,7 +456,13 @@ func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatr
 		align = &a
 	}
 	var h Homography
-	s, err := readSymbol(bits)
+	var s *symbol
+	err := errNoSymbol
+	if stages&refitAlign != 0 || stages == 0 {
+		// (Without the alignment refit, this candidate's sampling and
+		// refit failed in the first round: the same grid fails again.)
+		s, err = readSymbol(bits)
+	}
 	if err == nil {
 		fn := float64(n)
 		from := [4]Point2f{{3.5, 3.5}, {fn - 3.5, 3.5}, {fn - 3.5, fn - 3.5}, {3.5, fn - 3.5}}
