@@ -11,7 +11,9 @@ import (
 // account from an unknown one.
 func TestLoginThrottle(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "QRMFG_RATE_LIMIT_IP=1000")
+	// One login a minute per account (five per address) refills slowly
+	// enough that the test's own duration does not matter.
+	s := startServer(t, "QRMFG_RATE_LIMIT_IP=1000", "QRMFG_RATE_LIMIT_LOGINS_PER_MINUTE=1")
 	login := func(user string) response {
 		return s.json("POST", "/auth/login", fmt.Sprintf(`{"username":%q,"password":"wrong password 123"}`, user), "Authorization", "")
 	}
