@@ -756,6 +756,7 @@ func TestRateLimitHTTP(t *testing.T) {
 	}
 	fast, slow := time.NewTicker(time.Second/100), time.NewTicker(time.Second/5)
 	end := time.After(flood)
+	start := time.Now()
 	wg.Add(1)
 	go send(s.token, floodRecord) // the first one at once
 loop:
@@ -777,9 +778,14 @@ loop:
 	for _, err := range errs {
 		t.Error(err)
 	}
+	// GCRA admits burst + rate × the time the requests took to arrive: the
+	// flood's 3 s, or a little more when a loaded machine delays the last
+	// requests (span: until the last answer came back).
+	span := time.Since(start)
 	want := burst + rate*int(flood/time.Second)
-	if ok < want-2 || ok > want+2 || other != 0 {
-		t.Errorf("flood: %d accepted, want %d ± 2 (%d limited, %d other)", ok, want, limited, other)
+	most := burst + int(float64(rate)*span.Seconds())
+	if ok < want-2 || ok > most+2 || other != 0 {
+		t.Errorf("flood: %d accepted, want %d ± 2 (%d over %v: up to %d) (%d limited, %d other)", ok, want, ok, span.Round(time.Millisecond), most+2, limited, other)
 	}
 	if steadyLimited != 0 || steadyX != 0 || steadyOK == 0 {
 		t.Errorf("steady caller: %d ok, %d limited, %d other", steadyOK, steadyLimited, steadyX)
