@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"errors"
 	"math"
 	"sort"
 
@@ -19,10 +20,12 @@ type corr struct{ m, p Point2f }
 // the first. For each it fits the grid to every alignment pattern it can find
 // (not only the bottom-right one, which is what lets strongly tilted large
 // symbols read), samples the binarized image, and failing that fits the grid
-// to all function patterns on the grey image (fitGrid) and samples again.
-func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, dims [2]int, inverted bool, stages retryStages) (*symbol, Homography, int, bool) {
+// to all function patterns on the grey image (fitGrid) and samples again. It
+// gives up at once on a QR Model 1 symbol (errModel1).
+func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, dims [2]int, inverted bool, stages retryStages) (*symbol, Homography, int, error) {
 	tl, tr, bl := finders[0], finders[1], finders[2]
 	n := dims[0]
+	err := errNoSymbol
 	for _, d := range dims {
 		if d < 21 || d > 177 {
 			continue
@@ -41,8 +44,10 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, di
 		}
 		if stages&refitAlign == 0 {
 			// Done before: only the fit.
-		} else if s, ok := sampleAndRead(m, h, d); ok {
-			return s, h, d, true
+		} else if s, e := sampleAndRead(m, h, d); e == nil {
+			return s, h, d, nil
+		} else if errors.Is(e, errModel1) {
+			return nil, h, d, e
 		}
 		// Fit the grid to the function patterns, starting from the finder
 		// centres and the bottom-right corner where h puts them. Larger
@@ -56,11 +61,13 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, di
 			start = append(start, corr{q, h.Apply(q.X, q.Y)})
 		}
 		fitted := fitGrid(l, start, d, inverted)
-		if s, ok := sampleAndRead(m, fitted, d); ok {
-			return s, fitted, d, true
+		if s, e := sampleAndRead(m, fitted, d); e == nil {
+			return s, fitted, d, nil
+		} else if errors.Is(e, errModel1) {
+			return nil, fitted, d, e
 		}
 	}
-	return nil, Homography{}, 0, false
+	return nil, Homography{}, 0, err
 }
 
 // retryStages selects the stages of retry: the refit to the alignment
@@ -81,13 +88,12 @@ const maxFitDimension = 57
 // grid h and reads the symbol. (Grey-level sampling with an Otsu threshold
 // was tried here too; since the grid fit, it read nothing the binary
 // sampling did not, on qr-real or the engraved-mark set.)
-func sampleAndRead(m *gozxing.BitMatrix, h Homography, d int) (*symbol, bool) {
+func sampleAndRead(m *gozxing.BitMatrix, h Homography, d int) (*symbol, error) {
 	bits := sampleBits(m, h, d)
 	if bits == nil {
-		return nil, false
+		return nil, errNoSymbol
 	}
-	s, err := readSymbol(bits)
-	return s, err == nil
+	return readSymbol(bits)
 }
 
 // alignGrid looks for each alignment pattern of a version-(d-17)/4 symbol

@@ -94,7 +94,9 @@ func (sc *scanner) run(g *gray, opts Options) {
 	// round one's binarizations and finder patterns.
 	for round := 0; round < 2; round++ {
 		sc.retrying = round == 1
-		if sc.retrying && (maxRetries == 0 || len(sc.found) > 0 && !opts.TryHarder) {
+		if sc.retrying && (maxRetries == 0 || len(sc.found) > 0 && !opts.TryHarder || sc.model1) {
+			// (A QR Model 1 symbol, recognised by its format information,
+			// is given up rather than retried: its layout is not Model 2's.)
 			return
 		}
 		for i, mk := range lv {
@@ -223,6 +225,7 @@ type scanner struct {
 	perPass  int  // retries left in this pass
 	loose    bool // try our own finder-pattern triples in this pass
 	retrying bool // the second round: retries allowed
+	model1   bool // a QR Model 1 symbol was seen
 	bin      binarizer
 }
 
@@ -246,7 +249,7 @@ type failedCandidate struct {
 
 // takeRetry spends one retry if the scan and the pass have one left.
 func (sc *scanner) takeRetry() bool {
-	if !sc.retrying || sc.retries <= 0 || sc.perPass <= 0 {
+	if !sc.retrying || sc.retries <= 0 || sc.perPass <= 0 || sc.model1 {
 		return false
 	}
 	sc.retries--
@@ -463,6 +466,11 @@ func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatr
 		// refit failed in the first round: the same grid fails again.)
 		s, err = readSymbol(bits)
 	}
+	if errors.Is(err, errModel1) {
+		// A symbol we cannot read: no retry will read it either.
+		sc.model1 = true
+		return Code{}, false
+	}
 	if err == nil {
 		fn := float64(n)
 		from := [4]Point2f{{3.5, 3.5}, {fn - 3.5, 3.5}, {fn - 3.5, fn - 3.5}, {3.5, fn - 3.5}}
@@ -478,9 +486,9 @@ func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatr
 		if stages&refitAlign == 0 {
 			return Code{}, false
 		}
-		var ok bool
-		s, h, n, ok = retry(m, l, [3]Point2f{tl, tr, bl}, align, [2]int{n, n + 4}, inverted, refitAlign)
-		if !ok {
+		s, h, n, err = retry(m, l, [3]Point2f{tl, tr, bl}, align, [2]int{n, n + 4}, inverted, refitAlign)
+		if err != nil {
+			sc.model1 = sc.model1 || errors.Is(err, errModel1)
 			return Code{}, false
 		}
 	} else {
@@ -498,9 +506,9 @@ func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatr
 		if sc.triedBefore(f) || !sc.takeRetry() {
 			return Code{}, false
 		}
-		var ok bool
-		s, h, n, ok = retry(m, l, [3]Point2f{tl, tr, bl}, align, [2]int{n, n + 4}, inverted, stages)
-		if !ok {
+		s, h, n, err = retry(m, l, [3]Point2f{tl, tr, bl}, align, [2]int{n, n + 4}, inverted, stages)
+		if err != nil {
+			sc.model1 = sc.model1 || errors.Is(err, errModel1)
 			sc.failed = append(sc.failed, f)
 			return Code{}, false
 		}
@@ -529,7 +537,12 @@ func (sc *scanner) decodeLoose(info *detector.FinderPatternInfo, m *gozxing.BitM
 		if dims[0] > 177 && dims[1] > 177 || !sc.takeRetry() {
 			continue
 		}
-		if s, h, n, ok := retry(m, l, [3]Point2f{pt(tl), pt(tr), pt(bl)}, nil, dims, inverted, refitAll); ok {
+		s, h, n, err := retry(m, l, [3]Point2f{pt(tl), pt(tr), pt(bl)}, nil, dims, inverted, refitAll)
+		if errors.Is(err, errModel1) {
+			sc.model1 = true
+			return Code{}, false
+		}
+		if err == nil {
 			return makeCode(s, h, n, l, inverted)
 		}
 	}

@@ -39,6 +39,9 @@ func readSymbol(bits *gozxing.BitMatrix) (*symbol, error) {
 		parser.SetMirror(true)
 		var e error
 		if s, e = readParsed(parser, bits, true); e != nil {
+			if isModel1(bits) {
+				return nil, errModel1
+			}
 			return nil, err
 		}
 	}
@@ -54,6 +57,51 @@ func readSymbol(bits *gozxing.BitMatrix) (*symbol, error) {
 		}
 	}
 	return s, nil
+}
+
+// errModel1 is a grid whose format information is that of a QR Model 1
+// symbol, which this decoder (like ZXing) does not read.
+var errModel1 = errors.New("decode: QR Model 1 symbol, not supported")
+
+// isModel1 reports whether both copies of the grid's format information
+// are the same exact Model 1 format codeword (the BCH(15,5) code of Model 2
+// masked with 101000000100101 instead of 101010000010010). An exact match
+// of both copies leaves garbage a chance of 32 in 2³⁰.
+func isModel1(bits *gozxing.BitMatrix) bool {
+	d := bits.GetHeight()
+	bit := func(x, y int) int {
+		if bits.Get(x, y) {
+			return 1
+		}
+		return 0
+	}
+	f1, f2 := 0, 0
+	for x := 0; x < 6; x++ {
+		f1 = f1<<1 | bit(x, 8)
+	}
+	f1 = f1<<1 | bit(7, 8)
+	f1 = f1<<1 | bit(8, 8)
+	f1 = f1<<1 | bit(8, 7)
+	for y := 5; y >= 0; y-- {
+		f1 = f1<<1 | bit(8, y)
+	}
+	for y := d - 1; y >= d-7; y-- {
+		f2 = f2<<1 | bit(8, y)
+	}
+	for x := d - 8; x < d; x++ {
+		f2 = f2<<1 | bit(x, 8)
+	}
+	if f1 != f2 {
+		return false
+	}
+	// A BCH(15,5) codeword is divisible by the generator x¹⁰+x⁸+x⁵+x⁴+x²+x+1.
+	r := f1 ^ 0x2825
+	for i := 14; i >= 10; i-- {
+		if r&(1<<i) != 0 {
+			r ^= 0x537 << (i - 10)
+		}
+	}
+	return r == 0
 }
 
 func readParsed(p *zxdecoder.BitMatrixParser, bits *gozxing.BitMatrix, mirrored bool) (*symbol, error) {
