@@ -6,12 +6,16 @@
 // error-correction capacity the read used, and the sampling grid a mark-quality
 // grader needs to measure reflectance at module centres.
 //
-// Binarization, ZXing's finder-pattern search, Reed-Solomon arithmetic and
-// bit-stream parsing come from gozxing (a Go port of ZXing); this package
-// adds the image limits and deadline, a scale pyramid with contrast-stretched,
-// smoothed and upscaled levels, inverted (light-on-dark) codes, its own
-// finder-pattern triples for symbols in strong perspective, a grid fitted to
-// all alignment and function patterns, de-duplication and the geometry.
+// ZXing's finder-pattern cross checks and triple selection, its detector's
+// alignment search and sampling, format and version parsing and bit-stream
+// decoding come from gozxing (a Go port of ZXing); the binarizers and the
+// finder-pattern row scans are exact, faster re-implementations of
+// gozxing's, and the codeword reading and Reed-Solomon decoding are this
+// package's own. It adds the image limits and deadline, a scale pyramid with
+// contrast-stretched, smoothed and upscaled levels, inverted (light-on-dark)
+// codes, its own finder-pattern triples for symbols in strong perspective
+// and pairs for symbols with a lost finder pattern, a grid fitted to all
+// alignment and function patterns, de-duplication and the geometry.
 // docs/adr/0005-qr-decoder.md has the design and the figures.
 package decode
 

@@ -25,7 +25,6 @@ type corr struct{ m, p Point2f }
 func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, dims [2]int, inverted bool, stages retryStages) (*symbol, Homography, int, error) {
 	tl, tr, bl := finders[0], finders[1], finders[2]
 	n := dims[0]
-	err := errNoSymbol
 	for _, d := range dims {
 		if d < 21 || d > 177 {
 			continue
@@ -67,7 +66,7 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, di
 			return nil, fitted, d, e
 		}
 	}
-	return nil, Homography{}, 0, err
+	return nil, Homography{}, 0, errNoSymbol
 }
 
 // retryStages selects the stages of retry: the refit to the alignment

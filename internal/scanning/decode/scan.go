@@ -88,10 +88,12 @@ func scan(ctx context.Context, g *gray, opts Options) ([]Code, error) {
 func (sc *scanner) run(g *gray, opts Options) {
 	lv := levels(g)
 	built := make([]*level, len(lv))
-	// Round one reads what ZXing's own sampling reads, over every pass;
-	// only when it found nothing does round two spend retries, so the cost
-	// of the hard cases falls on the images that need it. Round two reuses
-	// round one's binarizations and finder patterns.
+	// Round one reads what ZXing's own sampling and the cheap refit to
+	// the alignment patterns read, over every pass; only when it found
+	// nothing does round two spend retries (grid fits, our own finder
+	// triples), so the cost of the hard cases falls on the images that
+	// need it. Round two reuses round one's binarizations and finder
+	// patterns.
 	for round := 0; round < 2; round++ {
 		sc.retrying = round == 1
 		if sc.retrying && (maxRetries == 0 || len(sc.found) > 0 && !opts.TryHarder || sc.model1) {
