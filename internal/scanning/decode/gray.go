@@ -88,17 +88,17 @@ func grayOf(img image.Image) *gray {
 // lanes of a uint64 (no lane overflows: 255·1024 < 2³²).
 func rgbaRow(row, src []byte) {
 	const lanes = 0x000000ff000000ff
-	x := 0
-	for ; x+1 < len(row); x += 2 {
-		v := binary.LittleEndian.Uint64(src[4*x:])
+	src = src[:4*len(row)]
+	for len(row) >= 2 {
+		v := binary.LittleEndian.Uint64(src)
 		r, g, b, a := v&lanes, v>>8&lanes, v>>16&lanes, v>>24&lanes
 		l := (r*306+g*601+b*117+0x0000020000000200)>>10&0x000003ff000003ff + lanes - a
 		l |= l >> 8 & 0x0000000100000001 * 0xff // 256..510 saturate to 255
-		row[x], row[x+1] = byte(l), byte(l>>32)
+		row[0], row[1] = byte(l), byte(l>>32)
+		row, src = row[2:], src[8:]
 	}
-	if x < len(row) {
-		p := src[4*x : 4*x+4]
-		row[x] = byte(min(luma(uint32(p[0]), uint32(p[1]), uint32(p[2]))+255-uint32(p[3]), 255))
+	if len(row) == 1 {
+		row[0] = byte(min(luma(uint32(src[0]), uint32(src[1]), uint32(src[2]))+255-uint32(src[3]), 255))
 	}
 }
 
