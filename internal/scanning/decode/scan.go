@@ -445,8 +445,12 @@ func (sc *scanner) onFinder(at Point2f) bool {
 	return false
 }
 
-// decodeCandidate reads one detector result: ZXing's own sampling first,
-// then, when thorough and this triple has not failed before, the retry.
+// decodeCandidate reads one detector result: ZXing's own sampling first
+// (unless the first round sampled this very grid already), then the stages
+// of retry: in the first round the refit to the alignment patterns, which
+// spends no retry; in the second, when this triple has not failed before in
+// this pass and a retry is left, the stages asked for. A QR Model 1 symbol
+// stops all retries of the scan.
 func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatrix, l *gray, inverted bool, stages retryStages) (Code, bool) {
 	bits := dr.GetBits()
 	pts := dr.GetPoints()
