@@ -3,10 +3,13 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/qrmfg/qrmfg/internal/auth"
+	"github.com/qrmfg/qrmfg/internal/httpapi"
 	"github.com/qrmfg/qrmfg/internal/sqlstore"
+	"github.com/qrmfg/qrmfg/internal/sqlstore/sqltest"
 )
 
 // fastHash keeps argon2id cheap in tests that are not about passwords.
@@ -42,4 +45,42 @@ func withToken(h http.Handler, token string) http.Handler {
 		r.Header.Set("Authorization", "Bearer "+token)
 		h.ServeHTTP(w, r)
 	})
+}
+
+// BenchmarkGate measures what the gateway adds to a request: a public route
+// (no credential), an access token (signature and claims, no database) and
+// an API key (checksum, one lookup by prefix, the owner's state), each on
+// GET /auth/me or /health through the whole middleware chain.
+func BenchmarkGate(b *testing.B) {
+	db := sqltest.Open(b, sqlstore.SQLite)
+	authn, token := testAuth(b, db, auth.RoleAdmin)
+	ctx := context.Background()
+	admin, err := authn.UserByName(ctx, "test-admin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, _, err := authn.CreateAPIKey(ctx, auth.NewAPIKeyInput{Name: "bench", OwnerID: admin.ID, Role: auth.RoleViewer, Scopes: []string{"*"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	api := httpapi.New(httpapi.Options{Version: "bench", Auth: authn}, httpapi.Services{})
+	for _, c := range []struct{ name, path, credential string }{
+		{"public", "/health", ""},
+		{"token", "/auth/me", token},
+		{"api_key", "/auth/me", key},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodGet, c.path, nil)
+				if c.credential != "" {
+					req.Header.Set("Authorization", "Bearer "+c.credential)
+				}
+				rec := httptest.NewRecorder()
+				api.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%s: %d %s", c.path, rec.Code, rec.Body)
+				}
+			}
+		})
+	}
 }
