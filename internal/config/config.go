@@ -172,10 +172,11 @@ type Limits struct {
 
 // HTTP holds the HTTP server settings.
 type HTTP struct {
-	ReadTimeout     time.Duration // QRMFG_HTTP_READ_TIMEOUT (0 = none)
-	WriteTimeout    time.Duration // QRMFG_HTTP_WRITE_TIMEOUT (0 = none)
-	IdleTimeout     time.Duration // QRMFG_HTTP_IDLE_TIMEOUT (0 = none)
-	ShutdownTimeout time.Duration // QRMFG_SHUTDOWN_TIMEOUT
+	ReadHeaderTimeout time.Duration // QRMFG_HTTP_READ_HEADER_TIMEOUT
+	ReadTimeout       time.Duration // QRMFG_HTTP_READ_TIMEOUT (0 = none)
+	WriteTimeout      time.Duration // QRMFG_HTTP_WRITE_TIMEOUT (0 = none)
+	IdleTimeout       time.Duration // QRMFG_HTTP_IDLE_TIMEOUT (0 = none)
+	ShutdownTimeout   time.Duration // QRMFG_SHUTDOWN_TIMEOUT
 	// CORSOrigins is QRMFG_CORS_ORIGINS: origins like https://app.example.com
 	// (no trailing slash), or "*". Empty allows no cross-origin requests.
 	CORSOrigins []string

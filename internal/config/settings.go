@@ -90,6 +90,7 @@ func settings() []setting {
 		{name: "QRMFG_MAX_IMAGE_PIXELS", def: "40000000", help: "Largest image, in pixels, that is decoded.", bind: integer(func(c *Config) *int64 { return &c.Limits.MaxImagePixels }, 10_000, 1_000_000_000)},
 
 		// HTTP server.
+		{name: "QRMFG_HTTP_READ_HEADER_TIMEOUT", def: "10s", help: "Longest time a client may take to send a request's headers (slow-header attacks).", bind: duration(func(c *Config) *time.Duration { return &c.HTTP.ReadHeaderTimeout }, 100*time.Millisecond, 5*time.Minute)},
 		{name: "QRMFG_HTTP_READ_TIMEOUT", def: "30s", help: "Longest time to read a request, body included (0: none).", bind: duration(func(c *Config) *time.Duration { return &c.HTTP.ReadTimeout }, 0, time.Hour)},
 		{name: "QRMFG_HTTP_WRITE_TIMEOUT", def: "5m", help: "Longest time to write a response; long enough for streamed ZIP downloads (0: none).", bind: duration(func(c *Config) *time.Duration { return &c.HTTP.WriteTimeout }, 0, 24*time.Hour)},
 		{name: "QRMFG_HTTP_IDLE_TIMEOUT", def: "2m", help: "How long an idle keep-alive connection stays open (0: none).", bind: duration(func(c *Config) *time.Duration { return &c.HTTP.IdleTimeout }, 0, time.Hour)},

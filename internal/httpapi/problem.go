@@ -98,6 +98,15 @@ func newProblem(status int, code, detail string) *Problem {
 
 // hugaError builds the problem huma returns for its own errors.
 func humaError(status int, msg string, errs ...error) huma.StatusError {
+	for _, err := range errs {
+		// The body limit (http.MaxBytesReader in the middleware) surfaces
+		// as a read error; it is the client's 413, not our 500.
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return newProblem(http.StatusRequestEntityTooLarge, qrmfg.ETOOLARGE,
+				fmt.Sprintf("the request body is over the limit of %d bytes", tooLarge.Limit))
+		}
+	}
 	p := newProblem(status, codeOf(status), msg)
 	var details []string
 	for _, err := range errs {
@@ -106,6 +115,7 @@ func humaError(status int, msg string, errs ...error) huma.StatusError {
 		}
 		var d *huma.ErrorDetail
 		if errors.As(err, &d) {
+			d = &huma.ErrorDetail{Message: d.Message, Location: d.Location, Value: echoed(d.Value)}
 			p.Errors = append(p.Errors, d)
 			details = append(details, fmt.Sprintf("%s: %s", strings.TrimPrefix(d.Location, "body."), d.Message))
 			continue
@@ -120,6 +130,23 @@ func humaError(status int, msg string, errs ...error) huma.StatusError {
 		p.Detail = "validation failed"
 	}
 	return p
+}
+
+// echoed is the part of an invalid value a problem repeats back: short
+// values whole, long strings cut, large structures left out (a megabyte
+// string in a field must not come back in the answer).
+func echoed(v any) any {
+	const most = 64
+	switch t := v.(type) {
+	case nil, bool, float64, int, int64:
+		return t
+	case string:
+		if len(t) > most {
+			return strings.ToValidUTF8(t[:most], "") + "…"
+		}
+		return t
+	}
+	return nil
 }
 
 // problem converts a service error into a problem response. Internal errors
