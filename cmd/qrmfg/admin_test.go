@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 )
@@ -137,5 +140,44 @@ func TestAuditCommands(t *testing.T) {
 	}
 	if _, err := os.Stat(cps); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFirstStartPrintsAdminPassword: without QRMFG_ADMIN_PASSWORD the first
+// start logs a generated admin password once; it works, and a restart does
+// not print another.
+func TestFirstStartPrintsAdminPassword(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	start := func() (*server, string) {
+		logs := &syncBuffer{}
+		m := NewMain(io.Discard, logs, []string{"QRMFG_DATA_DIR=" + dir})
+		if err := m.ParseFlags([]string{"serve", "--addr", "127.0.0.1:0"}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- m.Run(ctx) }()
+		actx, acancel := context.WithTimeout(ctx, 20*time.Second)
+		defer acancel()
+		addr, err := m.Addr(actx)
+		if err != nil {
+			cancel()
+			t.Fatalf("server did not start: %v\n%s", err, logs.String())
+		}
+		t.Cleanup(func() { cancel(); <-done; _ = m.Close() })
+		logs.mu.Lock()
+		defer logs.mu.Unlock()
+		return &server{t: t, url: "http://" + addr.String()}, logs.String()
+	}
+	s, logs := start()
+	m := regexp.MustCompile(`first start: created the admin user.* username=admin password=(\S+)`).FindStringSubmatch(logs)
+	if m == nil {
+		t.Fatalf("no generated password in the log:\n%s", logs)
+	}
+	s.login("admin", m[1])
+	_, logs2 := start()
+	if strings.Contains(logs2, "password=") {
+		t.Errorf("a second start printed a password:\n%s", logs2)
 	}
 }
