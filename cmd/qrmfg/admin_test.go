@@ -181,3 +181,35 @@ func TestFirstStartPrintsAdminPassword(t *testing.T) {
 		t.Errorf("a second start printed a password:\n%s", logs2)
 	}
 }
+
+// TestAuditRecordsCommittedChanges: a change made through the API reaches
+// the audit log twice over: the gateway's record of the request and the
+// change's own event from the outbox (written in the change's transaction),
+// both with the caller and the request id.
+func TestAuditRecordsCommittedChanges(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	r := s.json("POST", "/inventory/batches", `{"component_type":"PAD","vendor_code":"V0100","lot_number":"L1","count":2}`)
+	if r.status != 201 {
+		t.Fatalf("allocate: %d %s", r.status, r.body)
+	}
+	rid := r.header.Get("X-Request-ID")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		page := s.do("GET", "/audit/events?action=inventory.*&limit=100", "", "").json(t)
+		actions := map[string]string{}
+		for _, e := range page["events"].([]any) {
+			e := e.(map[string]any)
+			if e["request_id"] == rid {
+				actions[e["action"].(string)] = e["actor"].(map[string]any)["name"].(string)
+			}
+		}
+		if actions["inventory.batch.allocate"] == "admin" && actions["inventory.batch.allocated"] == "admin" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit entries of request %s: %v, want the request and the committed change, both by admin", rid, actions)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/qrmfg/qrmfg/internal/audit"
 	"github.com/qrmfg/qrmfg/internal/bus"
 	"github.com/qrmfg/qrmfg/internal/config"
 	"github.com/qrmfg/qrmfg/internal/engraving"
@@ -121,6 +122,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	if err := a.Security.Bootstrap(ctx, cfg, log); err != nil {
 		_ = db.Close()
 		return nil, err
+	}
+	// Every committed change reaches the audit log through the outbox.
+	if err := a.Bus.Subscribe(audit.EventsConsumer, audit.EventsPattern,
+		a.Security.Audit.HandleEvent(db.Audit(), scanning.EventScanRecorded)); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("subscribe %s: %w", audit.EventsConsumer, err)
 	}
 	svcs := httpapi.Services{Inventory: a.Inventory, Idempotency: db.Idempotency(), Generation: a.Generation, Scanning: a.Scanning, Engraving: a.Engraving}
 	switch cfg.Target {

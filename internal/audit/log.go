@@ -80,6 +80,22 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 	return got, nil
 }
 
+// checkpointIfDue signs a checkpoint when the log's size is a multiple of
+// CheckpointEvery (for appends that do not go through Append).
+func (l *Log) checkpointIfDue(ctx context.Context) {
+	n := l.cfg.CheckpointEvery
+	if n <= 0 {
+		return
+	}
+	size, err := l.Size(ctx)
+	if err != nil || size == 0 || size%n != 0 {
+		return
+	}
+	if _, err := l.Checkpoint(ctx); err != nil {
+		l.cfg.Logger.Error("audit checkpoint failed", "seq", size, "err", err)
+	}
+}
+
 // Record appends an entry for the actor and request id in ctx. before and
 // after are marshalled to JSON (nil: none).
 func (l *Log) Record(ctx context.Context, action, objectType, objectID string, before, after any, outcome Outcome) (Entry, error) {

@@ -23,6 +23,11 @@ type Event struct {
 	TraceParent string `json:"traceparent,omitempty"`
 	// CorrelationID is the request id of the request that caused the event.
 	CorrelationID string `json:"correlationid,omitempty"`
+	// ActorKind, ActorID and ActorName say who caused the event (the
+	// request's user or API key, or the system), for the audit log.
+	ActorKind string `json:"actorkind,omitempty"`
+	ActorID   string `json:"actorid,omitempty"`
+	ActorName string `json:"actorname,omitempty"`
 }
 
 // NewEvent builds an event with its data marshalled as JSON. ID and Time are
@@ -32,7 +37,11 @@ func NewEvent(ctx context.Context, source, typ, subject string, data any) (Event
 	if err != nil {
 		return Event{}, &Error{Code: EINTERNAL, Message: "cannot encode event data", Err: err}
 	}
+	a := ActorFrom(ctx)
 	return Event{
+		ActorKind:       a.Kind,
+		ActorID:         a.ID,
+		ActorName:       a.Name,
 		Source:          source,
 		SpecVersion:     "1.0",
 		Type:            typ,

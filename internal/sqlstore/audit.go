@@ -35,32 +35,59 @@ func nullJSON(b json.RawMessage) any {
 // links to the one before.
 func (s *AuditStore) Append(ctx context.Context, e audit.Entry) (audit.Entry, error) {
 	err := s.db.inTx(ctx, func(t *txn) error {
-		var seq int64
-		var head string
-		if err := t.queryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+s.db.forUpdate()).Scan(&seq, &head); err != nil {
-			return fmt.Errorf("read audit head: %w", mapError(err))
-		}
-		prev, err := hex.DecodeString(head)
-		if err != nil {
-			return fmt.Errorf("audit head hash is not hex: %w", err)
-		}
-		if e.Time.IsZero() {
-			e.Time = t.now
-		}
-		e.Seq, e.PrevHash = seq+1, prev
-		e.Hash = e.ComputeHash()
-		if _, err := t.exec(ctx, `INSERT INTO audit_entries (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.Seq, s.db.ts(e.Time), e.Actor.Kind, e.Actor.ID, e.Actor.Name, e.Action, e.ObjectType, e.ObjectID,
-			nullJSON(e.Before), nullJSON(e.After), e.RequestID, string(e.Outcome), e.PrevHash.String(), e.Hash.String()); err != nil {
-			return fmt.Errorf("insert audit entry: %w", err)
-		}
-		if _, err := t.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, e.Seq, e.Hash.String()); err != nil {
-			return fmt.Errorf("advance audit head: %w", err)
-		}
-		return nil
+		var err error
+		e, err = s.appendTx(ctx, t, e)
+		return err
 	})
 	if err != nil {
 		return audit.Entry{}, err
+	}
+	return e, nil
+}
+
+// AppendForEvent implements audit.EventStore: the entry is appended and the
+// event marked handled by consumer in one transaction, so a redelivered
+// event is appended once. It reports whether the event was new.
+func (s *AuditStore) AppendForEvent(ctx context.Context, consumer, eventID string, e audit.Entry) (bool, error) {
+	fresh := false
+	err := s.db.inTx(ctx, func(t *txn) error {
+		res, err := t.exec(ctx, `INSERT INTO processed_events (consumer, event_id, handled_at) VALUES (?, ?, ?)
+			ON CONFLICT (consumer, event_id) DO NOTHING`, consumer, eventID, s.db.ts(t.now))
+		if err != nil {
+			return fmt.Errorf("mark event %s handled: %w", eventID, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil // appended by an earlier delivery
+		}
+		fresh = true
+		_, err = s.appendTx(ctx, t, e)
+		return err
+	})
+	return fresh, err
+}
+
+func (s *AuditStore) appendTx(ctx context.Context, t *txn, e audit.Entry) (audit.Entry, error) {
+	var seq int64
+	var head string
+	if err := t.queryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+s.db.forUpdate()).Scan(&seq, &head); err != nil {
+		return e, fmt.Errorf("read audit head: %w", mapError(err))
+	}
+	prev, err := hex.DecodeString(head)
+	if err != nil {
+		return e, fmt.Errorf("audit head hash is not hex: %w", err)
+	}
+	if e.Time.IsZero() {
+		e.Time = t.now
+	}
+	e.Seq, e.PrevHash = seq+1, prev
+	e.Hash = e.ComputeHash()
+	if _, err := t.exec(ctx, `INSERT INTO audit_entries (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, s.db.ts(e.Time), e.Actor.Kind, e.Actor.ID, e.Actor.Name, e.Action, e.ObjectType, e.ObjectID,
+		nullJSON(e.Before), nullJSON(e.After), e.RequestID, string(e.Outcome), e.PrevHash.String(), e.Hash.String()); err != nil {
+		return e, fmt.Errorf("insert audit entry: %w", err)
+	}
+	if _, err := t.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, e.Seq, e.Hash.String()); err != nil {
+		return e, fmt.Errorf("advance audit head: %w", err)
 	}
 	return e, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/qrmfg/qrmfg/internal/audit"
+	"github.com/qrmfg/qrmfg/internal/inventory"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 	"github.com/qrmfg/qrmfg/internal/sqlstore"
 	"github.com/qrmfg/qrmfg/internal/sqlstore/sqltest"
@@ -336,4 +337,54 @@ func TestAuditVerifyThroughput(t *testing.T) {
 	d := time.Since(start)
 	t.Logf("sqlite: %d appends in %v (%.0f/s); verify with 2 checkpoints in %v (%.0f entries/s)", n, appendDur.Round(time.Millisecond),
 		n/appendDur.Seconds(), d.Round(time.Millisecond), n/d.Seconds())
+}
+
+// TestAuditFollowsCommittedChanges: a change's event, written in the change's
+// transaction, becomes one audit entry naming who caused it, whatever the
+// number of deliveries; skipped event types leave none; the chain verifies.
+func TestAuditFollowsCommittedChanges(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		l := auditLog(t, db, 0)
+		handle := l.HandleEvent(db.Audit(), "scanning.scan.recorded")
+		ctx := qrmfg.WithRequestID(qrmfg.WithActor(context.Background(), qrmfg.Actor{Kind: "user", ID: "u7", Name: "anna"}), "req-42")
+		inv := newService(db)
+		b, err := inv.AllocateBatch(ctx, inventory.AllocateRequest{ComponentType: "PAD", VendorCode: "V0100", LotNumber: "L1", Count: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := db.Outbox().Unsent(context.Background(), 10)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("outbox: %d events, %v", len(evs), err)
+		}
+		ev := evs[0].Event
+		if ev.ActorID != "u7" || ev.ActorName != "anna" || ev.CorrelationID != "req-42" {
+			t.Fatalf("the event does not say who caused it: %+v", ev)
+		}
+		for range 3 { // at-least-once delivery
+			if err := handle(context.Background(), ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		scan := ev
+		scan.ID, scan.Type = qrmfg.NewID(), "scanning.scan.recorded"
+		if err := handle(context.Background(), scan); err != nil {
+			t.Fatal(err)
+		}
+		es, _, err := l.List(context.Background(), audit.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != 1 {
+			t.Fatalf("%d audit entries for one change delivered three times and one skipped event, want 1", len(es))
+		}
+		e := es[0]
+		if e.Actor.Name != "anna" || e.Action != "inventory.batch.allocated" || e.ObjectType != "inventory.batch" ||
+			e.ObjectID != b.ID || e.RequestID != "req-42" || e.Outcome != audit.Success || len(e.After) == 0 {
+			t.Fatalf("entry %+v", e)
+		}
+		if rep, err := l.Verify(context.Background()); err != nil || !rep.OK {
+			t.Fatalf("verify: %+v %v", rep, err)
+		}
+	})
 }

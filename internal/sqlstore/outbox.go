@@ -21,11 +21,13 @@ func (t *txn) emit(ctx context.Context, ev qrmfg.Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = t.now
 	}
-	q := `INSERT INTO outbox (id, type, source, subject, time, data, traceparent, correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	q := `INSERT INTO outbox (id, type, source, subject, time, data, traceparent, correlation_id, actor_kind, actor_id, actor_name)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	if t.db.dialect == Postgres {
-		q = strings.Replace(q, "?, ?, ?)", "CAST(? AS JSONB), ?, ?)", 1)
+		q = strings.Replace(q, "?, ?, ?, ?, ?, ?)", "CAST(? AS JSONB), ?, ?, ?, ?, ?)", 1)
 	}
-	_, err := t.exec(ctx, q, ev.ID, ev.Type, ev.Source, ev.Subject, t.db.ts(ev.Time), jsonValue(ev.Data), ev.TraceParent, ev.CorrelationID)
+	_, err := t.exec(ctx, q, ev.ID, ev.Type, ev.Source, ev.Subject, t.db.ts(ev.Time), jsonValue(ev.Data), ev.TraceParent, ev.CorrelationID,
+		ev.ActorKind, ev.ActorID, ev.ActorName)
 	if err != nil {
 		return fmt.Errorf("write event %s to the outbox: %w", ev.Type, err)
 	}
@@ -58,8 +60,8 @@ const MaxAttempts = 20
 
 // Unsent returns up to limit unsent events in commit order, skipping dead letters.
 func (o *Outbox) Unsent(ctx context.Context, limit int) ([]OutboxEvent, error) {
-	rows, err := o.db.reader().query(ctx, `SELECT seq, attempts, id, type, source, subject, time, data, traceparent, correlation_id
-		FROM outbox WHERE sent_at IS NULL AND attempts < ? ORDER BY seq LIMIT ?`, MaxAttempts, limit)
+	rows, err := o.db.reader().query(ctx, `SELECT seq, attempts, id, type, source, subject, time, data, traceparent, correlation_id,
+		actor_kind, actor_id, actor_name FROM outbox WHERE sent_at IS NULL AND attempts < ? ORDER BY seq LIMIT ?`, MaxAttempts, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -69,7 +71,8 @@ func (o *Outbox) Unsent(ctx context.Context, limit int) ([]OutboxEvent, error) {
 		var e OutboxEvent
 		var at dbTime
 		var data jsonText
-		if err := rows.Scan(&e.Seq, &e.Attempts, &e.ID, &e.Type, &e.Source, &e.Subject, &at, &data, &e.TraceParent, &e.CorrelationID); err != nil {
+		if err := rows.Scan(&e.Seq, &e.Attempts, &e.ID, &e.Type, &e.Source, &e.Subject, &at, &data, &e.TraceParent, &e.CorrelationID,
+			&e.ActorKind, &e.ActorID, &e.ActorName); err != nil {
 			return nil, fmt.Errorf("read outbox: %w", err)
 		}
 		e.Time, e.Data, e.SpecVersion, e.DataContentType = at.Time, []byte(data), "1.0", "application/json"
