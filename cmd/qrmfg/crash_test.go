@@ -179,6 +179,9 @@ func TestKillDuringAllocation(t *testing.T) {
 			}
 			_ = res.Body.Close()
 			checkBatchesWhole(t, d, dbURL, acked.Load()+10)
+			// Every batch that committed is in the audit trail once its event
+			// is relayed (the restarted process relays what the killed ones left).
+			auditAllBatches(t, dbURL)
 			// T12 (f): the audit chain the killed processes appended to has no
 			// half-written link.
 			out, err := cli(t, env, "", "audit", "verify")
@@ -187,6 +190,34 @@ func TestKillDuringAllocation(t *testing.T) {
 			}
 			t.Logf("T12 (f) %s: %s", d, strings.TrimSpace(out))
 		})
+	}
+}
+
+// auditAllBatches waits until every batch in the database has its
+// inventory.batch.allocated entry in the audit log, exactly once.
+func auditAllBatches(t *testing.T, dbURL string) {
+	t.Helper()
+	db, err := sqlstore.Open(context.Background(), sqlstore.Options{URL: dbURL, PoolSize: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var batches, entries, distinct int
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		err := db.SQL().QueryRow(`SELECT (SELECT count(*) FROM batches),
+			(SELECT count(*) FROM audit_entries WHERE action = 'inventory.batch.allocated'),
+			(SELECT count(DISTINCT object_id) FROM audit_entries WHERE action = 'inventory.batch.allocated')`).Scan(&batches, &entries, &distinct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if batches == entries && entries == distinct {
+			t.Logf("audit: %d batches, %d allocation entries", batches, entries)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit: %d batches, %d allocation entries (%d distinct)", batches, entries, distinct)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
