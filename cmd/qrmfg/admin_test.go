@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -150,25 +149,8 @@ func TestFirstStartPrintsAdminPassword(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	start := func() (*server, string) {
-		logs := &syncBuffer{}
-		m := NewMain(io.Discard, logs, []string{"QRMFG_DATA_DIR=" + dir})
-		if err := m.ParseFlags([]string{"serve", "--addr", "127.0.0.1:0"}); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- m.Run(ctx) }()
-		actx, acancel := context.WithTimeout(ctx, 20*time.Second)
-		defer acancel()
-		addr, err := m.Addr(actx)
-		if err != nil {
-			cancel()
-			t.Fatalf("server did not start: %v\n%s", err, logs.String())
-		}
-		t.Cleanup(func() { cancel(); <-done; _ = m.Close() })
-		logs.mu.Lock()
-		defer logs.mu.Unlock()
-		return &server{t: t, url: "http://" + addr.String()}, logs.String()
+		s := launch(t, []string{"QRMFG_DATA_DIR=" + dir})
+		return s, s.logText()
 	}
 	s, logs := start()
 	m := regexp.MustCompile(`first start: created the admin user.* username=admin password=(\S+)`).FindStringSubmatch(logs)

@@ -22,6 +22,7 @@ type server struct {
 	t     *testing.T
 	url   string
 	logs  *bytes.Buffer
+	logMu *sync.Mutex
 	token string // the admin's access token, sent by do unless a request names its own Authorization
 }
 
@@ -39,15 +40,24 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.Buffer.Write(p)
 }
 
-// startServer runs `qrmfg serve` in-process and stops it when the test ends.
+// startServer runs `qrmfg serve` in-process with the test admin logged in
+// and stops it when the test ends.
 func startServer(t *testing.T, env ...string) *server {
 	t.Helper()
-	logs := &syncBuffer{}
 	base := []string{"QRMFG_ADMIN_PASSWORD=" + testAdminPassword}
 	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "QRMFG_DATA_DIR=") }) {
 		base = append(base, "QRMFG_DATA_DIR="+t.TempDir())
 	}
-	m := NewMain(io.Discard, logs, append(base, env...))
+	s := launch(t, append(base, env...))
+	s.token = s.login("admin", testAdminPassword)
+	return s
+}
+
+// launch runs `qrmfg serve` in-process with exactly env, until the test ends.
+func launch(t *testing.T, env []string) *server {
+	t.Helper()
+	logs := &syncBuffer{}
+	m := NewMain(io.Discard, logs, env)
 	if err := m.ParseFlags([]string{"serve", "--addr", "127.0.0.1:0"}); err != nil {
 		t.Fatal(err)
 	}
@@ -70,9 +80,14 @@ func startServer(t *testing.T, env ...string) *server {
 			t.Errorf("close: %v", err)
 		}
 	})
-	s := &server{t: t, url: "http://" + addr.String(), logs: &logs.Buffer}
-	s.token = s.login("admin", testAdminPassword)
-	return s
+	return &server{t: t, url: "http://" + addr.String(), logs: &logs.Buffer, logMu: &logs.mu}
+}
+
+// logText returns what the server has logged so far.
+func (s *server) logText() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.logs.String()
 }
 
 // login logs a user in and returns the access token.
