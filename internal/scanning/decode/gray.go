@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"image"
 	"image/color"
+	"math/bits"
+	"sync"
 )
 
 // gray is an 8-bit luminance plane, 0 black to 255 white, row-major with no
@@ -20,7 +22,7 @@ type gray struct {
 func grayOf(img image.Image) *gray {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
-	g := &gray{w: w, h: h, pix: make([]byte, w*h), scale: 1}
+	g := &gray{w: w, h: h, pix: newPlane(w * h), scale: 1}
 	switch m := img.(type) {
 	case *image.Gray:
 		for y := 0; y < h; y++ {
@@ -113,7 +115,7 @@ func lumaOf(c color.Color) byte {
 // half returns g downscaled by two with a 2×2 box filter.
 func (g *gray) half() *gray {
 	w, h := g.w/2, g.h/2
-	d := &gray{w: w, h: h, pix: make([]byte, w*h), scale: g.scale * 2}
+	d := &gray{w: w, h: h, pix: newPlane(w * h), scale: g.scale * 2}
 	for y := 0; y < h; y++ {
 		r0 := g.pix[2*y*g.w : 2*y*g.w+2*w]
 		r1 := g.pix[(2*y+1)*g.w : (2*y+1)*g.w+2*w]
@@ -149,7 +151,7 @@ func (g *gray) at(x, y float64) (float64, bool) {
 // heavily compressed crops.
 func (g *gray) double() *gray {
 	w, h := g.w*2, g.h*2
-	d := &gray{w: w, h: h, pix: make([]byte, w*h), scale: g.scale / 2}
+	d := &gray{w: w, h: h, pix: newPlane(w * h), scale: g.scale / 2}
 	for y := 0; y < h; y++ {
 		// Output pixel centre (y+0.5)/2 in source pixels: rows sy0 and sy1
 		// with weights 3/4 and 1/4.
@@ -208,7 +210,7 @@ func (g *gray) stretched() *gray {
 	for i := range lut {
 		lut[i] = byte(min(max((i-lo)*255/(hi-lo), 0), 255))
 	}
-	d := &gray{w: g.w, h: g.h, pix: make([]byte, len(g.pix)), scale: g.scale}
+	d := &gray{w: g.w, h: g.h, pix: newPlane(len(g.pix)), scale: g.scale}
 	for i, v := range g.pix {
 		d.pix[i] = lut[v]
 	}
@@ -221,7 +223,7 @@ func (g *gray) stretched() *gray {
 // finder patterns read as solid rings.
 func (g *gray) smoothed() *gray {
 	w, h := g.w, g.h
-	d := &gray{w: w, h: h, pix: make([]byte, w*h), scale: g.scale}
+	d := &gray{w: w, h: h, pix: newPlane(w * h), scale: g.scale}
 	col := make([]uint32, w) // column sums over the rows y-1..y+1
 	for y := 0; y < h; y++ {
 		y0, y1 := max(y-1, 0), min(y+1, h-1)
@@ -253,4 +255,35 @@ func (g *gray) smoothed() *gray {
 		}
 	}
 	return d
+}
+
+// planePools recycle the pixel buffers of the planes a scan builds (the
+// luminance plane, pyramid levels, upscales): a fresh buffer of several
+// hundred kilobytes costs its zeroing and, on a busy heap, cache and page
+// misses, where a recycled one is often still in cache. Pool k holds
+// buffers of capacity 1<<k. Every plane constructor writes all its pixels,
+// so a recycled buffer is not cleared.
+var planePools [bits.UintSize]sync.Pool
+
+// newPlane returns a buffer of n bytes, not cleared when recycled.
+func newPlane(n int) []byte {
+	if n <= 0 {
+		return nil
+	}
+	k := bits.Len(uint(n - 1))
+	if p, _ := planePools[k].Get().(*[]byte); p != nil {
+		return (*p)[:n]
+	}
+	return make([]byte, n, 1<<k)
+}
+
+// freePlane hands a buffer from newPlane back for reuse. Its owner must not
+// touch it afterwards.
+func freePlane(b []byte) {
+	c := cap(b)
+	if c == 0 || c&(c-1) != 0 {
+		return // not from newPlane
+	}
+	b = b[:c]
+	planePools[bits.Len(uint(c-1))].Put(&b)
 }

@@ -61,7 +61,9 @@ type Code struct {
 // goroutine so that the caller gets its answer at the deadline even when a
 // pass inside gozxing is still busy (a noise image can keep one for
 // seconds); that pass finishes in the background and its results are
-// dropped. A panic in a pass is returned as an error.
+// dropped. A panic in a pass is returned as an error. The planes the passes
+// build, and g itself, are recycled (freePlane) when the passes end: the
+// caller must not use g after scan.
 func scan(ctx context.Context, g *gray, opts Options) ([]Code, error) {
 	sc := &scanner{ctx: ctx, all: opts.TryHarder, retries: maxRetries}
 	if opts.TryHarder {
@@ -69,12 +71,18 @@ func scan(ctx context.Context, g *gray, opts Options) ([]Code, error) {
 	}
 	done := make(chan error, 1)
 	go func() {
+		var made []*gray
 		defer func() {
 			if r := recover(); r != nil {
 				done <- fmt.Errorf("decode: failure in a detection pass: %v", r)
 			}
+			// Only now is no pass using the planes any more.
+			for _, p := range made {
+				freePlane(p.pix)
+			}
+			freePlane(g.pix)
 		}()
-		sc.run(g, opts)
+		sc.run(g, opts, &made)
 		done <- nil
 	}()
 	var err error
@@ -85,8 +93,8 @@ func scan(ctx context.Context, g *gray, opts Options) ([]Code, error) {
 	return sc.snapshot(), err
 }
 
-func (sc *scanner) run(g *gray, opts Options) {
-	lv := levels(g)
+func (sc *scanner) run(g *gray, opts Options, made *[]*gray) {
+	lv := levels(g, made)
 	built := make([]*level, len(lv))
 	// Round one reads what ZXing's own sampling and the cheap refit to
 	// the alignment patterns read, over every pass; only when it found
@@ -273,8 +281,15 @@ func (sc *scanner) triedBefore(f failedCandidate) bool {
 // level built only when asked for: the finest level no larger than startSide
 // first, then finer ones (small codes in large frames), then coarser ones
 // (large blurred codes), then the start level with its contrast stretched,
-// then upscales of small images. A level may be nil (nothing to try).
-func levels(g *gray) []func() *gray {
+// then upscales of small images. A level may be nil (nothing to try). Each
+// plane built is appended to made once.
+func levels(g *gray, made *[]*gray) []func() *gray {
+	keep := func(p *gray) *gray {
+		if p != nil {
+			*made = append(*made, p)
+		}
+		return p
+	}
 	// The halvings, built on first use: an image read at the start level
 	// never pays for the coarser ones.
 	n := 1
@@ -284,7 +299,7 @@ func levels(g *gray) []func() *gray {
 	pyr := []*gray{g}
 	level := func(i int) *gray {
 		for len(pyr) <= i {
-			pyr = append(pyr, pyr[len(pyr)-1].half())
+			pyr = append(pyr, keep(pyr[len(pyr)-1].half()))
 		}
 		return pyr[i]
 	}
@@ -300,13 +315,13 @@ func levels(g *gray) []func() *gray {
 		out = append(out, func() *gray { return level(i) })
 	}
 	// Low contrast: the start level again, stretched. Dotted marks: smoothed.
-	out = append(out, func() *gray { return level(start).stretched() })
-	out = append(out, func() *gray { return level(start).smoothed() })
+	out = append(out, func() *gray { return keep(level(start).stretched()) })
+	out = append(out, func() *gray { return keep(level(start).smoothed()) })
 	if max(g.w, g.h) <= upscaleSide {
 		var d *gray
-		out = append(out, func() *gray { d = g.double(); return d })
+		out = append(out, func() *gray { d = keep(g.double()); return d })
 		if max(g.w, g.h) <= upscaleSide/8 {
-			out = append(out, func() *gray { return d.double() })
+			out = append(out, func() *gray { return keep(d.double()) })
 		}
 	}
 	return out
