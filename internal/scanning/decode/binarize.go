@@ -2,6 +2,7 @@ package decode
 
 import (
 	"encoding/binary"
+	"sync"
 
 	"github.com/makiuchi-d/gozxing"
 )
@@ -88,7 +89,7 @@ func (bz *binarizer) hybrid(l *gray, inverted bool) (*gozxing.BitMatrix, error) 
 			thr[by*sw+bx] = t
 		}
 	}
-	m, err := gozxing.NewBitMatrix(w, h)
+	m, err := newBitMatrix(w, h)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +218,7 @@ func (bz *binarizer) thresholdRow(words []uint32, src []byte, thr []int, maxX in
 // of l when inverted, with the thresholding done eight pixels at a time.
 func (bz *binarizer) global(l *gray, inverted bool) (*gozxing.BitMatrix, error) {
 	w, h := l.w, l.h
-	m, err := gozxing.NewBitMatrix(w, h)
+	m, err := newBitMatrix(w, h)
 	if err != nil {
 		return nil, err
 	}
@@ -269,6 +270,45 @@ func (bz *binarizer) global(l *gray, inverted bool) (*gozxing.BitMatrix, error) 
 		m.SetRow(y, bz.row)
 	}
 	return m, nil
+}
+
+// Recycling of binarizers and bit matrices from one scan to the next (see
+// planePools): a scan takes a binarizer with getBinarizer and hands it and
+// its matrices back with put when its passes end.
+var (
+	binarizerPool sync.Pool
+	matrixPools   sync.Map // [2]int{w, h} → *sync.Pool of *gozxing.BitMatrix
+)
+
+func getBinarizer() *binarizer {
+	if bz, _ := binarizerPool.Get().(*binarizer); bz != nil {
+		return bz
+	}
+	return new(binarizer)
+}
+
+// put hands bz back for reuse, with the matrices binarized by it (or by
+// gozxing), which nothing may use any more.
+func (bz *binarizer) put(ms []*gozxing.BitMatrix) {
+	bz.statsOf = nil
+	binarizerPool.Put(bz)
+	for _, m := range ms {
+		key := [2]int{m.GetWidth(), m.GetHeight()}
+		p, _ := matrixPools.LoadOrStore(key, new(sync.Pool))
+		p.(*sync.Pool).Put(m)
+	}
+}
+
+// newBitMatrix returns a w×h matrix, recycled when one of that size is
+// free: its bits are then not cleared, which the binarizers need not (they
+// set every row whole).
+func newBitMatrix(w, h int) (*gozxing.BitMatrix, error) {
+	if p, ok := matrixPools.Load([2]int{w, h}); ok {
+		if m, _ := p.(*sync.Pool).Get().(*gozxing.BitMatrix); m != nil {
+			return m, nil
+		}
+	}
+	return gozxing.NewBitMatrix(w, h)
 }
 
 // estimateBlackPoint is GlobalHistogramBinarizer.estimateBlackPoint: the

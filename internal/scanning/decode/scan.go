@@ -65,7 +65,7 @@ type Code struct {
 // build, and g itself, are recycled (freePlane) when the passes end: the
 // caller must not use g after scan.
 func scan(ctx context.Context, g *gray, opts Options) ([]Code, error) {
-	sc := &scanner{ctx: ctx, all: opts.TryHarder, retries: maxRetries}
+	sc := &scanner{ctx: ctx, all: opts.TryHarder, retries: maxRetries, bin: getBinarizer()}
 	if opts.TryHarder {
 		sc.retries *= 4
 	}
@@ -81,6 +81,7 @@ func scan(ctx context.Context, g *gray, opts Options) ([]Code, error) {
 				freePlane(p.pix)
 			}
 			freePlane(g.pix)
+			sc.bin.put(sc.matrices)
 		}()
 		sc.run(g, opts, &made)
 		done <- nil
@@ -161,6 +162,7 @@ func (sc *scanner) binarize(l *level, bi int, inverted bool) *passResult {
 	if err != nil {
 		p.m = nil
 	} else {
+		sc.matrices = append(sc.matrices, m)
 		finder, info, err := findSingle(m)
 		if err == nil {
 			if r, err := detector.NewDetector(m).ProcessFinderPatternInfo(info); err == nil {
@@ -236,7 +238,8 @@ type scanner struct {
 	loose    bool // try our own finder-pattern triples in this pass
 	retrying bool // the second round: retries allowed
 	model1   bool // a QR Model 1 symbol was seen
-	bin      binarizer
+	bin      *binarizer
+	matrices []*gozxing.BitMatrix // the passes' binarizations
 }
 
 // retriesPerPass spreads the retries over the passes, so that the first
