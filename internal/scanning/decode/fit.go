@@ -1,8 +1,10 @@
 package decode
 
 import (
-	zxdecoder "github.com/makiuchi-d/gozxing/qrcode/decoder"
 	"math"
+	"sync/atomic"
+
+	zxdecoder "github.com/makiuchi-d/gozxing/qrcode/decoder"
 )
 
 // funcModule is a module of a symbol's function patterns with its known
@@ -15,7 +17,23 @@ type funcModule struct {
 // functionPatterns lists the finder patterns with their separators, the
 // timing patterns and the alignment patterns of a d×d symbol: the modules a
 // grid fit can be scored on because their colour is known before decoding.
+// The slice is shared (built once per dimension): read only.
 func functionPatterns(d int) []funcModule {
+	if d < 0 || d >= len(functionPatternsOf) {
+		return buildFunctionPatterns(d)
+	}
+	if fp, ok := functionPatternsOf[d].Load().([]funcModule); ok {
+		return fp
+	}
+	fp := buildFunctionPatterns(d)
+	functionPatternsOf[d].Store(fp)
+	return fp
+}
+
+// functionPatternsOf caches functionPatterns by dimension.
+var functionPatternsOf [178]atomic.Value
+
+func buildFunctionPatterns(d int) []funcModule {
 	var out []funcModule
 	finder := func(ox, oy int) {
 		for y := -1; y <= 7; y++ {

@@ -2,6 +2,7 @@ package decode
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/common"
@@ -201,7 +202,24 @@ func masked(m, i, j int) bool {
 
 // functionMask marks the modules of a version's function patterns and
 // format and version information, as ZXing's buildFunctionPattern does.
+// The slice is shared (built once per version): read only.
 func functionMask(v *zxdecoder.Version) []bool {
+	n := v.GetVersionNumber()
+	if n < 1 || n >= len(functionMasks) {
+		return buildFunctionMask(v)
+	}
+	if fn, ok := functionMasks[n].Load().([]bool); ok {
+		return fn
+	}
+	fn := buildFunctionMask(v)
+	functionMasks[n].Store(fn)
+	return fn
+}
+
+// functionMasks caches functionMask by version number.
+var functionMasks [41]atomic.Value
+
+func buildFunctionMask(v *zxdecoder.Version) []bool {
 	d := v.GetDimensionForVersion()
 	fn := make([]bool, d*d)
 	region := func(left, top, w, h int) {
