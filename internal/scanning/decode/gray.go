@@ -152,6 +152,7 @@ func (g *gray) at(x, y float64) (float64, bool) {
 func (g *gray) double() *gray {
 	w, h := g.w*2, g.h*2
 	d := &gray{w: w, h: h, pix: newPlane(w * h), scale: g.scale / 2}
+	col := make([]uint32, g.w)
 	for y := 0; y < h; y++ {
 		// Output pixel centre (y+0.5)/2 in source pixels: rows sy0 and sy1
 		// with weights 3/4 and 1/4.
@@ -162,16 +163,19 @@ func (g *gray) double() *gray {
 		}
 		sy1 = min(max(sy1, 0), g.h-1)
 		r0, r1 := g.pix[sy0*g.w:(sy0+1)*g.w], g.pix[sy1*g.w:(sy1+1)*g.w]
+		// The vertical blend once per source column, a = 3·r0 + r1; the
+		// output pixels 2k and 2k+1 then blend a[k] 3:1 with a[k-1] and
+		// a[k+1] (clamped): 9·r0[k] + 3·r0[j] + 3·r1[k] + r1[j].
+		a := col[:g.w]
+		for k, v := range r0 {
+			a[k] = 3*uint32(v) + uint32(r1[k])
+		}
 		row := d.pix[y*w : (y+1)*w]
-		for x := range row {
-			sx0 := x / 2
-			sx1 := sx0 - 1
-			if x&1 == 1 {
-				sx1 = sx0 + 1
-			}
-			sx1 = min(max(sx1, 0), g.w-1)
-			v := 9*uint32(r0[sx0]) + 3*uint32(r0[sx1]) + 3*uint32(r1[sx0]) + uint32(r1[sx1])
-			row[x] = byte((v + 8) >> 4)
+		for k := range a {
+			l, r := a[max(k-1, 0)], a[min(k+1, g.w-1)]
+			c := 3 * a[k]
+			row[2*k] = byte((c + l + 8) >> 4)
+			row[2*k+1] = byte((c + r + 8) >> 4)
 		}
 	}
 	return d

@@ -38,3 +38,37 @@ func TestGrayOfSubImage(t *testing.T) {
 		}
 	}
 }
+
+// TestDouble checks the upscale against its per-pixel definition: output
+// pixel (x, y) blends source pixels (x/2, y/2) and their neighbours towards
+// it (clamped at the edges) with weights 9, 3, 3, 1 out of 16.
+func TestDouble(t *testing.T) {
+	t.Parallel()
+	for _, sz := range [][2]int{{1, 1}, {1, 4}, {5, 1}, {2, 2}, {7, 3}, {33, 20}} {
+		g := &gray{w: sz[0], h: sz[1], pix: make([]byte, sz[0]*sz[1]), scale: 1}
+		for i := range g.pix {
+			g.pix[i] = byte(i*97 + i*i*13)
+		}
+		d := g.double()
+		if d.w != 2*g.w || d.h != 2*g.h || d.scale != 0.5 {
+			t.Fatalf("%v: %d×%d scale %v", sz, d.w, d.h, d.scale)
+		}
+		near := func(c, lim int) int {
+			if c%2 == 0 {
+				return max(c/2-1, 0)
+			}
+			return min(c/2+1, lim-1)
+		}
+		for y := 0; y < d.h; y++ {
+			for x := 0; x < d.w; x++ {
+				x0, y0 := x/2, y/2
+				x1, y1 := near(x, g.w), near(y, g.h)
+				p := func(x, y int) int { return int(g.pix[y*g.w+x]) }
+				want := byte((9*p(x0, y0) + 3*p(x1, y0) + 3*p(x0, y1) + p(x1, y1) + 8) >> 4)
+				if got := d.pix[y*d.w+x]; got != want {
+					t.Fatalf("%v (%d,%d): %d, want %d", sz, x, y, got, want)
+				}
+			}
+		}
+	}
+}
