@@ -188,28 +188,34 @@ func maxByte(v uint64) uint8 {
 // of their block columns or, inverted, above them (thr then holds 254-t
 // for the negative's threshold t).
 func (bz *binarizer) thresholdRow(words []uint32, src []byte, thr []int, maxX int, inverted bool) {
-	for bx, t := range thr {
+	var flip uint64
+	if inverted {
+		flip = ^uint64(0)
+	}
+	// The blocks aligned on eight pixels, without a per-block test for
+	// the last one.
+	full := min(len(thr), maxX/hybridBlock+1)
+	for bx := 0; bx < full; bx++ {
 		x0 := bx * hybridBlock
-		if x0 > maxX {
-			// The last block, flush with the right edge: not aligned.
-			for x := maxX; x < maxX+hybridBlock; x++ {
-				if (int(src[x]) <= t) != inverted {
-					words[x>>5] |= 1 << uint(x&31)
-				}
-			}
-			continue
-		}
+		t := thr[bx]
 		// p <= t byte by byte, gathered into one bit per pixel. (t is
 		// -1 for a negative's threshold of 255: every pixel above it.)
 		var le uint64
 		if t >= 0 {
 			le = bytesGE(uint64(t)*0x0101010101010101, binary.LittleEndian.Uint64(src[x0:]))
 		}
-		if inverted {
-			le = ^le
-		}
+		le ^= flip
 		b := uint32((le & 0x8080808080808080) * 0x0002040810204081 >> 56)
 		words[x0>>5] |= b << uint(x0&31)
+	}
+	if full < len(thr) {
+		// The last block, flush with the right edge: not aligned.
+		t := thr[len(thr)-1]
+		for x := maxX; x < maxX+hybridBlock; x++ {
+			if (int(src[x]) <= t) != inverted {
+				words[x>>5] |= 1 << uint(x&31)
+			}
+		}
 	}
 }
 
