@@ -3,6 +3,7 @@ package decode
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 
 	"github.com/makiuchi-d/gozxing"
 )
@@ -284,7 +285,13 @@ func (bz *binarizer) global(l *gray, inverted bool) (*gozxing.BitMatrix, error) 
 var (
 	binarizerPool sync.Pool
 	matrixPools   sync.Map // [2]int{w, h} → *sync.Pool of *gozxing.BitMatrix
+	// matrixSizes counts the keys of matrixPools: at most maxMatrixSizes
+	// sizes are pooled, so a stream of photos of ever new sizes (a client
+	// choosing them) cannot grow the map without bound.
+	matrixSizes atomic.Int32
 )
+
+const maxMatrixSizes = 256
 
 func getBinarizer() *binarizer {
 	if bz, _ := binarizerPool.Get().(*binarizer); bz != nil {
@@ -300,7 +307,16 @@ func (bz *binarizer) put(ms []*gozxing.BitMatrix) {
 	binarizerPool.Put(bz)
 	for _, m := range ms {
 		key := [2]int{m.GetWidth(), m.GetHeight()}
-		p, _ := matrixPools.LoadOrStore(key, new(sync.Pool))
+		p, ok := matrixPools.Load(key)
+		if !ok {
+			if matrixSizes.Load() >= maxMatrixSizes {
+				continue // a size not pooled: the garbage collector takes it
+			}
+			var loaded bool
+			if p, loaded = matrixPools.LoadOrStore(key, new(sync.Pool)); !loaded {
+				matrixSizes.Add(1)
+			}
+		}
 		p.(*sync.Pool).Put(m)
 	}
 }
