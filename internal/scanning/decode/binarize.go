@@ -136,11 +136,12 @@ func (bz *binarizer) blockStats(l *gray, sw, sh int) {
 			x0 := min(bx*hybridBlock, maxX)
 			// Eight pixels at a time: sums in 16-bit lanes, minimum and
 			// maximum byte by byte down the block's rows, then across.
-			var even, odd uint64
 			o := y0*w + x0
 			lo := binary.LittleEndian.Uint64(l.pix[o:])
 			hi := lo
-			for yy := 0; yy < hybridBlock; yy, o = yy+1, o+w {
+			even, odd := lo&0x00ff00ff00ff00ff, lo>>8&0x00ff00ff00ff00ff
+			o += w
+			for yy := 1; yy < hybridBlock; yy, o = yy+1, o+w {
 				v := binary.LittleEndian.Uint64(l.pix[o:])
 				even += v & 0x00ff00ff00ff00ff
 				odd += v >> 8 & 0x00ff00ff00ff00ff

@@ -132,10 +132,16 @@ func fitGrid(l *gray, cs []corr, d int, inverted bool) Homography {
 	h := fitHomography(pts)
 	best := fitScore(l, h, fp, inverted, vals)
 	module := localModuleSize(h, float64(d)/2, float64(d)/2)
+	// moves counts the accepted moves; failedAt[i][axis] is moves+1 when
+	// both moves of that coordinate last failed with moves at its current
+	// count (0: not known to fail). Nothing having moved since, they would
+	// fail again, on the same points and the same scores: not re-tried.
+	moves := 0
 	for step := module / 2; step >= module/8; step /= 2 {
 		if step < module/2 && fitQuality(l, h, fp, inverted, vals) < minCoarseFit {
 			break
 		}
+		var failedAt [4][2]int
 		for improved, rounds := true, 0; improved && rounds < 8; rounds++ {
 			if rounds == 2 && step == module/2 && fitQuality(l, h, fp, inverted, vals) < minEarlyFit {
 				// Far from fitting after two coarse rounds: fits that
@@ -145,6 +151,10 @@ func fitGrid(l *gray, cs []corr, d int, inverted bool) Homography {
 			improved = false
 			for i := range pts {
 				for axis := 0; axis < 2; axis++ {
+					if i < len(failedAt) && failedAt[i][axis] == moves+1 {
+						continue
+					}
+					moved := false
 					for _, sign := range []float64{1, -1} {
 						old := pts[i].p
 						if axis == 0 {
@@ -154,10 +164,14 @@ func fitGrid(l *gray, cs []corr, d int, inverted bool) Homography {
 						}
 						hh := fitHomography(pts)
 						if s := fitScore(l, hh, fp, inverted, vals); s > best {
-							best, h, improved = s, hh, true
+							best, h, improved, moved = s, hh, true, true
+							moves++
 							break
 						}
 						pts[i].p = old
+					}
+					if !moved && i < len(failedAt) {
+						failedAt[i][axis] = moves + 1
 					}
 				}
 			}
