@@ -25,6 +25,7 @@ type binarizer struct {
 	lo, hi  []uint8 // block minimum and maximum
 	black   []int   // block black points
 	thr     []int   // block thresholds
+	col     []int   // column sums of five block rows
 	row     *gozxing.BitArray
 }
 
@@ -73,16 +74,25 @@ func (bz *binarizer) hybrid(l *gray, inverted bool) (*gozxing.BitMatrix, error) 
 		bz.thr = make([]int, sw*sh)
 	}
 	thr := bz.thr[:sw*sh]
+	// Column sums of the five block rows first, then five of them.
+	if cap(bz.col) < sw {
+		bz.col = make([]int, sw)
+	}
+	col := bz.col[:sw]
 	for by := 0; by < sh; by++ {
 		top := min(max(by, 2), sh-3)
+		r0 := bp[(top-2)*sw : (top-1)*sw]
+		r1 := bp[(top-1)*sw : top*sw]
+		r2 := bp[top*sw : (top+1)*sw]
+		r3 := bp[(top+1)*sw : (top+2)*sw]
+		r4 := bp[(top+2)*sw : (top+3)*sw]
+		for x := range col {
+			col[x] = r0[x] + r1[x] + r2[x] + r3[x] + r4[x]
+		}
 		for bx := 0; bx < sw; bx++ {
 			left := min(max(bx, 2), sw-3)
-			s := 0
-			for z := -2; z <= 2; z++ {
-				r := bp[(top+z)*sw+left-2 : (top+z)*sw+left+3]
-				s += r[0] + r[1] + r[2] + r[3] + r[4]
-			}
-			t := s / 25
+			c := col[left-2 : left+3]
+			t := (c[0] + c[1] + c[2] + c[3] + c[4]) / 25
 			if inverted {
 				// 255-p <= t  ⟺  p >= 255-t  ⟺  p > 254-t
 				t = 254 - t
@@ -197,6 +207,8 @@ func (bz *binarizer) thresholdRow(words []uint32, src []byte, thr []int, maxX in
 	// The blocks aligned on eight pixels, without a per-block test for
 	// the last one.
 	full := min(len(thr), maxX/hybridBlock+1)
+	// Four blocks make a word, gathered in a register and stored once.
+	var acc uint32
 	for bx := 0; bx < full; bx++ {
 		x0 := bx * hybridBlock
 		t := thr[bx]
@@ -208,7 +220,14 @@ func (bz *binarizer) thresholdRow(words []uint32, src []byte, thr []int, maxX in
 		}
 		le ^= flip
 		b := uint32((le & 0x8080808080808080) * 0x0002040810204081 >> 56)
-		words[x0>>5] |= b << uint(x0&31)
+		acc |= b << uint(x0&31)
+		if bx&3 == 3 {
+			words[bx>>2] |= acc
+			acc = 0
+		}
+	}
+	if full&3 != 0 {
+		words[(full-1)>>2] |= acc
 	}
 	if full < len(thr) {
 		// The last block, flush with the right edge: not aligned.
