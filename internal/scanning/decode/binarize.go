@@ -128,7 +128,9 @@ func (bz *binarizer) hybrid(l *gray, inverted bool) (*gozxing.BitMatrix, error) 
 
 // blockStats computes the sum, minimum and maximum of every 8×8 block of
 // l (the last row and column of blocks flush with the far edges), unless
-// they are those of l already.
+// they are those of l already. A block whose range is above hybridMinRange
+// gets 0 and 255 (all hybrid needs to know of it) when a column of it
+// shows that already.
 func (bz *binarizer) blockStats(l *gray, sw, sh int) {
 	if bz.statsOf == l {
 		return
@@ -163,6 +165,16 @@ func (bz *binarizer) blockStats(l *gray, sw, sh int) {
 			lanes := even + odd // four 16-bit lanes, each at most 8·2·255
 			i := by*sw + bx
 			bz.sum[i] = int(lanes * 0x0001000100010001 >> 48)
+			// A column of pixels with a range above hybridMinRange
+			// makes the block's range larger too: its minimum and
+			// maximum are then not needed, only that range (hi ≥ lo
+			// byte by byte: no borrow; bit 7 of each byte of rng is set
+			// where d ≥ 128 or its low seven bits are 25 or more).
+			d := hi - lo
+			if rng := ((d & 0x7f7f7f7f7f7f7f7f) + (0x80-hybridMinRange-1)*0x0101010101010101 | d) & 0x8080808080808080; rng != 0 {
+				bz.lo[i], bz.hi[i] = 0, 255
+				continue
+			}
 			bz.lo[i], bz.hi[i] = minByte(lo), maxByte(hi)
 		}
 	}
