@@ -127,10 +127,12 @@ func fitScore(l *gray, h Homography, fp []funcModule, inverted bool, vals []floa
 // still fits badly after the coarse steps is given up.
 func fitGrid(l *gray, cs []corr, d int, inverted bool) Homography {
 	fp := functionPatterns(d)
-	vals := make([]float64, len(fp))
+	// bestVals holds the samples of the best grid h, vals those of the
+	// grid tried: qualityOf needs no new sampling of h.
+	vals, bestVals := make([]float64, len(fp)), make([]float64, len(fp))
 	pts := append([]corr(nil), cs...)
 	h := fitHomography(pts)
-	best := fitScore(l, h, fp, inverted, vals)
+	best := fitScore(l, h, fp, inverted, bestVals)
 	module := localModuleSize(h, float64(d)/2, float64(d)/2)
 	// moves counts the accepted moves; failedAt[i][axis] is moves+1 when
 	// both moves of that coordinate last failed with moves at its current
@@ -138,12 +140,12 @@ func fitGrid(l *gray, cs []corr, d int, inverted bool) Homography {
 	// fail again, on the same points and the same scores: not re-tried.
 	moves := 0
 	for step := module / 2; step >= module/8; step /= 2 {
-		if step < module/2 && fitQuality(l, h, fp, inverted, vals) < minCoarseFit {
+		if step < module/2 && qualityOf(best, bestVals) < minCoarseFit {
 			break
 		}
 		var failedAt [4][2]int
 		for improved, rounds := true, 0; improved && rounds < 8; rounds++ {
-			if rounds == 2 && step == module/2 && fitQuality(l, h, fp, inverted, vals) < minEarlyFit {
+			if rounds == 2 && step == module/2 && qualityOf(best, bestVals) < minEarlyFit {
 				// Far from fitting after two coarse rounds: fits that
 				// read were all above 0.4 here.
 				return h
@@ -165,6 +167,7 @@ func fitGrid(l *gray, cs []corr, d int, inverted bool) Homography {
 						hh := fitHomography(pts)
 						if s := fitScore(l, hh, fp, inverted, vals); s > best {
 							best, h, improved, moved = s, hh, true, true
+							vals, bestVals = bestVals, vals
 							moves++
 							break
 						}
@@ -180,21 +183,21 @@ func fitGrid(l *gray, cs []corr, d int, inverted bool) Homography {
 	return h
 }
 
-// minCoarseFit is the fitQuality below which a grid fit stops after its
+// minCoarseFit is the fit quality (qualityOf) below which a grid fit stops after its
 // coarse (half-module) steps: on qr-real and the engraved-mark set every fit
 // that read was above 0.83 there, and most that did not were below 0.5.
 const minCoarseFit = 0.7
 
-// minEarlyFit is the fitQuality below which a grid fit stops after two
+// minEarlyFit is the fit quality (qualityOf) below which a grid fit stops after two
 // rounds of coarse steps (fits that read were all above 0.4 there; two
 // thirds of those that did not were below 0.25).
 const minEarlyFit = 0.25
 
-// fitQuality is fitScore normalised by the mean absolute deviation of the
-// samples from their midpoint: 1 when every function module lies on the
-// expected side of it, 0 for no agreement, whatever the contrast.
-func fitQuality(l *gray, h Homography, fp []funcModule, inverted bool, vals []float64) float64 {
-	s := fitScore(l, h, fp, inverted, vals)
+// qualityOf is the fit quality of a grid of fitScore s with samples vals:
+// s normalised by the mean absolute deviation of the samples from their
+// midpoint, 1 when every function module lies on the expected side of it,
+// 0 for no agreement, whatever the contrast.
+func qualityOf(s float64, vals []float64) float64 {
 	var sum, n float64
 	for _, v := range vals {
 		if v >= 0 {
@@ -215,5 +218,5 @@ func fitQuality(l *gray, h Homography, fp []funcModule, inverted bool, vals []fl
 	if dev == 0 {
 		return 0
 	}
-	return s / (dev / float64(len(fp)))
+	return s / (dev / float64(len(vals)))
 }
