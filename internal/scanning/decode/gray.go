@@ -91,6 +91,19 @@ func grayOf(img image.Image) *gray {
 func rgbaRow(row, src []byte) {
 	const lanes = 0x000000ff000000ff
 	src = src[:4*len(row)]
+	// Four pixels a step, stored as one word: two independent halves.
+	for len(row) >= 4 {
+		v, u := binary.LittleEndian.Uint64(src), binary.LittleEndian.Uint64(src[8:16])
+		r, g, b, a := v&lanes, v>>8&lanes, v>>16&lanes, v>>24&lanes
+		l := (r*306+g*601+b*117+0x0000020000000200)>>10&0x000003ff000003ff + lanes - a
+		l |= l >> 8 & 0x0000000100000001 * 0xff
+		r, g, b, a = u&lanes, u>>8&lanes, u>>16&lanes, u>>24&lanes
+		k := (r*306+g*601+b*117+0x0000020000000200)>>10&0x000003ff000003ff + lanes - a
+		k |= k >> 8 & 0x0000000100000001 * 0xff
+		l, k = l&lanes, k&lanes
+		binary.LittleEndian.PutUint32(row, uint32(l|l>>24|k<<16|k>>8))
+		row, src = row[4:], src[16:]
+	}
 	for len(row) >= 2 {
 		v := binary.LittleEndian.Uint64(src)
 		r, g, b, a := v&lanes, v>>8&lanes, v>>16&lanes, v>>24&lanes
