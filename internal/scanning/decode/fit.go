@@ -91,13 +91,33 @@ func fitScore(l *gray, h Homography, fp []funcModule, inverted bool, vals []floa
 		y := (h[3]*mx+h[4]*my+h[5])/d - 0.5
 		v := -1.0
 		if x >= -0.5 && y >= -0.5 && x <= fw && y <= fh {
-			x, y = max(0, min(x, mw)), max(0, min(y, mh))
+			// Clamped by comparisons: x and y are not NaN here, and
+			// the builtin min and max on floats pay for NaN and the
+			// sign of zero.
+			if x < 0 {
+				x = 0
+			} else if x > mw {
+				x = mw
+			}
+			if y < 0 {
+				y = 0
+			} else if y > mh {
+				y = mh
+			}
 			x0, y0 := int(x), int(y)
-			x1, y1 := min(x0+1, w-1), min(y0+1, ht-1)
 			fx, fy := x-float64(x0), y-float64(y0)
-			r0, r1 := pix[y0*w:y0*w+w], pix[y1*w:y1*w+w]
-			top := float64(r0[x0])*(1-fx) + float64(r0[x1])*fx
-			bot := float64(r1[x0])*(1-fx) + float64(r1[x1])*fx
+			// The four neighbours, the far ones clamped to the edge.
+			dx, dy := 1, w
+			if x0 >= w-1 {
+				dx = 0
+			}
+			if y0 >= ht-1 {
+				dy = 0
+			}
+			q := pix[y0*w+x0:]
+			p01, p10, p11 := q[dx], q[dy], q[dy+dx]
+			top := float64(q[0])*(1-fx) + float64(p01)*fx
+			bot := float64(p10)*(1-fx) + float64(p11)*fx
 			v = top*(1-fy) + bot*fy
 		}
 		vals[i] = v
