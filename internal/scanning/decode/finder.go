@@ -57,9 +57,12 @@ func (s *finderState) shift2() {
 	s.state = 3
 }
 
-// cross is FinderPatternFinder_foundPatternCross (the same float
-// arithmetic, so the same verdicts) without the call: it runs at every
-// light run that ends five runs.
+// cross is FinderPatternFinder_foundPatternCross without the call: it runs
+// at every light run that ends five runs. ZXing's test |total/7 − c| <
+// total/14 (three times both sides for the centre run) is made exact in
+// integers, multiplied by 14: |2·total − 14c| < total. The float version
+// gives the same verdicts: the two sides never come closer than 1/14
+// unless total/7 is exact (see TestFinderCrossExact).
 func (s *finderState) cross() bool {
 	c := &s.count
 	if c[0] == 0 || c[1] == 0 || c[2] == 0 || c[3] == 0 || c[4] == 0 {
@@ -69,13 +72,19 @@ func (s *finderState) cross() bool {
 	if total < 7 {
 		return false
 	}
-	moduleSize := float64(total) / 7.0
-	maxVariance := moduleSize / 2.0
-	return math.Abs(moduleSize-float64(c[0])) < maxVariance &&
-		math.Abs(moduleSize-float64(c[1])) < maxVariance &&
-		math.Abs(3.0*moduleSize-float64(c[2])) < 3*maxVariance &&
-		math.Abs(moduleSize-float64(c[3])) < maxVariance &&
-		math.Abs(moduleSize-float64(c[4])) < maxVariance
+	t2 := 2 * total
+	return absInt(t2-14*c[0]) < total &&
+		absInt(t2-14*c[1]) < total &&
+		absInt(3*t2-14*c[2]) < 3*total &&
+		absInt(t2-14*c[3]) < total &&
+		absInt(t2-14*c[4]) < total
+}
+
+func absInt(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // run adds a run of length n; for a light run that ends a candidate

@@ -77,3 +77,37 @@ func resultsString(rs []*common.DetectorResult) string {
 	}
 	return s
 }
+
+// TestFinderCrossExact checks finderState.cross, in integers, against
+// gozxing's float foundPatternCross on every run-length pattern with runs
+// of up to 24 pixels (and a sample of longer ones).
+func TestFinderCrossExact(t *testing.T) {
+	t.Parallel()
+	var s finderState
+	check := func(c [5]int) {
+		s.count = c
+		if got, want := s.cross(), detector.FinderPatternFinder_foundPatternCross(c[:]); got != want {
+			t.Fatalf("%v: %v, want %v", c, got, want)
+		}
+	}
+	const n = 25
+	for a := 0; a < n; a++ {
+		for b := 0; b < n; b++ {
+			for c := 0; c < 3*n; c++ {
+				for d := 0; d < n; d++ {
+					for e := 0; e < n; e++ {
+						if c < n || (a+b+d+e)%7 == 0 {
+							check([5]int{a, b, c, d, e})
+						}
+					}
+				}
+			}
+		}
+	}
+	for m := 1; m < 400; m += 7 {
+		for k := -m; k <= m; k++ {
+			check([5]int{m, m, 3*m + k, m, m})
+			check([5]int{m + k/2, m, 3 * m, m, m - k/3})
+		}
+	}
+}
