@@ -47,14 +47,7 @@ func grayOf(img image.Image) *gray {
 	case *image.NRGBA:
 		for y := 0; y < h; y++ {
 			o := m.PixOffset(b.Min.X, b.Min.Y+y)
-			src := m.Pix[o : o+4*w]
-			row := g.pix[y*w : (y+1)*w]
-			for x := range row {
-				p := src[4*x : 4*x+4 : 4*x+4]
-				l := luma(uint32(p[0]), uint32(p[1]), uint32(p[2]))
-				a := uint32(p[3])
-				row[x] = byte((l*a + 255*(255-a)) / 255)
-			}
+			nrgbaRow(g.pix[y*w:(y+1)*w], m.Pix[o:o+4*w])
 		}
 	case *image.RGBA:
 		for y := 0; y < h; y++ {
@@ -115,6 +108,34 @@ func rgbaRow(row, src []byte) {
 	if len(row) == 1 {
 		row[0] = byte(min(luma(uint32(src[0]), uint32(src[1]), uint32(src[2]))+255-uint32(src[3]), 255))
 	}
+}
+
+// nrgbaRow converts a row of non-premultiplied RGBA to luminance over
+// white: (luma·a + 255·(255−a))/255. Two opaque pixels (the common case)
+// at a time as in rgbaRow, where that is luma exactly.
+func nrgbaRow(row, src []byte) {
+	const lanes, opaque = 0x000000ff000000ff, 0xff000000ff000000
+	src = src[:4*len(row)]
+	for len(row) >= 2 {
+		v := binary.LittleEndian.Uint64(src)
+		if v&opaque == opaque {
+			r, g, b := v&lanes, v>>8&lanes, v>>16&lanes
+			l := (r*306 + g*601 + b*117 + 0x0000020000000200) >> 10
+			row[0], row[1] = byte(l), byte(l>>32)
+		} else {
+			row[0], row[1] = nrgbaPixel(src[0:4:4]), nrgbaPixel(src[4:8:8])
+		}
+		row, src = row[2:], src[8:]
+	}
+	if len(row) == 1 {
+		row[0] = nrgbaPixel(src[0:4:4])
+	}
+}
+
+func nrgbaPixel(p []byte) byte {
+	l := luma(uint32(p[0]), uint32(p[1]), uint32(p[2]))
+	a := uint32(p[3])
+	return byte((l*a + 255*(255-a)) / 255)
 }
 
 func luma(r, g, b uint32) uint32 { return (r*306 + g*601 + b*117 + 512) >> 10 }
