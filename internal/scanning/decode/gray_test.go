@@ -72,3 +72,46 @@ func TestDouble(t *testing.T) {
 		}
 	}
 }
+
+// TestRowConversionsExact checks rgbaRow and nrgbaRow, which convert
+// several pixels at a time, against their per-pixel formulas on random
+// rows of every width up to 18, opaque and not.
+func TestRowConversionsExact(t *testing.T) {
+	t.Parallel()
+	rnd := uint64(3)
+	next := func() byte {
+		rnd = rnd*6364136223846793005 + 1442695040888963407
+		return byte(rnd >> 56)
+	}
+	for n := range 20000 {
+		w := n % 19
+		src := make([]byte, 4*w)
+		for i := range src {
+			src[i] = next()
+			if i%4 == 3 && n%4 != 0 && next()%5 != 0 {
+				src[i] = 255
+			}
+		}
+		got := make([]byte, w)
+		nrgbaRow(got, src)
+		for x := range w {
+			p := src[4*x : 4*x+4]
+			l, a := luma(uint32(p[0]), uint32(p[1]), uint32(p[2])), uint32(p[3])
+			if want := byte((l*a + 255*(255-a)) / 255); got[x] != want {
+				t.Fatalf("nrgbaRow %v pixel %d: %d, want %d", src, x, got[x], want)
+			}
+		}
+		for x := range w { // premultiplied: r, g, b at most a
+			for c := range 3 {
+				src[4*x+c] = byte(uint32(src[4*x+c]) * uint32(src[4*x+3]) / 255)
+			}
+		}
+		rgbaRow(got, src)
+		for x := range w {
+			p := src[4*x : 4*x+4]
+			if want := byte(min(luma(uint32(p[0]), uint32(p[1]), uint32(p[2]))+255-uint32(p[3]), 255)); got[x] != want {
+				t.Fatalf("rgbaRow %v pixel %d: %d, want %d", src, x, got[x], want)
+			}
+		}
+	}
+}
