@@ -187,8 +187,7 @@ func (m *Main) user(ctx context.Context, f *adminFlags) error {
 			return err
 		}
 		record("auth.user.disable", u.ID, nil)
-		fmt.Fprintf(m.Stdout, "user %s disabled; its refresh tokens and API keys no longer work, access tokens run out within %s\n",
-			u.Username, m.Config.Auth.AccessTokenTTL)
+		fmt.Fprintf(m.Stdout, "user %s disabled; its tokens and API keys stop working within seconds\n", u.Username)
 	case "enable":
 		if err := svc.Enable(ctx, u.ID); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 )
@@ -106,6 +107,9 @@ func (s *Service) Identify(ctx context.Context, authorization string) (Principal
 	if err != nil {
 		return Principal{}, err
 	}
+	if err := s.checkUser(ctx, c); err != nil {
+		return Principal{}, err
+	}
 	name := c.Name
 	if name == "" {
 		name = c.Subject
@@ -125,4 +129,43 @@ func WithPrincipal(ctx context.Context, p Principal) context.Context {
 func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	return p, ok
+}
+
+// userCheck is what Identify last learned of a user.
+type userCheck struct {
+	at    time.Time
+	user  User
+	found bool
+}
+
+// checkUser refuses an access token whose user has since been disabled or
+// removed, or whose role or lines changed (the user logs in again to get
+// them). The user is looked up at most once per UserCheckEvery.
+func (s *Service) checkUser(ctx context.Context, c Claims) error {
+	now := s.clock.Now()
+	var uc userCheck
+	if v, ok := s.users.Load(c.Subject); ok {
+		uc = v.(userCheck)
+	}
+	if uc.at.IsZero() || now.Sub(uc.at) >= s.cfg.UserCheckEvery {
+		u, err := s.store.UserByID(ctx, c.Subject)
+		switch {
+		case err == nil:
+			uc = userCheck{at: now, user: u, found: true}
+		case qrmfg.ErrorCode(err) == qrmfg.ENOTFOUND:
+			uc = userCheck{at: now}
+		default:
+			return err
+		}
+		s.users.Store(c.Subject, uc)
+	}
+	switch {
+	case !uc.found:
+		return invalidToken("user unknown")
+	case uc.user.Disabled:
+		return invalidToken("user disabled")
+	case uc.user.Role != c.Role || !slices.Equal(uc.user.Lines, c.Lines) && (len(uc.user.Lines) > 0 || len(c.Lines) > 0):
+		return invalidToken("role or lines changed")
+	}
+	return nil
 }

@@ -37,6 +37,10 @@ type Config struct {
 	RefreshSecret []byte
 	// APIKeyTouchEvery throttles last-used writes of API keys (default 1 min).
 	APIKeyTouchEvery time.Duration
+	// UserCheckEvery bounds how long an access token keeps working after its
+	// user was disabled, deleted or given another role or lines (default
+	// 5 s): Identify looks the user up at most this often per user.
+	UserCheckEvery time.Duration
 	// AccountLimiter, when set, throttles password checks per account (key
 	// "account:<username>", cost 1 per attempt, checked before any hashing),
 	// for example ratelimit.Login. Per-IP throttling is the gateway's.
@@ -52,6 +56,7 @@ type Service struct {
 	hasher  *Hasher
 	clock   qrmfg.Clock
 	touched sync.Map // API key id → time.Time of the last recorded use
+	users   sync.Map // user id → userCheck
 }
 
 // NewService returns a Service over store.
@@ -71,6 +76,9 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	if len(cfg.RefreshSecret) == 0 {
 		cfg.RefreshSecret = make([]byte, 32)
 		_, _ = rand.Read(cfg.RefreshSecret)
+	}
+	if cfg.UserCheckEvery <= 0 {
+		cfg.UserCheckEvery = 5 * time.Second
 	}
 	if cfg.APIKeyTouchEvery <= 0 {
 		cfg.APIKeyTouchEvery = time.Minute
@@ -238,8 +246,8 @@ func (s *Service) ResetPassword(ctx context.Context, userID, password string) er
 	return err
 }
 
-// Disable disables a user and revokes its refresh tokens. Access tokens
-// already issued stay valid until they expire (at most Tokens.TTL).
+// Disable disables a user and revokes its refresh tokens; its access tokens
+// stop working within UserCheckEvery (see Identify).
 func (s *Service) Disable(ctx context.Context, userID string) error {
 	u, err := s.store.UserByID(ctx, userID)
 	if err != nil {
@@ -249,6 +257,7 @@ func (s *Service) Disable(ctx context.Context, userID string) error {
 	if err := s.store.UpdateUser(ctx, u); err != nil {
 		return err
 	}
+	s.users.Delete(userID) // this process's access tokens stop now, others' within UserCheckEvery
 	_, err = s.store.RevokeUserFamilies(ctx, userID, "user disabled")
 	return err
 }
@@ -260,12 +269,16 @@ func (s *Service) Enable(ctx context.Context, userID string) error {
 		return err
 	}
 	u.Disabled, u.UpdatedAt = false, s.clock.Now()
-	return s.store.UpdateUser(ctx, u)
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	s.users.Delete(userID)
+	return nil
 }
 
 // SetRole changes a user's role and production lines and revokes the user's
-// refresh tokens, so the change reaches every session within one access
-// token lifetime.
+// refresh tokens; access tokens with the old role stop working within
+// UserCheckEvery (see Identify).
 func (s *Service) SetRole(ctx context.Context, userID string, role Role, lines []string) (User, error) {
 	if !role.Valid() {
 		return User{}, qrmfg.FieldError("role", "role must be one of viewer, operator, supervisor, admin")
@@ -282,6 +295,7 @@ func (s *Service) SetRole(ctx context.Context, userID string, role Role, lines [
 	if err := s.store.UpdateUser(ctx, u); err != nil {
 		return User{}, err
 	}
+	s.users.Delete(userID)
 	if _, err := s.store.RevokeUserFamilies(ctx, userID, "role changed"); err != nil {
 		return User{}, err
 	}

@@ -372,7 +372,7 @@ func (s *Server) registerUsers() {
 		})
 	huma.Register(s.api, huma.Operation{OperationID: "update-user", Method: http.MethodPatch, Path: "/auth/users/{id}",
 		Summary: "Change a user's role, lines, or disable it", Tags: tags,
-		Description: "A change of role or lines, and disabling, revoke the user's refresh tokens; access tokens run out within their lifetime."},
+		Description: "A change of role or lines, and disabling, revoke the user's refresh tokens; access tokens already issued stop working within seconds."},
 		func(ctx context.Context, in *updateUserInput) (*userOutput, error) {
 			u, err := s.opt.Auth.User(ctx, in.ID)
 			if err != nil {

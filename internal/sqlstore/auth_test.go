@@ -517,3 +517,76 @@ func TestAccountThrottle(t *testing.T) {
 		t.Errorf("another account is throttled too: %v", err)
 	}
 }
+
+// TestAccessTokenFollowsTheUser: an access token stops working when its user
+// is disabled or given another role, at once in the process that made the
+// change and within UserCheckEvery in another one sharing the database.
+func TestAccessTokenFollowsTheUser(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		keys := auth.NewRandomKeyring()
+		clock := &fakeClock{t: time.Now()}
+		newSvc := func() *auth.Service {
+			tk, err := auth.NewTokens(auth.TokenConfig{Issuer: "qrmfg", Audience: "qrmfg-api"}, keys, clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc, err := auth.NewService(db.Auth(), auth.Config{Tokens: tk, Hasher: auth.NewHasher(cheapHash, 4), UserCheckEvery: 5 * time.Second, Clock: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return svc
+		}
+		a, b := newSvc(), newSvc() // two processes
+		u, err := a.CreateUser(ctx, auth.NewUser{Username: "ops", Password: "correct horse", Role: auth.RoleSupervisor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess, err := a.Login(ctx, "ops", "correct horse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bearer := "Bearer " + sess.AccessToken
+		for _, svc := range []*auth.Service{a, b} {
+			if _, err := svc.Identify(ctx, bearer); err != nil {
+				t.Fatalf("fresh token: %v", err)
+			}
+		}
+		if _, err := a.SetRole(ctx, u.ID, auth.RoleViewer, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Identify(ctx, bearer); auth.RejectReason(err) != "role or lines changed" {
+			t.Errorf("after demotion, the process that demoted: %v", err)
+		}
+		if _, err := b.Identify(ctx, bearer); err != nil {
+			t.Errorf("the other process within its check interval: %v", err)
+		}
+		clock.t = clock.t.Add(5 * time.Second)
+		if _, err := b.Identify(ctx, bearer); auth.RejectReason(err) != "role or lines changed" {
+			t.Errorf("after demotion, the other process after its check interval: %v", err)
+		}
+		sess, err = a.Login(ctx, "ops", "correct horse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := b.Identify(ctx, "Bearer "+sess.AccessToken); err != nil || p.Role != auth.RoleViewer {
+			t.Fatalf("a new login after demotion: %+v %v", p, err)
+		}
+		if err := a.Disable(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Identify(ctx, "Bearer "+sess.AccessToken); auth.RejectReason(err) != "user disabled" {
+			t.Errorf("after disabling: %v", err)
+		}
+		clock.t = clock.t.Add(5 * time.Second)
+		if _, err := b.Identify(ctx, "Bearer "+sess.AccessToken); auth.RejectReason(err) != "user disabled" {
+			t.Errorf("after disabling, the other process: %v", err)
+		}
+	})
+}
+
+// fakeClock is a clock the test moves.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.t }
