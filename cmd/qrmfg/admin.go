@@ -3,11 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -75,16 +73,7 @@ func (m *Main) openSecurity(ctx context.Context) (*sqlstore.DB, *app.Security, e
 // printed once.
 func (m *Main) password(f *adminFlags) (pw string, generated bool, err error) {
 	if !f.passwordStdin {
-		const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
-		var b strings.Builder
-		for range 20 {
-			n, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
-			if err != nil {
-				return "", false, err
-			}
-			b.WriteByte(alphabet[n.Int64()])
-		}
-		return b.String(), true, nil
+		return auth.RandomPassword(), true, nil
 	}
 	line, err := bufio.NewReader(io.LimitReader(m.stdin(), 4096)).ReadString('\n')
 	if err != nil && err != io.EOF {

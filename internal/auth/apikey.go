@@ -84,6 +84,10 @@ func crcBase62(s string) string {
 	return string(b[:])
 }
 
+// RandomPassword returns a password of 20 random base62 characters (about
+// 119 bits), for accounts whose first password is generated and shown once.
+func RandomPassword() string { return randomBase62(20) }
+
 func randomBase62(n int) string {
 	b := make([]byte, n)
 	max := big.NewInt(62)

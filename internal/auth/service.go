@@ -558,7 +558,7 @@ func (s *Service) Bootstrap(ctx context.Context, username, password string) (cre
 		username = "admin"
 	}
 	if password == "" {
-		generated = randomBase62(20)
+		generated = RandomPassword()
 		password = generated
 	}
 	if _, err := s.CreateUser(ctx, NewUser{Username: username, Password: password, Role: RoleAdmin}); err != nil {
