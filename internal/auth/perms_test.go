@@ -68,8 +68,8 @@ func TestScopes(t *testing.T) {
 	if ValidScope("nothing.*") || ValidScope("bogus") || !ValidScope("engraving.*") || !ValidScope(OpAuditRead) {
 		t.Error("ValidScope")
 	}
-	k := APIKey{Role: RoleOperator, Scopes: []string{"scanning.*"}}
-	if !APIKeyAllows(k, OpScanningScan) || APIKeyAllows(k, OpInventoryWrite) || APIKeyAllows(APIKey{Role: RoleViewer, Scopes: []string{"*"}}, OpScanningScan) {
-		t.Error("APIKeyAllows: scope and role must both allow")
+	k := APIKey{Role: RoleOperator, Scopes: []string{"scanning.*"}}.Principal()
+	if !k.Can(OpScanningScan) || k.Can(OpInventoryWrite) || (APIKey{Role: RoleViewer, Scopes: []string{"*"}}).Principal().Can(OpScanningScan) {
+		t.Error("an API key: scope and role must both allow")
 	}
 }

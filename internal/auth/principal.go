@@ -101,7 +101,7 @@ func (s *Service) Identify(ctx context.Context, authorization string) (Principal
 		if err != nil {
 			return Principal{}, err
 		}
-		return Principal{Kind: "api_key", ID: k.ID, Name: k.Name, Role: k.Role, Lines: k.Lines, Scopes: k.Scopes}, nil
+		return k.Principal(), nil
 	}
 	c, err := s.tokens.Parse(cred)
 	if err != nil {

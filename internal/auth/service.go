@@ -536,13 +536,10 @@ func (s *Service) VerifyAPIKey(ctx context.Context, key string) (APIKey, error) 
 	return k, nil
 }
 
-// APIKeyAllows reports whether key may perform op: its role allows it and
-// one of its scopes grants it.
-func APIKeyAllows(k APIKey, op string) bool {
-	if !Allowed(k.Role, op) {
-		return false
-	}
-	return slices.ContainsFunc(k.Scopes, func(sc string) bool { return ScopeAllows(sc, op) })
+// Principal is the caller the key identifies: its role, limited to its
+// scopes and lines (see Principal.Can).
+func (k APIKey) Principal() Principal {
+	return Principal{Kind: "api_key", ID: k.ID, Name: k.Name, Role: k.Role, Lines: k.Lines, Scopes: k.Scopes}
 }
 
 // Bootstrap makes sure an admin exists on first start: when the store has no

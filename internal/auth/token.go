@@ -118,11 +118,6 @@ type Claims struct {
 // ExpiresAt returns the expiry as a time.
 func (c Claims) ExpiresAt() time.Time { return time.Unix(c.Expires, 0).UTC() }
 
-// Actor returns the acting identity the claims describe.
-func (c Claims) Actor(name string) qrmfg.Actor {
-	return qrmfg.Actor{Kind: "user", ID: c.Subject, Name: name, Role: string(c.Role), Lines: c.Lines}
-}
-
 type header struct {
 	Alg string `json:"alg"`
 	Typ string `json:"typ"`

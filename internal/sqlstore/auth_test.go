@@ -316,7 +316,7 @@ func TestAPIKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, err := svc.VerifyAPIKey(ctx, key)
-		if err != nil || got.ID != k.ID || !auth.APIKeyAllows(got, auth.OpScanningScan) || auth.APIKeyAllows(got, auth.OpInventoryWrite) {
+		if err != nil || got.ID != k.ID || !got.Principal().Can(auth.OpScanningScan) || got.Principal().Can(auth.OpInventoryWrite) {
 			t.Fatalf("VerifyAPIKey: %+v, %v", got, err)
 		}
 		if got.LastUsedAt == nil {
