@@ -144,11 +144,7 @@ func scanLocal(ctx context.Context, pc *partid.PayloadConfig, data []byte, maxBy
 		if g, err := grade.Measure(img, c); err == nil {
 			o.Grade = &g
 		}
-		o.Symbol = &scanning.Symbol{Version: c.Version, Level: c.Level, Mask: c.Mask, Inverted: c.Inverted, Mirrored: c.Mirrored,
-			ErrorsCorrected: c.ErrorsCorrected, ECCapacity: c.ECCapacity, ModuleSize: c.ModuleSize}
-		for _, p := range c.Corners {
-			o.Symbol.Corners = append(o.Symbol.Corners, scanning.ImagePoint{X: p.X, Y: p.Y})
-		}
+		o.Symbol = scanning.SymbolOf(c)
 		res.Codes = append(res.Codes, o)
 	}
 	res.Image.DecodeMS = float64(time.Since(start).Microseconds()) / 1000

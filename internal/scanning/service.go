@@ -116,7 +116,7 @@ func (s *Service) ScanImage(ctx context.Context, data []byte, req ScanRequest) (
 	info := &ImageInfo{Width: b.Dx(), Height: b.Dy(), Format: format, SHA256: hex.EncodeToString(sum[:])}
 	inputs := make([]input, len(codes))
 	for i, c := range codes {
-		in := input{payload: c.Text, symbol: symbolOf(c)}
+		in := input{payload: c.Text, symbol: SymbolOf(c)}
 		if !s.opt.NoGrade {
 			if g, err := grade.Measure(img, c); err == nil {
 				in.grade = &g
@@ -154,7 +154,8 @@ func DecodeImage(data []byte, maxBytes int64, maxPixels int) (image.Image, strin
 	return img, format, err
 }
 
-func symbolOf(c decode.Code) *Symbol {
+// SymbolOf describes the symbol a decoded code was read from.
+func SymbolOf(c decode.Code) *Symbol {
 	sym := &Symbol{Version: c.Version, Level: c.Level, Mask: c.Mask, Inverted: c.Inverted, Mirrored: c.Mirrored,
 		ErrorsCorrected: c.ErrorsCorrected, ECCapacity: c.ECCapacity, ModuleSize: c.ModuleSize}
 	for _, p := range c.Corners {
