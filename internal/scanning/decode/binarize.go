@@ -33,15 +33,11 @@ type binarizer struct {
 // thresholds from 8×8 blocks averaged over their 5×5 neighbourhood), on the
 // negative of l when inverted, but without its per-pixel calls: the pass
 // cost of the first round is mostly this. Planes smaller than 40 pixels a
-// side go to gozxing's GlobalHistogramBinarizer, as in ZXing.
+// side get the global-histogram binarization (global), as in ZXing.
 func (bz *binarizer) hybrid(l *gray, inverted bool) (*gozxing.BitMatrix, error) {
 	w, h := l.w, l.h
 	if w < hybridMinSide || h < hybridMinSide {
-		var src gozxing.LuminanceSource = &lumSource{g: l}
-		if inverted {
-			src = src.Invert()
-		}
-		return gozxing.NewGlobalHistgramBinarizer(src).GetBlackMatrix()
+		return bz.global(l, inverted)
 	}
 	sw, sh := (w+hybridBlock-1)/hybridBlock, (h+hybridBlock-1)/hybridBlock
 	maxX, maxY := w-hybridBlock, h-hybridBlock
@@ -332,8 +328,8 @@ func getBinarizer() *binarizer {
 	return new(binarizer)
 }
 
-// put hands bz back for reuse, with the matrices binarized by it (or by
-// gozxing), which nothing may use any more.
+// put hands bz back for reuse, with the matrices binarized by it, which
+// nothing may use any more.
 func (bz *binarizer) put(ms []*gozxing.BitMatrix) {
 	bz.statsOf = nil
 	binarizerPool.Put(bz)

@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"errors"
 	"math/rand/v2"
 	"testing"
 
@@ -54,3 +55,42 @@ func TestBinarizersMatchGozxing(t *testing.T) {
 		}
 	}
 }
+
+// lumSource adapts a gray plane to gozxing's LuminanceSource, for
+// comparisons with gozxing's binarizers.
+type lumSource struct{ g *gray }
+
+var errUnsupported = errors.New("decode: operation not supported")
+
+func (s *lumSource) GetRow(y int, row []byte) ([]byte, error) {
+	if y < 0 || y >= s.g.h {
+		return nil, errors.New("decode: row out of range")
+	}
+	if len(row) < s.g.w {
+		row = make([]byte, s.g.w)
+	}
+	copy(row, s.g.pix[y*s.g.w:(y+1)*s.g.w])
+	return row, nil
+}
+func (s *lumSource) GetMatrix() []byte     { return s.g.pix }
+func (s *lumSource) GetWidth() int         { return s.g.w }
+func (s *lumSource) GetHeight() int        { return s.g.h }
+func (s *lumSource) IsCropSupported() bool { return false }
+func (s *lumSource) Crop(left, top, width, height int) (gozxing.LuminanceSource, error) {
+	return nil, errUnsupported
+}
+func (s *lumSource) IsRotateSupported() bool { return false }
+func (s *lumSource) Invert() gozxing.LuminanceSource {
+	p := make([]byte, len(s.g.pix))
+	for i, v := range s.g.pix {
+		p[i] = 255 - v
+	}
+	return &lumSource{g: &gray{w: s.g.w, h: s.g.h, pix: p, scale: s.g.scale}}
+}
+func (s *lumSource) RotateCounterClockwise() (gozxing.LuminanceSource, error) {
+	return nil, errUnsupported
+}
+func (s *lumSource) RotateCounterClockwise45() (gozxing.LuminanceSource, error) {
+	return nil, errUnsupported
+}
+func (s *lumSource) String() string { return "decode.lumSource" }
