@@ -239,7 +239,7 @@ func (s *Service) run(rt *machineRT, conn *grbl.Conn, m Machine, j *Job) {
 	bg := context.WithoutCancel(s.ctx)
 	log := s.log.With("job", j.ID, "machine", m.Name)
 	settings := settingsOf(conn.Settings())
-	p, _, perr := plan(j, settings)
+	p, perr := plan(j, settings)
 	if perr == nil {
 		perr = s.store.Update(bg, func(ctx context.Context, tx Tx) error {
 			cur, err := tx.LockJob(ctx, j.ID)

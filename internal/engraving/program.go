@@ -113,20 +113,20 @@ func frameProgram(j *Job, settings map[string]float64) (*gcode.Program, error) {
 
 // plan fills j's footprint, module size, line count and estimate from its
 // program on a machine with settings.
-func plan(j *Job, settings map[string]float64) (*gcode.Program, gcode.Estimate, error) {
+func plan(j *Job, settings map[string]float64) (*gcode.Program, error) {
 	p, codes, err := programCodes(j, settings)
 	if err != nil {
-		return nil, gcode.Estimate{}, err
+		return nil, err
 	}
 	est, err := gcode.EstimateProgram(p, machineOf(settings))
 	if err != nil {
-		return nil, gcode.Estimate{}, fmt.Errorf("estimate job %s: %w", j.ID, err)
+		return nil, fmt.Errorf("estimate job %s: %w", j.ID, err)
 	}
 	j.Footprint = Footprint{MinX: p.Bounds.MinX, MinY: p.Bounds.MinY, MaxX: p.Bounds.MaxX, MaxY: p.Bounds.MaxY}
 	j.ModuleMM = moduleSize(j.Placement, codes)
 	j.LinesTotal = len(p.Lines)
 	j.EstimateSeconds = est.Total.Seconds()
-	return p, est, nil
+	return p, nil
 }
 
 // moduleSize is the side of the smallest module among the codes.

@@ -253,7 +253,7 @@ func (s *Service) planFits(ctx context.Context, j *Job, pinned *Machine) error {
 		settings = pinned.Settings
 		j.MachineID, j.Pinned = pinned.ID, true
 	}
-	if _, _, err := plan(j, settings); err != nil {
+	if _, err := plan(j, settings); err != nil {
 		return err
 	}
 	machines := []Machine{}
