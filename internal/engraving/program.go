@@ -68,21 +68,7 @@ func program(j *Job, settings map[string]float64) (*gcode.Program, error) {
 }
 
 func programCodes(j *Job, settings map[string]float64) (*gcode.Program, []*qr.Matrix, error) {
-	codes, err := encodeParts(j.Parts)
-	if err != nil {
-		return nil, nil, err
-	}
-	gj := gcode.Job{
-		Placement: j.Placement.gcode(),
-		Laser:     gcode.Laser{Power: j.Laser.Power, Speed: j.Laser.Speed, Passes: j.Laser.Passes, Depth: j.Laser.Depth},
-		Machine:   machineOf(settings),
-	}
-	var p *gcode.Program
-	if j.Tray != nil {
-		p, err = gcode.GenerateTray(codes, j.Tray.gcode(), gj)
-	} else {
-		p, err = gcode.Generate(codes[0], gj)
-	}
+	p, codes, err := generate(j, settings, false)
 	if err != nil {
 		if e := qrmfg.AsError(err); e != nil && e.Code == qrmfg.EINVALID {
 			return nil, nil, err
@@ -94,21 +80,29 @@ func programCodes(j *Job, settings map[string]float64) (*gcode.Program, []*qr.Ma
 
 // frameProgram is the laser-off outline of j's codes.
 func frameProgram(j *Job, settings map[string]float64) (*gcode.Program, error) {
-	f := *j
-	f.Laser.Passes = 1
-	codes, err := encodeParts(f.Parts)
+	p, _, err := generate(j, settings, true)
+	return p, err
+}
+
+// generate encodes j's codes and makes their program: the engraving or,
+// with frame, its laser-off outline in one pass.
+func generate(j *Job, settings map[string]float64, frame bool) (*gcode.Program, []*qr.Matrix, error) {
+	codes, err := encodeParts(j.Parts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	gj := gcode.Job{
-		Placement: f.Placement.gcode(),
-		Laser:     gcode.Laser{Power: f.Laser.Power, Speed: f.Laser.Speed, Passes: 1, Frame: true},
-		Machine:   machineOf(settings),
+	laser := gcode.Laser{Power: j.Laser.Power, Speed: j.Laser.Speed, Passes: j.Laser.Passes, Depth: j.Laser.Depth}
+	if frame {
+		laser = gcode.Laser{Power: j.Laser.Power, Speed: j.Laser.Speed, Passes: 1, Frame: true}
 	}
-	if f.Tray != nil {
-		return gcode.GenerateTray(codes, f.Tray.gcode(), gj)
+	gj := gcode.Job{Placement: j.Placement.gcode(), Laser: laser, Machine: machineOf(settings)}
+	var p *gcode.Program
+	if j.Tray != nil {
+		p, err = gcode.GenerateTray(codes, j.Tray.gcode(), gj)
+	} else {
+		p, err = gcode.Generate(codes[0], gj)
 	}
-	return gcode.Generate(codes[0], gj)
+	return p, codes, err
 }
 
 // plan fills j's footprint, module size, line count and estimate from its
