@@ -60,15 +60,7 @@ func rsCorrect(block []byte, nsym int) (int, bool) {
 	var synd [256]byte
 	clean := true
 	for i := 0; i < nsym; i++ {
-		// Horner at α^i.
-		var s byte
-		li := i
-		for _, c := range block {
-			if s != 0 {
-				s = f.exp[f.log[s]+li]
-			}
-			s ^= c
-		}
+		s := f.syndrome(block, i)
 		synd[i] = s
 		clean = clean && s == 0
 	}
@@ -161,16 +153,22 @@ func rsCorrect(block []byte, nsym int) (int, bool) {
 	}
 	// What was corrected must be a codeword.
 	for i := 0; i < nsym; i++ {
-		var s byte
-		for _, c := range block {
-			if s != 0 {
-				s = f.exp[f.log[s]+i]
-			}
-			s ^= c
-		}
-		if s != 0 {
+		if f.syndrome(block, i) != 0 {
 			return 0, false
 		}
 	}
 	return found, true
+}
+
+// syndrome evaluates block, as a polynomial with its first codeword the
+// highest-degree coefficient, at α^i (Horner).
+func (f *gf256) syndrome(block []byte, i int) byte {
+	var s byte
+	for _, c := range block {
+		if s != 0 {
+			s = f.exp[f.log[s]+i]
+		}
+		s ^= c
+	}
+	return s
 }
