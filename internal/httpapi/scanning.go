@@ -210,21 +210,22 @@ func (s *Server) sessionEvents(ctx context.Context, hc huma.Context, svc *scanni
 				last = *u.Counts
 			}
 		case <-tick.C:
-			// Poll too: scans may arrive through another process.
-			cur, err := svc.GetSession(ctx, v.ID)
+			// Poll too: scans may arrive through another process. Only the
+			// status and the counts are needed, not GetSession's warnings.
+			cur, counts, err := svc.SessionCounts(ctx, v.ID)
 			if err != nil {
 				return
 			}
 			if cur.Status != scanning.SessionOpen {
 				rep, err := svc.Report(ctx, v.ID)
 				if err == nil {
-					send("closed", scanning.SessionUpdate{Type: "closed", Counts: &cur.Counts, Session: &rep})
+					send("closed", scanning.SessionUpdate{Type: "closed", Counts: &counts, Session: &rep})
 				}
 				return
 			}
-			if cur.Counts != last {
-				last = cur.Counts
-				if !send("counts", scanning.SessionUpdate{Type: "counts", Counts: &cur.Counts}) {
+			if counts != last {
+				last = counts
+				if !send("counts", scanning.SessionUpdate{Type: "counts", Counts: &counts}) {
 					return
 				}
 			}

@@ -309,16 +309,27 @@ type SessionView struct {
 	Warnings []Scan `json:"warnings"`
 }
 
+// SessionCounts returns a session with its live counts: GetSession without
+// the warnings, for callers that poll.
+func (s *Service) SessionCounts(ctx context.Context, id string) (Session, Counts, error) {
+	sess, err := s.getSession(ctx, id)
+	if err != nil {
+		return Session{}, Counts{}, err
+	}
+	c, err := s.store.SessionCounts(ctx, id)
+	if err != nil {
+		return Session{}, Counts{}, err
+	}
+	return sess, c, nil
+}
+
 // GetSession returns a session with its live counts and latest warnings.
 func (s *Service) GetSession(ctx context.Context, id string) (SessionView, error) {
-	sess, err := s.getSession(ctx, id)
+	sess, counts, err := s.SessionCounts(ctx, id)
 	if err != nil {
 		return SessionView{}, err
 	}
-	v := SessionView{Session: sess, Warnings: []Scan{}}
-	if v.Counts, err = s.store.SessionCounts(ctx, id); err != nil {
-		return SessionView{}, err
-	}
+	v := SessionView{Session: sess, Counts: counts, Warnings: []Scan{}}
 	page, err := s.store.ListScans(ctx, ScanFilter{SessionID: id, Limit: 200})
 	if err != nil {
 		return SessionView{}, err
