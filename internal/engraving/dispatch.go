@@ -480,8 +480,7 @@ func (s *Service) finish(ctx context.Context, rt *machineRT, conn *grbl.Conn, m 
 		s.publishJob(&final)
 	}
 	if mm, err := s.store.GetMachine(ctx, m.ID); err == nil {
-		st := s.status(mm)
-		s.hub.publish("machine:"+m.ID, Update{Kind: "machine", Machine: &st})
+		s.publishMachine(s.status(mm))
 	}
 	s.Wake()
 }

@@ -363,7 +363,7 @@ func (s *Service) Connect(ctx context.Context, id string) (MachineStatus, error)
 	go s.monitor(rt, conn, end)
 	s.Wake()
 	st := s.status(m)
-	s.hub.publish("machine:"+id, Update{Kind: "machine", Machine: &st})
+	s.publishMachine(st)
 	return st, nil
 }
 
@@ -388,7 +388,7 @@ func (s *Service) monitor(rt *machineRT, conn *grbl.Conn, end chan struct{}) {
 		}
 		st := s.status(m)
 		if st.State != last.State || st.GRBL != last.GRBL || st.Position != last.Position || st.AlarmCode != last.AlarmCode || st.Paused != last.Paused {
-			s.hub.publish("machine:"+rt.id, Update{Kind: "machine", Machine: &st})
+			s.publishMachine(st)
 			last = st
 		}
 		if cerr := conn.Err(); cerr != nil {
@@ -403,8 +403,7 @@ func (s *Service) monitor(rt *machineRT, conn *grbl.Conn, end chan struct{}) {
 				_ = s.store.Update(s.ctx, func(ctx context.Context, tx Tx) error {
 					return s.machineEvent(ctx, tx, &m, MachineEvent{Kind: "disconnected", Detail: qrmfg.ErrorMessage(cerr)}, "", nil)
 				})
-				st := s.status(m)
-				s.hub.publish("machine:"+rt.id, Update{Kind: "machine", Machine: &st})
+				s.publishMachine(s.status(m))
 				return
 			}
 		}
@@ -439,7 +438,7 @@ func (s *Service) Disconnect(ctx context.Context, id string) (MachineStatus, err
 		return MachineStatus{}, err
 	}
 	st := s.status(m)
-	s.hub.publish("machine:"+id, Update{Kind: "machine", Machine: &st})
+	s.publishMachine(st)
 	return st, nil
 }
 

@@ -811,6 +811,10 @@ func (s *Service) publishJob(j *Job) {
 	s.hub.publish("job:"+j.ID, Update{Kind: "job", Job: &c})
 }
 
+func (s *Service) publishMachine(st MachineStatus) {
+	s.hub.publish("machine:"+st.ID, Update{Kind: "machine", Machine: &st})
+}
+
 // Gcode returns the program of a job, as it runs on its machine (or on the
 // simulated machine's settings while no machine is known).
 func (s *Service) Gcode(ctx context.Context, id string) ([]string, error) {
