@@ -255,7 +255,7 @@ func modulationAndUEC(sym *symbol, n int, sc, gt float64, at func(col, row int) 
 	}
 	notional := func(below int) float64 {
 		worst := 1.0
-		for b, blk := range sym.blocks {
+		for _, blk := range sym.blocks {
 			e := 0
 			for _, k := range blk.codewords {
 				if cwGrade[k] < below {
@@ -267,7 +267,6 @@ func modulationAndUEC(sym *symbol, n int, sc, gt float64, at func(col, row int) 
 			if capacity > 0 {
 				u = 1 - 2*float64(e)/float64(capacity)
 			}
-			_ = b
 			worst = min(worst, max(u, 0))
 		}
 		return worst
@@ -288,7 +287,6 @@ func modulationAndUEC(sym *symbol, n int, sc, gt float64, at func(col, row int) 
 // modules are dark, which codeword each data module belongs to, the block
 // structure and the alignment pattern centres.
 type symbol struct {
-	n         int
 	ideal     *zxencoder.ByteMatrix
 	owner     []int // per module (row*n+col): codeword index, -1 for function modules and remainder bits
 	codewords []int // interleaved codeword index → block
@@ -338,7 +336,7 @@ func newSymbol(code decode.Code) (*symbol, error) {
 	if off != len(code.Raw) {
 		return nil, qrmfg.Errorf(qrmfg.EINVALID, "code has %d data codewords, version %d-%s holds %d", len(code.Raw), code.Version, code.Level, off)
 	}
-	s := &symbol{n: n, reserved: reservedEC(code.Version, code.Level), blocks: make([]block, len(data))}
+	s := &symbol{reserved: reservedEC(code.Version, code.Level), blocks: make([]block, len(data))}
 	ecs := make([][]byte, len(data))
 	for b, d := range data {
 		ints := make([]int, len(d)+ecPer)
@@ -380,7 +378,6 @@ func newSymbol(code decode.Code) (*symbol, error) {
 	if err := zxencoder.MatrixUtil_buildMatrix(bits, level, version, code.Mask, s.ideal); err != nil {
 		return nil, qrmfg.Errorf(qrmfg.EINVALID, "code cannot be rebuilt: %v", err)
 	}
-	s.owner = codewordMap(n, version, len(s.codewords))
 	centres := version.GetAlignmentPatternCenters()
 	for _, y := range centres {
 		for _, x := range centres {
@@ -390,6 +387,7 @@ func newSymbol(code decode.Code) (*symbol, error) {
 			s.alignment = append(s.alignment, [2]int{x, y})
 		}
 	}
+	s.owner = codewordMap(n, version, s.alignment, len(s.codewords))
 	return s, nil
 }
 
@@ -397,8 +395,8 @@ func newSymbol(code decode.Code) (*symbol, error) {
 // (two-module columns from the right, alternately upwards and downwards,
 // skipping the vertical timing pattern) and gives each data module the index
 // of the interleaved codeword its bit belongs to.
-func codewordMap(n int, v *zxdecoder.Version, total int) []int {
-	fn := functionModules(n, v)
+func codewordMap(n int, v *zxdecoder.Version, alignment [][2]int, total int) []int {
+	fn := functionModules(n, v, alignment)
 	owner := make([]int, n*n)
 	bit := 0
 	up := true
@@ -436,9 +434,9 @@ func codewordMap(n int, v *zxdecoder.Version, total int) []int {
 }
 
 // functionModules marks the finder patterns with separators and format
-// information, the timing patterns, the alignment patterns and the version
-// information.
-func functionModules(n int, v *zxdecoder.Version) []bool {
+// information, the timing patterns, the alignment patterns (centred on
+// alignment) and the version information.
+func functionModules(n int, v *zxdecoder.Version, alignment [][2]int) []bool {
 	fn := make([]bool, n*n)
 	set := func(c0, r0, c1, r1 int) {
 		for r := max(r0, 0); r < min(r1, n); r++ {
@@ -452,14 +450,8 @@ func functionModules(n int, v *zxdecoder.Version) []bool {
 	set(0, n-8, 9, n)
 	set(6, 0, 7, n)
 	set(0, 6, n, 7)
-	centres := v.GetAlignmentPatternCenters()
-	for _, y := range centres {
-		for _, x := range centres {
-			if (x < 9 && y < 9) || (x > n-10 && y < 9) || (x < 9 && y > n-10) {
-				continue
-			}
-			set(x-2, y-2, x+3, y+3)
-		}
+	for _, a := range alignment {
+		set(a[0]-2, a[1]-2, a[0]+3, a[1]+3)
 	}
 	if v.GetVersionNumber() >= 7 {
 		set(n-11, 0, n-8, 6)
