@@ -380,6 +380,7 @@ func (s *Service) run(rt *machineRT, conn *grbl.Conn, m Machine, j *Job) {
 func (s *Service) finish(ctx context.Context, rt *machineRT, conn *grbl.Conn, m Machine, j *Job, preview []byte, out outcome, acked, parts int, actual float64) {
 	connErr := conn.Err()
 	var final Job
+	var machine *Machine // as the transaction left it, when it locked it
 	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		cur, err := tx.LockJob(ctx, j.ID)
 		if err != nil {
@@ -429,6 +430,7 @@ func (s *Service) finish(ctx context.Context, rt *machineRT, conn *grbl.Conn, m 
 		if err != nil {
 			return err
 		}
+		machine = &mc
 		if out.alarm != nil {
 			if err := s.machineEvent(ctx, tx, &mc, MachineEvent{Kind: "alarm", AlarmCode: out.alarm.Code, Detail: out.alarm.Text, JobID: cur.ID},
 				EventMachineAlarm, map[string]any{"alarm_text": out.alarm.Text, "needs_homing": out.alarm.NeedsHoming}); err != nil {
@@ -479,7 +481,9 @@ func (s *Service) finish(ctx context.Context, rt *machineRT, conn *grbl.Conn, m 
 	if final.ID != "" {
 		s.publishJob(&final)
 	}
-	if mm, err := s.store.GetMachine(ctx, m.ID); err == nil {
+	if err == nil && machine != nil {
+		s.publishMachine(s.status(*machine))
+	} else if mm, err := s.store.GetMachine(ctx, m.ID); err == nil {
 		s.publishMachine(s.status(mm))
 	}
 	s.Wake()
