@@ -56,17 +56,11 @@ func buildFunctionPatterns(d int) []funcModule {
 		out = append(out, funcModule{i, 6, i%2 == 0}, funcModule{6, i, i%2 == 0})
 	}
 	if v, err := zxdecoder.Version_GetVersionForNumber((d - 17) / 4); err == nil {
-		cs := v.GetAlignmentPatternCenters()
-		for _, cy := range cs {
-			for _, cx := range cs {
-				if (cx < 9 && cy < 9) || (cx > d-9 && cy < 9) || (cx < 9 && cy > d-9) {
-					continue
-				}
-				for y := -2; y <= 2; y++ {
-					for x := -2; x <= 2; x++ {
-						ring := x == -2 || x == 2 || y == -2 || y == 2
-						out = append(out, funcModule{cx + x, cy + y, ring || (x == 0 && y == 0)})
-					}
+		for _, c := range alignmentCenters(v) {
+			for y := -2; y <= 2; y++ {
+				for x := -2; x <= 2; x++ {
+					ring := x == -2 || x == 2 || y == -2 || y == 2
+					out = append(out, funcModule{c[0] + x, c[1] + y, ring || (x == 0 && y == 0)})
 				}
 			}
 		}

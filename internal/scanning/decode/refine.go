@@ -103,25 +103,15 @@ func alignGrid(m *gozxing.BitMatrix, h Homography, d int, cs []corr) Homography 
 	if err != nil {
 		return h
 	}
-	centers := v.GetAlignmentPatternCenters()
-	type ap struct{ x, y int }
-	var aps []ap
-	for _, cy := range centers {
-		for _, cx := range centers {
-			if (cx < 9 && cy < 9) || (cx > d-9 && cy < 9) || (cx < 9 && cy > d-9) {
-				continue // under a finder pattern
-			}
-			aps = append(aps, ap{cx, cy})
-		}
-	}
-	sort.Slice(aps, func(i, j int) bool { return aps[i].x+aps[i].y < aps[j].x+aps[j].y })
+	aps := alignmentCenters(v)
+	sort.Slice(aps, func(i, j int) bool { return aps[i][0]+aps[i][1] < aps[j][0]+aps[j][1] })
 	// The estimated bottom-right point is a guess, not a measurement: drop it
 	// once two real alignment patterns are found.
 	guess := len(cs) == 4 && cs[3].m.X == float64(d)-3.5
 	base := cs
 	var found []corr
 	for _, a := range aps {
-		mx, my := float64(a.x)+0.5, float64(a.y)+0.5
+		mx, my := float64(a[0])+0.5, float64(a[1])+0.5
 		p := h.Apply(mx, my)
 		ms := localModuleSize(h, mx, my)
 		if math.IsNaN(p.X) || math.IsNaN(ms) || ms < 1 {

@@ -232,14 +232,8 @@ func buildFunctionMask(v *zxdecoder.Version) []bool {
 	region(0, 0, 9, 9)
 	region(d-8, 0, 8, 9)
 	region(0, d-8, 9, 8)
-	cs := v.GetAlignmentPatternCenters()
-	for x := range cs {
-		for y := range cs {
-			if (x == 0 && (y == 0 || y == len(cs)-1)) || (x == len(cs)-1 && y == 0) {
-				continue
-			}
-			region(cs[y]-2, cs[x]-2, 5, 5)
-		}
+	for _, c := range alignmentCenters(v) {
+		region(c[0]-2, c[1]-2, 5, 5)
 	}
 	region(6, 9, 1, d-17)
 	region(9, 6, d-17, 1)
@@ -248,6 +242,24 @@ func buildFunctionMask(v *zxdecoder.Version) []bool {
 		region(0, d-11, 6, 3)
 	}
 	return fn
+}
+
+// alignmentCenters lists the module coordinates (x, y) of the centres of
+// version v's alignment patterns, row by row, leaving out the three places
+// under a finder pattern.
+func alignmentCenters(v *zxdecoder.Version) [][2]int {
+	cs := v.GetAlignmentPatternCenters()
+	last := len(cs) - 1
+	var out [][2]int
+	for j, cy := range cs {
+		for i, cx := range cs {
+			if (i == 0 && (j == 0 || j == last)) || (i == last && j == 0) {
+				continue
+			}
+			out = append(out, [2]int{cx, cy})
+		}
+	}
+	return out
 }
 
 // decodeCodewords corrects and parses the codewords of a symbol.
