@@ -33,8 +33,8 @@ type Progress struct {
 // (ErrReset), a disconnect (ErrDisconnected), a stalled status poll
 // (ErrStalled), Cancel or ctx (ErrCanceled). While the safety door is open
 // the driver sends nothing and waits for Resume; after Hold likewise. Lines
-// are never resent. it sends nothing until Resume. progress, if not nil, is called from Stream's goroutine on every
-// acknowledgement and status report.
+// are never resent. progress, if not nil, is called from Stream's goroutine
+// on every acknowledgement and status report.
 func (c *Conn) Stream(ctx context.Context, lines []string, progress func(Progress)) error {
 	for i, l := range lines {
 		if err := checkLine(l); err != nil {
