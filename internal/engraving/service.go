@@ -528,16 +528,19 @@ func (s *Service) Cancel(ctx context.Context, id string) (Job, error) {
 		return Job{}, err
 	}
 	if out.Status == JobRunning {
-		if rt := s.runnerOf(out.ID); rt != nil {
-			rt.stop(stopCancel)
-			// Wait a little for the machine to stop, so the answer is final.
-			deadline := time.Now().Add(5 * time.Second)
-			for time.Now().Before(deadline) {
-				if j, err := s.store.GetJob(ctx, id); err == nil && j.Status != JobRunning {
-					return j, nil
-				}
-				time.Sleep(20 * time.Millisecond)
+		rt := s.runnerOf(out.ID)
+		if rt == nil {
+			// Another process runs it: its heartbeat sees the request.
+			return out, nil
+		}
+		rt.stop(stopCancel)
+		// Wait a little for the machine to stop, so the answer is final.
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if j, err := s.store.GetJob(ctx, id); err == nil && j.Status != JobRunning {
+				return j, nil
 			}
+			time.Sleep(20 * time.Millisecond)
 		}
 		return s.store.GetJob(ctx, id)
 	}
