@@ -18,11 +18,7 @@ const maxTripleCenters = 8
 // geometry is that of a QR symbol in perspective: legs at 45-135 degrees,
 // leg lengths within a factor of two, module sizes within a factor of 2.5.
 func looseTriples(centers []*detector.FinderPattern) []*detector.FinderPatternInfo {
-	cs := append([]*detector.FinderPattern(nil), centers...)
-	sort.SliceStable(cs, func(i, j int) bool { return cs[i].GetCount() > cs[j].GetCount() })
-	if len(cs) > maxTripleCenters {
-		cs = cs[:maxTripleCenters]
-	}
+	cs := mostConfirmed(centers, maxTripleCenters)
 	var out []*detector.FinderPatternInfo
 	for i := 0; i < len(cs); i++ {
 		for j := i + 1; j < len(cs); j++ {
@@ -32,18 +28,35 @@ func looseTriples(centers []*detector.FinderPattern) []*detector.FinderPatternIn
 				// the wrong one: try each as the corner.
 				t := [3]*detector.FinderPattern{cs[i], cs[j], cs[k]}
 				for corner := 0; corner < 3; corner++ {
-					tl, bl, tr := t[corner], t[(corner+1)%3], t[(corner+2)%3]
-					// Top-right is clockwise from bottom-left around the
-					// top-left (image y grows downwards).
-					if cross(tl, tr, bl) < 0 {
-						bl, tr = tr, bl
-					}
-					if plausibleTriple(bl, tl, tr) {
-						out = append(out, detector.NewFinderPatternInfo(bl, tl, tr))
-					}
+					out = appendTriple(out, t[corner], t[(corner+1)%3], t[(corner+2)%3])
 				}
 			}
 		}
+	}
+	return out
+}
+
+// mostConfirmed returns the (at most) n candidates of centers confirmed
+// most often, in that order, in a new slice.
+func mostConfirmed(centers []*detector.FinderPattern, n int) []*detector.FinderPattern {
+	cs := append([]*detector.FinderPattern(nil), centers...)
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].GetCount() > cs[j].GetCount() })
+	if len(cs) > n {
+		cs = cs[:n]
+	}
+	return cs
+}
+
+// appendTriple appends to out the triple of top-left pattern tl, bl and tr
+// (these two swapped when need be: top-right is clockwise from bottom-left
+// around the top-left, image y growing downwards) when its geometry is
+// plausible.
+func appendTriple(out []*detector.FinderPatternInfo, tl, bl, tr *detector.FinderPattern) []*detector.FinderPatternInfo {
+	if cross(tl, tr, bl) < 0 {
+		bl, tr = tr, bl
+	}
+	if plausibleTriple(bl, tl, tr) {
+		out = append(out, detector.NewFinderPatternInfo(bl, tl, tr))
 	}
 	return out
 }
@@ -85,11 +98,7 @@ const maxPairCenters = 6
 // to compression, glare or damage then no longer loses the symbol: the
 // grid fit and Reed-Solomon decide which guess, if any, is right.
 func pairTriples(centers []*detector.FinderPattern) []*detector.FinderPatternInfo {
-	cs := append([]*detector.FinderPattern(nil), centers...)
-	sort.SliceStable(cs, func(i, j int) bool { return cs[i].GetCount() > cs[j].GetCount() })
-	if len(cs) > maxPairCenters {
-		cs = cs[:maxPairCenters]
-	}
+	cs := mostConfirmed(centers, maxPairCenters)
 	var out []*detector.FinderPatternInfo
 	for i := 0; i < len(cs); i++ {
 		for j := i + 1; j < len(cs); j++ {
@@ -114,13 +123,7 @@ func pairTriples(centers []*detector.FinderPattern) []*detector.FinderPatternInf
 					{at((p.GetX()+q.GetX())/2-s*dy/2, (p.GetY()+q.GetY())/2+s*dx/2), p, q},
 				}
 				for _, h := range hyps {
-					tl, tr, bl := h[0], h[1], h[2]
-					if cross(tl, tr, bl) < 0 {
-						bl, tr = tr, bl
-					}
-					if plausibleTriple(bl, tl, tr) {
-						out = append(out, detector.NewFinderPatternInfo(bl, tl, tr))
-					}
+					out = appendTriple(out, h[0], h[2], h[1])
 				}
 			}
 		}
