@@ -187,22 +187,9 @@ func (s *Server) registerAuth() {
 			if s.opt.Auth == nil {
 				return nil, s.fail(ctx, qrmfg.Errorf(qrmfg.EUNAVAILABLE, "authentication is not configured on this server"))
 			}
-			r := requestOf(ctx)
-			ip := ""
-			if r != nil {
-				ip = clientIP(r, s.opt.TrustedProxies)
-			}
-			if s.opt.Limits.Login != nil {
-				d, err := s.opt.Limits.Login.Allow(ctx, "login-ip:"+ip, 1)
-				if err != nil {
-					return nil, s.fail(ctx, err)
-				}
-				if err := d.Err(); err != nil {
-					p := s.fail(ctx, err)
-					p.Headers = http.Header{}
-					d.WriteHeaders(p.Headers)
-					return nil, p
-				}
+			ip := clientAddr(ctx)
+			if p := s.charge(ctx, s.opt.Limits.Login, "login-ip:"+ip, 1, nil); p != nil {
+				return nil, p
 			}
 			sess, err := s.opt.Auth.Login(ctx, in.Body.Username, in.Body.Password)
 			if err != nil {
@@ -260,9 +247,7 @@ func (s *Server) registerAuth() {
 			if err := s.opt.Auth.Logout(ctx, in.Body.RefreshToken); err != nil {
 				return nil, s.fail(ctx, err)
 			}
-			if r := requestOf(ctx); r != nil {
-				s.record(qrmfg.WithActor(ctx, anonymous(r, s.opt.TrustedProxies)), "auth.logout", "token_family", "", nil, audit.Success)
-			}
+			s.record(qrmfg.WithActor(ctx, anonymous(ctx)), "auth.logout", "token_family", "", nil, audit.Success)
 			return nil, nil
 		})
 	huma.Register(s.api, huma.Operation{OperationID: "logout-all", Method: http.MethodPost, Path: "/auth/logout-all",
@@ -480,13 +465,4 @@ func (s *Server) record(ctx context.Context, action, objectType, objectID string
 func stringOf(v any) string {
 	s, _ := v.(string)
 	return s
-}
-
-type requestKey struct{}
-
-// requestOf returns the HTTP request a handler serves (set by the
-// middleware), for the client address.
-func requestOf(ctx context.Context) *http.Request {
-	r, _ := ctx.Value(requestKey{}).(*http.Request)
-	return r
 }

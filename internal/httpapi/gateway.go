@@ -307,7 +307,7 @@ func (s *Server) admit(r *http.Request, w http.ResponseWriter, opID string, ru r
 		if qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
 			return ctx, s.fail(ctx, err)
 		}
-		who, reason := anonymous(r, s.opt.TrustedProxies), auth.RejectReason(err)
+		who, reason := anonymous(ctx), auth.RejectReason(err)
 		if s.refusals.allow(ctx, who.ID, reason) {
 			s.auditSecurity(qrmfg.WithActor(ctx, who), "auth.rejected", "operation", opID, map[string]any{"reason": reason})
 		}
@@ -316,15 +316,8 @@ func (s *Server) admit(r *http.Request, w http.ResponseWriter, opID string, ru r
 	ctx = auth.WithPrincipal(ctx, pr)
 	// The identity's quota is charged before the permission check, so a
 	// flood of forbidden calls is limited (and audited) like any other.
-	if l := s.opt.Limits.Identity; l != nil {
-		d, err := l.Allow(ctx, "id:"+pr.Kind+":"+pr.ID, 1)
-		if err != nil {
-			return ctx, s.fail(ctx, err)
-		}
-		d.WriteHeaders(w.Header())
-		if err := d.Err(); err != nil {
-			return ctx, s.fail(ctx, err)
-		}
+	if p := s.charge(ctx, s.opt.Limits.Identity, "id:"+pr.Kind+":"+pr.ID, 1, w.Header()); p != nil {
+		return ctx, p
 	}
 	if err := pr.Authorize(ru.op); err != nil {
 		s.auditSecurity(ctx, "auth.forbidden", "operation", opID, map[string]any{"permission": ru.op})
@@ -382,17 +375,33 @@ func (s *Server) spend(ctx context.Context, l ratelimit.Limiter, cost int) error
 	if pr, ok := auth.PrincipalFrom(ctx); ok {
 		key = pr.Kind + ":" + pr.ID
 	}
+	if p := s.charge(ctx, l, key, cost, nil); p != nil {
+		return p
+	}
+	return nil
+}
+
+// charge spends cost of key's quota on l (nil: no limit) and returns nil to
+// go on, or the 429 problem with Retry-After and the RateLimit fields. With
+// h, the fields of an allowed request are written there too.
+func (s *Server) charge(ctx context.Context, l ratelimit.Limiter, key string, cost int, h http.Header) *Problem {
+	if l == nil {
+		return nil
+	}
 	d, err := l.Allow(ctx, key, cost)
 	if err != nil {
 		return s.fail(ctx, err)
 	}
-	if err := d.Err(); err != nil {
-		p := s.fail(ctx, err)
-		p.Headers = http.Header{}
-		d.WriteHeaders(p.Headers)
-		return p
+	if d.Allowed {
+		if h != nil {
+			d.WriteHeaders(h)
+		}
+		return nil
 	}
-	return nil
+	p := s.fail(ctx, d.Err())
+	p.Headers = http.Header{}
+	d.WriteHeaders(p.Headers)
+	return p
 }
 
 // authorizeAlso checks a permission beyond the route's own, for operations
@@ -411,9 +420,18 @@ func (s *Server) authorizeAlso(ctx context.Context, op string) error {
 
 // anonymous is the actor of a request without a valid credential: its
 // client address.
-func anonymous(r *http.Request, trusted []netip.Prefix) qrmfg.Actor {
-	ip := clientIP(r, trusted)
+func anonymous(ctx context.Context) qrmfg.Actor {
+	ip := clientAddr(ctx)
 	return qrmfg.Actor{Kind: "anonymous", ID: ip, Name: ip}
+}
+
+type clientAddrKey struct{}
+
+// clientAddr is the request's client address, found once by the middleware
+// (see clientIP).
+func clientAddr(ctx context.Context) string {
+	a, _ := ctx.Value(clientAddrKey{}).(string)
+	return a
 }
 
 // capture keeps the first bytes of a request body for the audit trail.
@@ -505,19 +523,15 @@ func (s *Server) auditSecurity(ctx context.Context, action, objectType, objectID
 // clientIP is the address of the client: the peer, or, when the peer is a
 // trusted proxy, the right-most address in X-Forwarded-For that is not one.
 func clientIP(r *http.Request, trusted []netip.Prefix) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+	peer, viaProxy := peerOf(r, trusted)
+	if !peer.IsValid() {
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			return host
+		}
+		return r.RemoteAddr
 	}
-	peer, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	isTrusted := func(a netip.Addr) bool {
-		return slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
-	}
-	if !isTrusted(peer) {
-		return peer.Unmap().String()
+	if !viaProxy {
+		return peer.String()
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
@@ -525,11 +539,30 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 		if err != nil {
 			break
 		}
-		if !isTrusted(a) {
+		if !isTrusted(a, trusted) {
 			return a.Unmap().String()
 		}
 	}
-	return peer.Unmap().String()
+	return peer.String()
+}
+
+// peerOf returns the address of the connection's peer and whether it is a
+// trusted proxy (whose X-Forwarded-* headers are believed).
+func peerOf(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	peer = peer.Unmap()
+	return peer, isTrusted(peer, trusted)
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	return slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
 }
 
 // Security headers (OWASP HTTP Security Response Headers Cheat Sheet). The
@@ -561,15 +594,11 @@ func (s *Server) securityHeaders(h http.Header, r *http.Request) {
 
 // forwardedHTTPS reports whether a trusted proxy says the client used HTTPS.
 func (s *Server) forwardedHTTPS(r *http.Request) bool {
-	if len(s.opt.TrustedProxies) == 0 || !strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+	if !strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
 		return false
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && slices.ContainsFunc(s.opt.TrustedProxies, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
+	_, viaProxy := peerOf(r, s.opt.TrustedProxies)
+	return viaProxy
 }
 
 // CORS: requests from browsers on other origins are answered only for the
@@ -626,20 +655,12 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 // limitIP charges the client address's quota and reports whether the
 // request may go on (having answered 429 otherwise).
 func (s *Server) limitIP(w http.ResponseWriter, r *http.Request) bool {
-	l := s.opt.Limits.IP
-	if l == nil {
-		return true
+	if p := s.charge(r.Context(), s.opt.Limits.IP, "ip:"+clientAddr(r.Context()), 1, nil); p != nil {
+		if p.Status != http.StatusTooManyRequests {
+			return true // a limiter failure does not take the API down
+		}
+		writeProblem(w, p)
+		return false
 	}
-	d, err := l.Allow(r.Context(), "ip:"+clientIP(r, s.opt.TrustedProxies), 1)
-	if err != nil {
-		return true // a limiter failure does not take the API down
-	}
-	if d.Allowed {
-		return true
-	}
-	p := s.fail(r.Context(), d.Err())
-	p.Headers = http.Header{}
-	d.WriteHeaders(p.Headers)
-	writeProblem(w, p)
-	return false
+	return true
 }

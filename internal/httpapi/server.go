@@ -199,7 +199,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			id = qrmfg.NewID()
 		}
 		ctx := qrmfg.WithRequestID(r.Context(), id)
-		ctx = context.WithValue(ctx, requestKey{}, r)
+		ctx = context.WithValue(ctx, clientAddrKey{}, clientIP(r, s.opt.TrustedProxies))
 		if tp := r.Header.Get("traceparent"); tp != "" && len(tp) <= 128 {
 			ctx = qrmfg.WithTraceParent(ctx, tp)
 		}
