@@ -100,10 +100,7 @@ func (bz *binarizer) hybrid(l *gray, inverted bool) (*gozxing.BitMatrix, error) 
 	if err != nil {
 		return nil, err
 	}
-	if bz.row == nil || bz.row.GetSize() != w {
-		bz.row = gozxing.NewBitArray(w)
-	}
-	words := bz.row.GetBitArray()[:(w+31)/32]
+	words := bz.rowWords(w)
 	// Pixel row y lies in block row y/8 and, when the height is not a
 	// multiple of 8, the last rows also in the last block row (which starts
 	// at h-8): a pixel is dark when any block covering it says so, as with
@@ -204,6 +201,15 @@ func maxByte(v uint64) uint8 {
 	return m
 }
 
+// rowWords returns the words of bz.row, the row buffer a binarizer fills
+// and copies into its matrix row by row, sized for rows of w pixels.
+func (bz *binarizer) rowWords(w int) []uint32 {
+	if bz.row == nil || bz.row.GetSize() != w {
+		bz.row = gozxing.NewBitArray(w)
+	}
+	return bz.row.GetBitArray()[:(w+31)/32]
+}
+
 // thresholdRow sets in words the pixels of src at or below the thresholds
 // of their block columns or, inverted, above them (thr then holds 254-t
 // for the negative's threshold t).
@@ -285,10 +291,7 @@ func (bz *binarizer) global(l *gray, inverted bool) (*gozxing.BitMatrix, error) 
 	for i := range thr {
 		thr[i] = t
 	}
-	if bz.row == nil || bz.row.GetSize() != w {
-		bz.row = gozxing.NewBitArray(w)
-	}
-	words := bz.row.GetBitArray()[:(w+31)/32]
+	words := bz.rowWords(w)
 	maxX := w - hybridBlock
 	for y := 0; y < h; y++ {
 		clear(words)
