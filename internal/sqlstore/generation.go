@@ -22,13 +22,9 @@ func (s *GenerationStore) SaveRecord(ctx context.Context, r generation.Record) e
 	if err != nil {
 		return fmt.Errorf("encode spec: %w", err)
 	}
-	cast := "?"
-	if s.db.dialect == Postgres {
-		cast = "CAST(? AS JSONB)"
-	}
 	return s.db.inTx(ctx, func(t *txn) error {
 		_, err := t.exec(ctx, `INSERT INTO generation_batches (batch_id, spec, format, status, done, total, error, artifact, created_at, updated_at)
-			VALUES (?, `+cast+`, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, `+s.db.jsonb()+`, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (batch_id) DO UPDATE SET spec = excluded.spec, format = excluded.format, status = excluded.status,
 				done = excluded.done, total = excluded.total, error = excluded.error, artifact = excluded.artifact,
 				updated_at = excluded.updated_at`,

@@ -506,10 +506,8 @@ func (t *invTx) InsertBatch(ctx context.Context, b inventory.Batch, warrantyEnd 
 
 func (t *invTx) InsertItems(ctx context.Context, items []inventory.Item) error {
 	stmt := `INSERT INTO items (uid, component_type, vendor_code, lot_number, serial, manufacturing_date, warranty_years,
-		warranty_end, status, location, attributes, created_at, updated_at, version, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	if t.db.dialect == Postgres {
-		stmt = strings.Replace(stmt, "?, ?, ?, ?, ?)", "CAST(? AS JSONB), ?, ?, ?, ?)", 1)
-	}
+		warranty_end, status, location, attributes, created_at, updated_at, version, line)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + t.db.jsonb() + `, ?, ?, ?, ?)`
 	lotMax := map[[3]string]int64{}
 	for _, it := range items {
 		_, err := t.exec(ctx, stmt, it.UID, it.ComponentType, it.VendorCode, it.LotNumber, it.Serial, nullStr(it.ManufacturingDate),
@@ -562,11 +560,8 @@ func (t *invTx) LotUIDs(ctx context.Context, typ, vendor, lot string) ([]string,
 }
 
 func (t *invTx) UpdateItem(ctx context.Context, it *inventory.Item) error {
-	q := `UPDATE items SET status = ?, location = ?, attributes = ?, parent_uid = ?, last_seen_at = ?, last_seen_location = ?,
-		updated_at = ?, version = version + 1 WHERE uid = ? AND version = ?`
-	if t.db.dialect == Postgres {
-		q = strings.Replace(q, "attributes = ?", "attributes = CAST(? AS JSONB)", 1)
-	}
+	q := `UPDATE items SET status = ?, location = ?, attributes = ` + t.db.jsonb() + `, parent_uid = ?, last_seen_at = ?,
+		last_seen_location = ?, updated_at = ?, version = version + 1 WHERE uid = ? AND version = ?`
 	res, err := t.exec(ctx, q, string(it.Status), it.Location, jsonValue(it.Attributes), nullStr(it.ParentUID),
 		t.db.nullTS(it.LastSeenAt), it.LastSeenLocation, t.db.ts(t.now), it.UID, it.Version)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/qrmfg/qrmfg/internal/idempotency"
@@ -22,10 +21,7 @@ func (t *txn) emit(ctx context.Context, ev qrmfg.Event) error {
 		ev.Time = t.now
 	}
 	q := `INSERT INTO outbox (id, type, source, subject, time, data, traceparent, correlation_id, actor_kind, actor_id, actor_name)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	if t.db.dialect == Postgres {
-		q = strings.Replace(q, "?, ?, ?, ?, ?, ?)", "CAST(? AS JSONB), ?, ?, ?, ?, ?)", 1)
-	}
+		VALUES (?, ?, ?, ?, ?, ` + t.db.jsonb() + `, ?, ?, ?, ?, ?)`
 	_, err := t.exec(ctx, q, ev.ID, ev.Type, ev.Source, ev.Subject, t.db.ts(ev.Time), jsonValue(ev.Data), ev.TraceParent, ev.CorrelationID,
 		ev.ActorKind, ev.ActorID, ev.ActorName)
 	if err != nil {

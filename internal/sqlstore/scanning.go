@@ -20,14 +20,6 @@ var _ scanning.Store = (*ScanningStore)(nil)
 // Scanning returns the scanning store on db.
 func (db *DB) Scanning() *ScanningStore { return &ScanningStore{db: db} }
 
-// jsonb is the placeholder of a JSON value in the dialect.
-func (db *DB) jsonb() string {
-	if db.dialect == Postgres {
-		return "CAST(? AS JSONB)"
-	}
-	return "?"
-}
-
 const scanColumns = `id, at, payload, verdict, reason, item_uid, format, source, device, location, actor, session_id, unexpected, image_sha256, grade`
 
 func scanScan(r rowScanner) (scanning.Scan, error) {

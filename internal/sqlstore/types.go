@@ -93,3 +93,11 @@ func (j jsonValue) Value() (driver.Value, error) {
 	}
 	return string(j), nil
 }
+
+// jsonb is the placeholder of a JSON value in the dialect.
+func (db *DB) jsonb() string {
+	if db.dialect == Postgres {
+		return "CAST(? AS JSONB)"
+	}
+	return "?"
+}
