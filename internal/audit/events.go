@@ -27,8 +27,9 @@ const EventsPattern = "#"
 // EventStore appends an entry for an event once.
 type EventStore interface {
 	// AppendForEvent appends e and marks the event handled by consumer in
-	// one transaction; it reports whether the event was new.
-	AppendForEvent(ctx context.Context, consumer, eventID string, e Entry) (bool, error)
+	// one transaction; it returns the entry as stored, or fresh = false when
+	// an earlier delivery appended it.
+	AppendForEvent(ctx context.Context, consumer, eventID string, e Entry) (got Entry, fresh bool, err error)
 }
 
 // EventEntry is the entry that records a committed change.
@@ -57,12 +58,12 @@ func (l *Log) HandleEvent(store EventStore, skip ...string) qrmfg.Handler {
 		if err != nil {
 			return fmt.Errorf("audit entry for event %s: %w", ev.ID, err)
 		}
-		fresh, err := store.AppendForEvent(ctx, EventsConsumer, ev.ID, e)
+		got, fresh, err := store.AppendForEvent(ctx, EventsConsumer, ev.ID, e)
 		if err != nil {
 			return fmt.Errorf("audit event %s (%s): %w", ev.ID, ev.Type, err)
 		}
 		if fresh {
-			l.checkpointIfDue(ctx)
+			l.checkpointIfDue(ctx, got.Seq)
 		}
 		return nil
 	}

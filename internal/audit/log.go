@@ -72,27 +72,18 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("append audit entry %s: %w", e.Action, err)
 	}
-	if n := l.cfg.CheckpointEvery; n > 0 && got.Seq%n == 0 {
-		if _, err := l.Checkpoint(ctx); err != nil {
-			l.cfg.Logger.Error("audit checkpoint failed", "seq", got.Seq, "err", err)
-		}
-	}
+	l.checkpointIfDue(ctx, got.Seq)
 	return got, nil
 }
 
-// checkpointIfDue signs a checkpoint when the log's size is a multiple of
-// CheckpointEvery (for appends that do not go through Append).
-func (l *Log) checkpointIfDue(ctx context.Context) {
-	n := l.cfg.CheckpointEvery
-	if n <= 0 {
-		return
-	}
-	size, err := l.Size(ctx)
-	if err != nil || size == 0 || size%n != 0 {
+// checkpointIfDue signs a checkpoint after the entry seq when seq is a
+// multiple of CheckpointEvery.
+func (l *Log) checkpointIfDue(ctx context.Context, seq int64) {
+	if n := l.cfg.CheckpointEvery; n <= 0 || seq%n != 0 {
 		return
 	}
 	if _, err := l.Checkpoint(ctx); err != nil {
-		l.cfg.Logger.Error("audit checkpoint failed", "seq", size, "err", err)
+		l.cfg.Logger.Error("audit checkpoint failed", "seq", seq, "err", err)
 	}
 }
 

@@ -47,8 +47,8 @@ func (s *AuditStore) Append(ctx context.Context, e audit.Entry) (audit.Entry, er
 
 // AppendForEvent implements audit.EventStore: the entry is appended and the
 // event marked handled by consumer in one transaction, so a redelivered
-// event is appended once. It reports whether the event was new.
-func (s *AuditStore) AppendForEvent(ctx context.Context, consumer, eventID string, e audit.Entry) (bool, error) {
+// event is appended once.
+func (s *AuditStore) AppendForEvent(ctx context.Context, consumer, eventID string, e audit.Entry) (audit.Entry, bool, error) {
 	fresh := false
 	err := s.db.inTx(ctx, func(t *txn) error {
 		res, err := t.exec(ctx, `INSERT INTO processed_events (consumer, event_id, handled_at) VALUES (?, ?, ?)
@@ -60,10 +60,13 @@ func (s *AuditStore) AppendForEvent(ctx context.Context, consumer, eventID strin
 			return nil // appended by an earlier delivery
 		}
 		fresh = true
-		_, err = s.appendTx(ctx, t, e)
+		e, err = s.appendTx(ctx, t, e)
 		return err
 	})
-	return fresh, err
+	if err != nil {
+		return audit.Entry{}, false, err
+	}
+	return e, fresh, nil
 }
 
 func (s *AuditStore) appendTx(ctx context.Context, t *txn, e audit.Entry) (audit.Entry, error) {
