@@ -95,7 +95,7 @@ func (s *EngravingStore) ListJobs(ctx context.Context, f engraving.JobFilter) ([
 	}
 	if len(f.Lines) > 0 {
 		// A restricted caller sees its lines' jobs and those of no line.
-		conds = append(conds, "line IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(f.Lines)+1), ", ")+")")
+		conds = append(conds, "line IN ("+placeholders(len(f.Lines)+1)+")")
 		args = append(args, "")
 		for _, l := range f.Lines {
 			args = append(args, l)
@@ -339,7 +339,7 @@ func (t *engTx) ActiveJobs(ctx context.Context, uids []string) (map[string]strin
 		for i, u := range part {
 			args[i] = u
 		}
-		ph := strings.TrimSuffix(strings.Repeat("?, ", len(part)), ", ")
+		ph := placeholders(len(part))
 		err := func() error {
 			rows, err := t.query(ctx, `SELECT i.item_uid, j.id FROM engraving_job_items i JOIN engraving_jobs j ON j.id = i.job_id
 			WHERE i.item_uid IN (`+ph+`) AND j.status IN ('queued', 'running')`, args...)

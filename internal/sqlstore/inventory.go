@@ -72,7 +72,7 @@ func (s *InventoryStore) where(f inventory.ItemFilter) (string, []any) {
 	if len(f.Statuses) == 1 {
 		add("status = ?", string(f.Statuses[0]))
 	} else if len(f.Statuses) > 1 {
-		ph := strings.TrimSuffix(strings.Repeat("?, ", len(f.Statuses)), ", ")
+		ph := placeholders(len(f.Statuses))
 		for _, st := range f.Statuses {
 			args = append(args, string(st))
 		}
@@ -99,7 +99,7 @@ func (s *InventoryStore) where(f inventory.ItemFilter) (string, []any) {
 	}
 	if len(f.Lines) > 0 {
 		// A restricted caller sees its lines' items and those of no line.
-		ph := strings.TrimSuffix(strings.Repeat("?, ", len(f.Lines)+1), ", ")
+		ph := placeholders(len(f.Lines)+1)
 		args = append(args, "")
 		for _, l := range f.Lines {
 			args = append(args, l)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"database/sql/driver"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -100,4 +101,9 @@ func (db *DB) jsonb() string {
 		return "CAST(? AS JSONB)"
 	}
 	return "?"
+}
+
+// placeholders is n comma-separated ? placeholders, for IN lists.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
