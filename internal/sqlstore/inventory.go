@@ -99,7 +99,7 @@ func (s *InventoryStore) where(f inventory.ItemFilter) (string, []any) {
 	}
 	if len(f.Lines) > 0 {
 		// A restricted caller sees its lines' items and those of no line.
-		ph := placeholders(len(f.Lines)+1)
+		ph := placeholders(len(f.Lines) + 1)
 		args = append(args, "")
 		for _, l := range f.Lines {
 			args = append(args, l)

@@ -73,7 +73,7 @@ func (s *ScanningStore) ListScans(ctx context.Context, f scanning.ScanFilter) (s
 		// made in another line's session; scans of no item (or of an item
 		// not in the inventory) outside a session stay visible. Both probes
 		// are primary-key lookups.
-		ph := placeholders(len(f.Lines)+1)
+		ph := placeholders(len(f.Lines) + 1)
 		where = append(where,
 			`NOT EXISTS (SELECT 1 FROM items i WHERE i.uid = scans.item_uid AND i.line NOT IN (`+ph+`))`,
 			`NOT EXISTS (SELECT 1 FROM scan_sessions ss WHERE ss.id = scans.session_id AND ss.line NOT IN (`+ph+`))`)
