@@ -7,23 +7,14 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
+	"github.com/qrmfg/qrmfg/internal/csvcell"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 )
 
 // CSVHeader is the first row of WriteCSV.
 var CSVHeader = []string{"seq", "time", "actor_kind", "actor_id", "actor_name", "action", "object_type", "object_id",
 	"outcome", "request_id", "before", "after", "prev_hash", "hash"}
-
-// csvCell defuses spreadsheet formulas: a cell starting with = + - @ or a
-// control character gets a leading apostrophe (OWASP CSV injection).
-func csvCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
 
 // WriteCSV streams the entries matching f to w as CSV.
 func WriteCSV(ctx context.Context, w io.Writer, store Store, f Filter) error {
@@ -36,7 +27,7 @@ func WriteCSV(ctx context.Context, w io.Writer, store Store, f Filter) error {
 			e.Action, e.ObjectType, e.ObjectID, string(e.Outcome), e.RequestID, string(e.Before), string(e.After),
 			e.PrevHash.String(), e.Hash.String()}
 		for i := range rec {
-			rec[i] = csvCell(rec[i])
+			rec[i] = csvcell.Safe(rec[i])
 		}
 		if err := cw.Write(rec); err != nil {
 			return fmt.Errorf("write audit CSV: %w", err)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/qrmfg/qrmfg/internal/csvcell"
 )
 
 // Report returns a session with its reconciliation: the stored one for a
@@ -51,19 +53,10 @@ func WriteCSV(w io.Writer, sess Session) error {
 		_ = cw.Write([]string{"duplicate", d.UID, string(VerdictDuplicate), strconv.Itoa(d.Extra), "", ""})
 	}
 	for _, p := range r.Invalid {
-		_ = cw.Write([]string{"invalid", p.UID, string(p.Verdict), "", csvSafe(p.Payload), p.Reason})
+		_ = cw.Write([]string{"invalid", p.UID, string(p.Verdict), "", csvcell.Safe(p.Payload), p.Reason})
 	}
 	cw.Flush()
 	return cw.Error()
-}
-
-// csvSafe keeps a scanned payload from being read as a formula by a
-// spreadsheet.
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 // WritePDF writes a reconciliation as a plain text PDF (A4, Helvetica).
