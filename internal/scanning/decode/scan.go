@@ -31,7 +31,10 @@ type Code struct {
 	// the top-left finder pattern: top-left, top-right, bottom-right,
 	// bottom-left in the symbol's reading orientation.
 	Corners [4]Point2f
-	// Version is 1 to 40; Level is "L", "M", "Q" or "H"; Mask is 0 to 7.
+	// Model is 2, or 1 for the original QR Code Model 1 (ISO/IEC
+	// 18004:2000 Annex M). Version is 1 to 40 (1 to 14 for Model 1); Level
+	// is "L", "M", "Q" or "H"; Mask is 0 to 7.
+	Model   int
 	Version int
 	Level   string
 	Mask    int
@@ -491,9 +494,15 @@ func (sc *scanner) decodeCandidate(dr *common.DetectorResult, m *gozxing.BitMatr
 		s, err = readSymbol(bits)
 	}
 	if errors.Is(err, errModel1) {
-		// A symbol we cannot read: no retry will read it either.
-		sc.model1 = true
-		return Code{}, false
+		// Model 1 has no alignment pattern: what the detector took for one
+		// bent the grid. Sample the parallelogram of the finder patterns;
+		// failing that, no retry will read the symbol either.
+		h = model1Grid(tl, tr, bl, n)
+		if s, err = readModel1At(m, l, h, n, inverted); err != nil {
+			sc.model1 = true
+			return Code{}, false
+		}
+		return makeCode(s, h, n, l, inverted)
 	}
 	if err == nil {
 		fn := float64(n)
@@ -587,6 +596,7 @@ func makeCode(s *symbol, h Homography, n int, l *gray, inverted bool) (Code, boo
 		Text:            s.text,
 		Bytes:           s.payload,
 		Raw:             s.raw,
+		Model:           s.model(),
 		Version:         s.version,
 		Level:           s.level,
 		Mask:            s.mask,

@@ -20,6 +20,7 @@ type symbol struct {
 	level      string
 	mask       int
 	mirrored   bool
+	model1     bool // a QR Model 1 symbol
 	errors     int
 	capacity   int
 	worstBlock float64
@@ -40,10 +41,12 @@ func readSymbol(bits *gozxing.BitMatrix) (*symbol, error) {
 		parser.SetMirror(true)
 		var e error
 		if s, e = readParsed(parser, bits, true); e != nil {
-			if isModel1(bits) {
+			if !isModel1(bits) {
+				return nil, err
+			}
+			if s, e = readModel1(bits); e != nil {
 				return nil, errModel1
 			}
-			return nil, err
 		}
 	}
 	n := bits.GetHeight()
@@ -61,48 +64,23 @@ func readSymbol(bits *gozxing.BitMatrix) (*symbol, error) {
 }
 
 // errModel1 is a grid whose format information is that of a QR Model 1
-// symbol, which this decoder (like ZXing) does not read.
-var errModel1 = errors.New("decode: QR Model 1 symbol, not supported")
+// symbol that did not read as one: a retry with another grid will not
+// make it read.
+var errModel1 = errors.New("decode: unreadable QR Model 1 symbol")
 
-// isModel1 reports whether both copies of the grid's format information
-// are the same exact Model 1 format codeword (the BCH(15,5) code of Model 2
-// masked with 101000000100101 instead of 101010000010010). An exact match
-// of both copies leaves garbage a chance of 32 in 2³⁰.
+// isModel1 reports whether both copies of the grid's format information,
+// read normally or transposed, are the same exact Model 1 format codeword
+// (the BCH(15,5) code of Model 2 masked with 010100000100101 instead of
+// 101010000010010). An exact match of both copies leaves garbage a chance
+// of 32 in 2³⁰.
 func isModel1(bits *gozxing.BitMatrix) bool {
-	d := bits.GetHeight()
-	bit := func(x, y int) int {
-		if bits.Get(x, y) {
-			return 1
-		}
-		return 0
-	}
-	f1, f2 := 0, 0
-	for x := 0; x < 6; x++ {
-		f1 = f1<<1 | bit(x, 8)
-	}
-	f1 = f1<<1 | bit(7, 8)
-	f1 = f1<<1 | bit(8, 8)
-	f1 = f1<<1 | bit(8, 7)
-	for y := 5; y >= 0; y-- {
-		f1 = f1<<1 | bit(8, y)
-	}
-	for y := d - 1; y >= d-7; y-- {
-		f2 = f2<<1 | bit(8, y)
-	}
-	for x := d - 8; x < d; x++ {
-		f2 = f2<<1 | bit(x, 8)
-	}
-	if f1 != f2 {
-		return false
-	}
-	// A BCH(15,5) codeword is divisible by the generator x¹⁰+x⁸+x⁵+x⁴+x²+x+1.
-	r := f1 ^ 0x2825
-	for i := 14; i >= 10; i-- {
-		if r&(1<<i) != 0 {
-			r ^= 0x537 << (i - 10)
+	for _, mirrored := range []bool{false, true} {
+		f1, f2 := formatCopies(bits, mirrored)
+		if f1 == f2 && bch15_5((f1^model1FormatMask)>>10) == f1^model1FormatMask {
+			return true
 		}
 	}
-	return r == 0
+	return false
 }
 
 func readParsed(p *zxdecoder.BitMatrixParser, bits *gozxing.BitMatrix, mirrored bool) (*symbol, error) {
@@ -344,4 +322,12 @@ func payloadOf(res *common.DecoderResult) []byte {
 		out = append(out, s...)
 	}
 	return out
+}
+
+// model is the symbol's QR Code model, 1 or 2.
+func (s *symbol) model() int {
+	if s.model1 {
+		return 1
+	}
+	return 2
 }
