@@ -180,8 +180,12 @@ func printScan(w io.Writer, file string, res scanning.ScanResult, offline bool) 
 			for _, p := range s.Corners {
 				pts = append(pts, fmt.Sprintf("(%.0f,%.0f)", p.X, p.Y))
 			}
-			fmt.Fprintf(w, "     symbol: version %d-%s, %d/%d codewords corrected, module %.1f px, corners %s\n",
-				s.Version, s.Level, s.ErrorsCorrected, s.ECCapacity, s.ModuleSize, strings.Join(pts, " "))
+			model := ""
+			if s.Model == 1 {
+				model = "QR Model 1, "
+			}
+			fmt.Fprintf(w, "     symbol: %sversion %d-%s, %d/%d codewords corrected, module %.1f px, corners %s\n",
+				model, s.Version, s.Level, s.ErrorsCorrected, s.ECCapacity, s.ModuleSize, strings.Join(pts, " "))
 		}
 	}
 }

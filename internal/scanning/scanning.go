@@ -117,6 +117,9 @@ type ImagePoint struct {
 
 // Symbol describes the QR symbol a code was read from.
 type Symbol struct {
+	// Model is 2, or 1 for an original QR Code Model 1 symbol (versions 1
+	// to 14, not graded).
+	Model    int    `json:"model"`
 	Version  int    `json:"version"`
 	Level    string `json:"level"`
 	Mask     int    `json:"mask"`

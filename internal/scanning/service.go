@@ -156,7 +156,7 @@ func DecodeImage(data []byte, maxBytes int64, maxPixels int) (image.Image, strin
 
 // SymbolOf describes the symbol a decoded code was read from.
 func SymbolOf(c decode.Code) *Symbol {
-	sym := &Symbol{Version: c.Version, Level: c.Level, Mask: c.Mask, Inverted: c.Inverted, Mirrored: c.Mirrored,
+	sym := &Symbol{Model: c.Model, Version: c.Version, Level: c.Level, Mask: c.Mask, Inverted: c.Inverted, Mirrored: c.Mirrored,
 		ErrorsCorrected: c.ErrorsCorrected, ECCapacity: c.ECCapacity, ModuleSize: c.ModuleSize}
 	for _, p := range c.Corners {
 		sym.Corners = append(sym.Corners, ImagePoint{X: p.X, Y: p.Y})

@@ -307,6 +307,10 @@ var rsEncoder = reedsolomon.NewReedSolomonEncoder(reedsolomon.GenericGF_QR_CODE_
 // newSymbol re-encodes the decoded data codewords with Reed-Solomon, places
 // them with the decoded version, level and mask, and records the layout.
 func newSymbol(code decode.Code) (*symbol, error) {
+	if code.Model == 1 {
+		// Its layout differs and ISO/IEC 15415 grades Model 2 symbols.
+		return nil, qrmfg.Errorf(qrmfg.EINVALID, "code is a QR Model 1 symbol: grading covers Model 2")
+	}
 	version, err := zxdecoder.Version_GetVersionForNumber(code.Version)
 	if err != nil {
 		return nil, qrmfg.Errorf(qrmfg.EINVALID, "code has version %d, not 1 to 40", code.Version)

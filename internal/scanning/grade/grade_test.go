@@ -4,6 +4,7 @@ import (
 	"context"
 	"image"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/qrmfg/qrmfg/internal/qr"
@@ -289,6 +290,23 @@ func TestMeasureRefusesCodeWithoutGrid(t *testing.T) {
 	img := image.NewGray(image.Rect(0, 0, 10, 10))
 	if _, err := grade.Measure(img, decode.Code{}); err == nil {
 		t.Fatal("graded a code with no grid")
+	}
+}
+
+// TestMeasureRefusesModel1 checks that a QR Model 1 code, whose codewords
+// lie elsewhere than a Model 2 symbol's of the same version, is not graded
+// as if it were one.
+func TestMeasureRefusesModel1(t *testing.T) {
+	t.Parallel()
+	img, _ := render(t, baseScene())
+	codes, err := decode.Image(context.Background(), img, decode.DefaultOptions())
+	if err != nil || len(codes) != 1 {
+		t.Fatal(err)
+	}
+	c := codes[0]
+	c.Model = 1
+	if _, err := grade.Measure(img, c); err == nil || !strings.Contains(err.Error(), "Model 1") {
+		t.Fatalf("a Model 1 code: got %v, want a refusal naming Model 1", err)
 	}
 }
 
