@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qrmfg/qrmfg/internal/app"
 	"github.com/qrmfg/qrmfg/internal/partid"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 	"github.com/qrmfg/qrmfg/internal/scanning"
@@ -232,7 +233,11 @@ func (m *Main) scanRemote(ctx context.Context, f *scanFlags, file string, data [
 // codes then read as invalid_signature (unknown key).
 func (m *Main) offlinePayloads() (*partid.PayloadConfig, error) {
 	c := m.Config
-	pc := &partid.PayloadConfig{BaseURL: c.PayloadBaseURL, GS1Resolver: c.Payload.GS1Resolver, Keys: partid.NewKeyring()}
+	gtins, err := app.GS1GTINs(c)
+	if err != nil {
+		return nil, err
+	}
+	pc := &partid.PayloadConfig{BaseURL: c.PayloadBaseURL, GS1Resolver: c.Payload.GS1Resolver, GTINs: gtins, Keys: partid.NewKeyring()}
 	load := func(spec, file string, add func(id string, secret []byte, current bool) error) error {
 		if spec == "" {
 			b, err := os.ReadFile(filepath.Join(c.DataDir, "keys", file))
@@ -259,7 +264,7 @@ func (m *Main) offlinePayloads() (*partid.PayloadConfig, error) {
 	if err := load(c.Payload.HMACKeys, "payload-hmac.keys", pc.Keys.AddHMAC); err != nil {
 		return nil, err
 	}
-	err := load(c.Payload.Ed25519Keys, "payload-ed25519.keys", func(id string, secret []byte, current bool) error {
+	err = load(c.Payload.Ed25519Keys, "payload-ed25519.keys", func(id string, secret []byte, current bool) error {
 		if len(secret) != ed25519.SeedSize {
 			return qrmfg.Errorf(qrmfg.EINVALID, "ed25519 key %s has %d bytes; a seed has %d", id, len(secret), ed25519.SeedSize)
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qrmfg/qrmfg/internal/partid"
 	"github.com/qrmfg/qrmfg/internal/qr"
 	"github.com/qrmfg/qrmfg/internal/render"
 	"github.com/qrmfg/qrmfg/internal/scanning"
@@ -254,6 +255,27 @@ func TestScanCommand(t *testing.T) {
 	out, err = run(file, "--server", s.url, "--token", s.token, "--location", "bench")
 	if err != nil || !strings.Contains(out, "verdict: valid\n") || !strings.Contains(out, "item: "+items[0].UID) {
 		t.Fatalf("server scan: %v\n%s", err, out)
+	}
+	// A gs1 Digital Link code reads valid offline when QRMFG_GS1_GTINS
+	// names its GTIN (the same setting the server uses).
+	gtins := "PAD=09506000134352"
+	id, err := partid.Parse(items[0].UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs1, err := (&partid.PayloadConfig{GTINs: map[string]string{"PAD": "09506000134352"}}).Encode(partid.FormatGS1, id, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs1File := filepath.Join(dir, "gs1.png")
+	_ = os.WriteFile(gs1File, pngOf(t, gs1), 0o600)
+	var gout bytes.Buffer
+	m := NewMain(&gout, io.Discard, []string{"QRMFG_DATA_DIR=" + t.TempDir(), "QRMFG_GS1_GTINS=" + gtins})
+	if err := m.ParseFlags([]string{"scan", gs1File}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(context.Background()); err != nil || !strings.Contains(gout.String(), "valid (offline") || !strings.Contains(gout.String(), gs1) {
+		t.Fatalf("offline gs1 scan: %v\n%s", err, gout.String())
 	}
 	empty := filepath.Join(dir, "blank.png")
 	_ = os.WriteFile(empty, pngOf(t, "x")[:60], 0o600)

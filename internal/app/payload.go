@@ -16,22 +16,33 @@ import (
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 )
 
+// GS1GTINs parses QRMFG_GS1_GTINS (TYPE=GTIN14,…): the GTIN of each
+// component type for gs1 payloads. Nil when it is not set.
+func GS1GTINs(cfg config.Config) (map[string]string, error) {
+	if cfg.Payload.GTINs == "" {
+		return nil, nil
+	}
+	gtins := map[string]string{}
+	for _, pair := range strings.Split(cfg.Payload.GTINs, ",") {
+		typ, gtin, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok {
+			return nil, qrmfg.Errorf(qrmfg.EINVALID, "QRMFG_GS1_GTINS: %q is not TYPE=GTIN14", pair)
+		}
+		gtins[typ] = gtin
+	}
+	return gtins, nil
+}
+
 // payloadConfig builds the payload formats' configuration. Keys come from
 // the environment; when none are set (the embedded shape), a key of each
 // kind is generated once and kept under the data directory, so signed codes
 // still verify after a restart.
 func payloadConfig(cfg config.Config) (*partid.PayloadConfig, error) {
-	pc := &partid.PayloadConfig{BaseURL: cfg.PayloadBaseURL, GS1Resolver: cfg.Payload.GS1Resolver, Keys: partid.NewKeyring()}
-	if cfg.Payload.GTINs != "" {
-		pc.GTINs = map[string]string{}
-		for _, pair := range strings.Split(cfg.Payload.GTINs, ",") {
-			typ, gtin, ok := strings.Cut(strings.TrimSpace(pair), "=")
-			if !ok {
-				return nil, qrmfg.Errorf(qrmfg.EINVALID, "QRMFG_GS1_GTINS: %q is not TYPE=GTIN14", pair)
-			}
-			pc.GTINs[typ] = gtin
-		}
+	gtins, err := GS1GTINs(cfg)
+	if err != nil {
+		return nil, err
 	}
+	pc := &partid.PayloadConfig{BaseURL: cfg.PayloadBaseURL, GS1Resolver: cfg.Payload.GS1Resolver, GTINs: gtins, Keys: partid.NewKeyring()}
 	hmacKeys, err := keySpec(cfg, "QRMFG_PAYLOAD_HMAC_KEYS", cfg.Payload.HMACKeys, "payload-hmac.keys", func() []byte {
 		b := make([]byte, 32)
 		_, _ = rand.Read(b)
