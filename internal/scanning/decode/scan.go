@@ -208,6 +208,13 @@ func (sc *scanner) scanLevel(l *level, opts Options) bool {
 			if inverted && !opts.TryInverted {
 				continue
 			}
+			if inverted && !opts.TryHarder && l.passes[bi][0] != nil && l.passes[bi][0].single != nil {
+				// The dark-on-light pass found a symbol's three finder
+				// patterns (it did not read, or we would be done): the
+				// symbol is dark on light, and the negative's pass would
+				// find nothing it did not.
+				continue
+			}
 			if sc.ctx.Err() != nil {
 				return true
 			}
