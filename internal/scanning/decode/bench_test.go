@@ -49,15 +49,7 @@ func benchmarkQRReal(b *testing.B) {
 // benchmarkDecoder times decode over the qr-real images, already decoded to
 // pixels, and reports reads, wrong decodes and images per second.
 func benchmarkDecoder(b *testing.B, decode func(image.Image) []string) {
-	imgs := loadQRReal(b)
-	pix := make([]image.Image, len(imgs))
-	for i, im := range imgs {
-		p, _, err := image.Decode(bytes.NewReader(im.data))
-		if err != nil {
-			b.Fatalf("%s: %v", im.name, err)
-		}
-		pix[i] = p
-	}
+	imgs, pix := decodedQRReal(b)
 	byName := expectedByName(imgs)
 	b.ResetTimer()
 	var read, wrong, n int
@@ -125,15 +117,7 @@ func gozxingTexts() func(image.Image) []string {
 //
 //	GOMAXPROCS=1 taskset -c 1 go test ./internal/scanning/decode -run '^$' -bench QRRealVsGozxing -benchtime 3x -cpu 1
 func BenchmarkQRRealVsGozxing(b *testing.B) {
-	imgs := loadQRReal(b)
-	pix := make([]image.Image, len(imgs))
-	for i, im := range imgs {
-		p, _, err := image.Decode(bytes.NewReader(im.data))
-		if err != nil {
-			b.Fatalf("%s: %v", im.name, err)
-		}
-		pix[i] = p
-	}
+	_, pix := decodedQRReal(b)
 	opts := DefaultOptions()
 	ctx := context.Background()
 	theirs := gozxingTexts()
@@ -157,4 +141,18 @@ func BenchmarkQRRealVsGozxing(b *testing.B) {
 	b.ReportMetric(n/base.Seconds(), "gozxing-images/s")
 	b.ReportMetric(ratio, "speed-ratio")
 	b.ReportMetric(ratio*515, "readme-images/s")
+}
+
+// decodedQRReal loads the qr-real images and decodes them to pixels.
+func decodedQRReal(b *testing.B) ([]realImage, []image.Image) {
+	imgs := loadQRReal(b)
+	pix := make([]image.Image, len(imgs))
+	for i, im := range imgs {
+		p, _, err := image.Decode(bytes.NewReader(im.data))
+		if err != nil {
+			b.Fatalf("%s: %v", im.name, err)
+		}
+		pix[i] = p
+	}
+	return imgs, pix
 }

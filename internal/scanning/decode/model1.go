@@ -102,24 +102,15 @@ func readModel1As(bm *gozxing.BitMatrix, mirrored bool) (*symbol, error) {
 	s := &symbol{version: version, level: zxLevel.String(), mask: mask, mirrored: mirrored, model1: true}
 	data := make([]byte, 0, nblocks*ndata)
 	var block [256]byte
-	reserved := reservedEC(version, s.level)
 	for i := 0; i < nblocks; i++ {
 		// Model 1 does not interleave: the data codewords of the blocks
 		// one after the other, then their error-correction codewords.
 		cw := block[:ndata+nec]
 		copy(cw, raw[i*ndata:(i+1)*ndata])
 		copy(cw[ndata:], raw[nblocks*ndata+i*nec:nblocks*ndata+(i+1)*nec])
-		fixed, ok := rsCorrect(cw, nec)
-		if !ok {
+		if !s.correct(cw, nec) {
 			return nil, errNoSymbol
 		}
-		capacity := (nec - reserved) / 2
-		if fixed > capacity {
-			return nil, errNoSymbol
-		}
-		s.errors += fixed
-		s.capacity += capacity
-		s.worstBlock = max(s.worstBlock, float64(fixed)/float64(capacity))
 		data = append(data, cw[:ndata]...)
 	}
 	if data[0]>>4 != 0 {
@@ -139,13 +130,9 @@ func readModel1As(bm *gozxing.BitMatrix, mirrored bool) (*symbol, error) {
 	if err != nil {
 		return nil, errNoSymbol
 	}
-	res, err := zxdecoder.DecodedBitStreamParser_Decode(stream, zxVersion, zxLevel, nil)
-	if err != nil {
+	if err := s.parse(data, stream, zxVersion, zxLevel); err != nil {
 		return nil, errNoSymbol
 	}
-	s.raw = data
-	s.text = res.GetText()
-	s.payload = payloadOf(res)
 	return s, nil
 }
 

@@ -260,32 +260,50 @@ func decodeCodewords(codewords []byte, version *zxdecoder.Version, level zxdecod
 	for _, b := range blocks {
 		cw := block[:copy(block[:], b.GetCodewords())]
 		nd := b.GetNumDataCodewords()
-		nec := len(cw) - nd
-		fixed, ok := rsCorrect(cw, nec)
-		if !ok {
+		if !s.correct(cw, len(cw)-nd) {
 			return nil, errNoSymbol
 		}
-		// Refuse reads that used the whole correction budget of a block
-		// with few EC codewords: such a block is as likely miscorrected as
-		// read (ISO/IEC 18004 reserves misdecode protection codewords for
-		// the small versions).
-		capacity := (nec - reservedEC(s.version, s.level)) / 2
-		if fixed > capacity {
-			return nil, errNoSymbol
-		}
-		s.errors += fixed
-		s.capacity += capacity
-		s.worstBlock = max(s.worstBlock, float64(fixed)/float64(capacity))
 		data = append(data, cw[:nd]...)
 	}
-	res, err := zxdecoder.DecodedBitStreamParser_Decode(data, version, level, nil)
-	if err != nil {
+	if err := s.parse(data, data, version, level); err != nil {
 		return nil, err
 	}
-	s.raw = data
+	return s, nil
+}
+
+// parse decodes the bit stream of the corrected data codewords raw (stream:
+// the bits that follow the model's header) as a symbol of version's number
+// and level, and keeps the codewords, the text and the bytes.
+func (s *symbol) parse(raw, stream []byte, version *zxdecoder.Version, level zxdecoder.ErrorCorrectionLevel) error {
+	res, err := zxdecoder.DecodedBitStreamParser_Decode(stream, version, level, nil)
+	if err != nil {
+		return err
+	}
+	s.raw = raw
 	s.text = res.GetText()
 	s.payload = payloadOf(res)
-	return s, nil
+	return nil
+}
+
+// correct corrects one block (data then nec error-correction codewords) in
+// place and adds what it took to the symbol's margins. It refuses a block
+// that is no codeword within reach, and one that used the whole correction
+// budget of a block with few EC codewords: such a block is as likely
+// miscorrected as read (ISO/IEC 18004 reserves misdecode protection
+// codewords for the small versions).
+func (s *symbol) correct(block []byte, nec int) bool {
+	fixed, ok := rsCorrect(block, nec)
+	if !ok {
+		return false
+	}
+	capacity := (nec - reservedEC(s.version, s.level)) / 2
+	if fixed > capacity {
+		return false
+	}
+	s.errors += fixed
+	s.capacity += capacity
+	s.worstBlock = max(s.worstBlock, float64(fixed)/float64(capacity))
+	return true
 }
 
 // reservedEC is the number of error-correction codewords per block that
