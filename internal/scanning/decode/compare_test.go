@@ -10,14 +10,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qrmfg/qrmfg/internal/scanning/decode/degrade"
 )
 
 // TestCompareCLIs runs zbar (zbarimg) and zxing-cpp (ZXingReader) over qr-real
-// next to this decoder and logs reads, wrong decodes and images/s for each.
-// It is slow, so it runs only with QRMFG_COMPARE=1:
+// and over the seeded engraved-mark set next to this decoder and logs reads,
+// wrong decodes and images/s for each. It is slow, so it runs only with
+// QRMFG_COMPARE=1:
 //
 //	QRMFG_COMPARE=1 go test ./internal/scanning/decode -run CompareCLIs -v
 //
@@ -33,7 +37,29 @@ func TestCompareCLIs(t *testing.T) {
 	if os.Getenv("QRMFG_COMPARE") != "1" {
 		t.Skip("set QRMFG_COMPARE=1 to compare with zbarimg and ZXingReader")
 	}
-	imgs := loadQRReal(t)
+	t.Run("qr-real", func(t *testing.T) { compareCLIs(t, loadQRReal(t)) })
+	t.Run("engraved", func(t *testing.T) {
+		// The seeded engraved-mark set of TestDegradedMarks, all 200
+		// images unless DEGRADED_N says otherwise.
+		n := 200
+		if v, err := strconv.Atoi(os.Getenv("DEGRADED_N")); err == nil && v > 0 {
+			n = v
+		}
+		set, err := degrade.Set(degradedSeed, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs := make([]realImage, len(set))
+		for i, s := range set {
+			imgs[i] = realImage{name: s.Name, expected: []byte(s.Text), data: pngOf(t, s.Image)}
+		}
+		compareCLIs(t, imgs)
+	})
+}
+
+// compareCLIs runs this decoder, zbarimg and ZXingReader over imgs and logs
+// reads, wrong decodes and images/s for each.
+func compareCLIs(t *testing.T, imgs []realImage) {
 	// Neither CLI reads WebP: give both lossless PNG copies of every image
 	// (the pixels the decoders see are the same).
 	dir := t.TempDir()
