@@ -238,8 +238,9 @@ func (s *Service) run(rt *machineRT, conn *grbl.Conn, m Machine, j *Job) {
 	defer s.wg.Done()
 	bg := context.WithoutCancel(s.ctx)
 	log := s.log.With("job", j.ID, "machine", m.Name)
-	settings := settingsOf(conn.Settings())
-	p, perr := plan(j, settings)
+	mc := machineOf(settingsOf(conn.Settings()))
+	mc.HasZ = m.HasZ
+	p, perr := plan(j, mc)
 	if perr == nil {
 		perr = s.store.Update(bg, func(ctx context.Context, tx Tx) error {
 			cur, err := tx.LockJob(ctx, j.ID)

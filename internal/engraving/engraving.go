@@ -363,6 +363,9 @@ type Machine struct {
 	WorkArea  WorkArea  `json:"work_area"`
 	LaserType LaserType `json:"laser_type"`
 	SpotSize  float64   `json:"spot_size_mm"`
+	// HasZ: the machine has a usable Z axis, so a job's depth is cut as a
+	// Z step down per pass (set at registration).
+	HasZ bool `json:"has_z"`
 	// Line is the production line of the machine (empty: none), set at
 	// registration.
 	Line string `json:"line,omitempty"`

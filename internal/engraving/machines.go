@@ -89,6 +89,7 @@ type RegisterRequest struct {
 	WorkArea  WorkArea `json:"work_area" doc:"Usable travel; zero takes the controller's $130/$131 at connect"`
 	LaserType string   `json:"laser_type,omitempty" doc:"diode (default), fibre or co2"`
 	SpotSize  float64  `json:"spot_size_mm,omitempty" doc:"Beam spot diameter in mm; default 0.1. A job's modules must not be smaller"`
+	HasZ      bool     `json:"has_z,omitempty" doc:"The machine has a usable Z axis: a job's depth is cut as a Z step down per pass (otherwise depth is ignored)"`
 	Line      string   `json:"line,omitempty" maxLength:"64" doc:"Production line of the machine; a caller restricted to lines must name one of them (default: its only line)"`
 }
 
@@ -151,7 +152,7 @@ func (s *Service) register(ctx context.Context, req RegisterRequest, d *grbl.Dia
 		return MachineStatus{}, err
 	}
 	m := Machine{ID: qrmfg.NewID(), Name: req.Name, Address: req.Address, WorkArea: req.WorkArea, LaserType: lt, SpotSize: spot,
-		Simulated: sim != nil, Line: line}
+		HasZ: req.HasZ, Simulated: sim != nil, Line: line}
 	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		if err := tx.InsertMachine(ctx, &m); err != nil {
 			return err
@@ -707,7 +708,7 @@ func (s *Service) Frame(ctx context.Context, id string, req FrameRequest) (Machi
 		return MachineStatus{}, err
 	}
 	defer release()
-	p, err := frameProgram(&j, m.Settings)
+	p, err := frameProgram(&j, machineFor(&m))
 	if err != nil {
 		return MachineStatus{}, err
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/qrmfg/qrmfg/internal/engraving/gcode"
 	"github.com/qrmfg/qrmfg/internal/engraving/grbl"
 	"github.com/qrmfg/qrmfg/internal/engraving/grblsim"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
@@ -45,15 +46,20 @@ func (s *Service) Preview(ctx context.Context, id string) ([]byte, string, error
 	} else if qrmfg.ErrorCode(err) != qrmfg.ENOTFOUND {
 		return nil, "", err
 	}
-	settings, err := s.settingsFor(ctx, &j)
+	m, err := s.jobMachine(ctx, &j)
 	if err != nil {
 		return nil, "", err
 	}
-	key := previewKey(&j, settings)
+	var settings map[string]float64
+	if m != nil {
+		settings = m.Settings
+	}
+	mc := machineFor(m)
+	key := previewKey(&j, settings, mc.HasZ)
 	if b := s.previews.get(key); b != nil {
 		return b, PreviewSimulated, nil
 	}
-	b, err := renderOffline(ctx, &j, settings)
+	b, err := renderOffline(ctx, &j, settings, mc)
 	if err != nil {
 		return nil, "", err
 	}
@@ -61,19 +67,21 @@ func (s *Service) Preview(ctx context.Context, id string) ([]byte, string, error
 	return b, PreviewSimulated, nil
 }
 
-func previewKey(j *Job, settings map[string]float64) string {
+func previewKey(j *Job, settings map[string]float64, hasZ bool) string {
 	var b strings.Builder
 	b.WriteString(j.ID)
+	b.WriteString("|z=" + strconv.FormatBool(hasZ))
 	for _, n := range []int{11, 30, 110, 111, 120, 121} {
 		b.WriteString("|" + strconv.FormatFloat(settings["$"+strconv.Itoa(n)], 'g', -1, 64))
 	}
 	return b.String()
 }
 
-// renderOffline streams j's program into a private simulator running as fast
-// as it can and returns its burn image of the footprint.
-func renderOffline(ctx context.Context, j *Job, settings map[string]float64) ([]byte, error) {
-	p, err := program(j, settings)
+// renderOffline streams j's program for machine mc into a private simulator
+// with the controller settings of that machine, running as fast as it can,
+// and returns its burn image of the footprint.
+func renderOffline(ctx context.Context, j *Job, settings map[string]float64, mc gcode.Machine) ([]byte, error) {
+	p, err := program(j, mc)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,17 @@ func machineOf(settings map[string]float64) gcode.Machine {
 	return m
 }
 
+// machineFor is what the generator needs of machine m (nil: the simulated
+// machine's defaults): its controller settings and whether it has Z.
+func machineFor(m *Machine) gcode.Machine {
+	if m == nil {
+		return machineOf(nil)
+	}
+	mc := machineOf(m.Settings)
+	mc.HasZ = m.HasZ
+	return mc
+}
+
 // settingsOf stores a controller's $$ values by name ("$30").
 func settingsOf(s grbl.Settings) map[string]float64 {
 	out := make(map[string]float64, len(s.Values))
@@ -60,15 +71,14 @@ func encodeParts(parts []Part) ([]*qr.Matrix, error) {
 	return codes, nil
 }
 
-// program generates the G-code of job j for a machine with the given
-// settings (nil: the simulated machine's defaults).
-func program(j *Job, settings map[string]float64) (*gcode.Program, error) {
-	p, _, err := programCodes(j, settings)
+// program generates the G-code of job j for machine mc.
+func program(j *Job, mc gcode.Machine) (*gcode.Program, error) {
+	p, _, err := programCodes(j, mc)
 	return p, err
 }
 
-func programCodes(j *Job, settings map[string]float64) (*gcode.Program, []*qr.Matrix, error) {
-	p, codes, err := generate(j, settings, false)
+func programCodes(j *Job, mc gcode.Machine) (*gcode.Program, []*qr.Matrix, error) {
+	p, codes, err := generate(j, mc, false)
 	if err != nil {
 		if e := qrmfg.AsError(err); e != nil && e.Code == qrmfg.EINVALID {
 			return nil, nil, err
@@ -79,14 +89,14 @@ func programCodes(j *Job, settings map[string]float64) (*gcode.Program, []*qr.Ma
 }
 
 // frameProgram is the laser-off outline of j's codes.
-func frameProgram(j *Job, settings map[string]float64) (*gcode.Program, error) {
-	p, _, err := generate(j, settings, true)
+func frameProgram(j *Job, mc gcode.Machine) (*gcode.Program, error) {
+	p, _, err := generate(j, mc, true)
 	return p, err
 }
 
 // generate encodes j's codes and makes their program: the engraving or,
 // with frame, its laser-off outline in one pass.
-func generate(j *Job, settings map[string]float64, frame bool) (*gcode.Program, []*qr.Matrix, error) {
+func generate(j *Job, mc gcode.Machine, frame bool) (*gcode.Program, []*qr.Matrix, error) {
 	codes, err := encodeParts(j.Parts)
 	if err != nil {
 		return nil, nil, err
@@ -95,7 +105,7 @@ func generate(j *Job, settings map[string]float64, frame bool) (*gcode.Program, 
 	if frame {
 		laser = gcode.Laser{Power: j.Laser.Power, Speed: j.Laser.Speed, Passes: 1, Frame: true}
 	}
-	gj := gcode.Job{Placement: j.Placement.gcode(), Laser: laser, Machine: machineOf(settings)}
+	gj := gcode.Job{Placement: j.Placement.gcode(), Laser: laser, Machine: mc}
 	var p *gcode.Program
 	if j.Tray != nil {
 		p, err = gcode.GenerateTray(codes, j.Tray.gcode(), gj)
@@ -106,13 +116,13 @@ func generate(j *Job, settings map[string]float64, frame bool) (*gcode.Program, 
 }
 
 // plan fills j's footprint, module size, line count and estimate from its
-// program on a machine with settings.
-func plan(j *Job, settings map[string]float64) (*gcode.Program, error) {
-	p, codes, err := programCodes(j, settings)
+// program on machine mc.
+func plan(j *Job, mc gcode.Machine) (*gcode.Program, error) {
+	p, codes, err := programCodes(j, mc)
 	if err != nil {
 		return nil, err
 	}
-	est, err := gcode.EstimateProgram(p, machineOf(settings))
+	est, err := gcode.EstimateProgram(p, mc)
 	if err != nil {
 		return nil, fmt.Errorf("estimate job %s: %w", j.ID, err)
 	}

@@ -248,12 +248,10 @@ func (s *Service) newJob(ctx context.Context, sp jobSpec, parts []Part, itemLine
 
 // planFits plans j and checks that a machine can take it.
 func (s *Service) planFits(ctx context.Context, j *Job, pinned *Machine) error {
-	var settings map[string]float64
 	if pinned != nil {
-		settings = pinned.Settings
 		j.MachineID, j.Pinned = pinned.ID, true
 	}
-	if _, err := plan(j, settings); err != nil {
+	if _, err := plan(j, machineFor(pinned)); err != nil {
 		return err
 	}
 	machines := []Machine{}
@@ -828,25 +826,36 @@ func (s *Service) Gcode(ctx context.Context, id string) ([]string, error) {
 	return p.Lines, nil
 }
 
-// Program returns a job's program and the machine settings it is made for
-// (see Gcode), with its line kinds for estimates.
+// Program returns a job's program and the machine it is made for (see
+// Gcode), with its line kinds for estimates.
 func (s *Service) Program(ctx context.Context, id string) (*gcode.Program, gcode.Machine, error) {
 	j, err := s.getJob(ctx, id)
 	if err != nil {
 		return nil, gcode.Machine{}, err
 	}
-	settings, err := s.settingsFor(ctx, &j)
+	mc, err := s.machineOfJob(ctx, &j)
 	if err != nil {
 		return nil, gcode.Machine{}, err
 	}
-	p, err := program(&j, settings)
+	p, err := program(&j, mc)
 	if err != nil {
 		return nil, gcode.Machine{}, err
 	}
-	return p, machineOf(settings), nil
+	return p, mc, nil
 }
 
-func (s *Service) settingsFor(ctx context.Context, j *Job) (map[string]float64, error) {
+// machineOfJob is what the generator needs of j's machine, or of the
+// simulated machine while j has none.
+func (s *Service) machineOfJob(ctx context.Context, j *Job) (gcode.Machine, error) {
+	m, err := s.jobMachine(ctx, j)
+	if err != nil {
+		return gcode.Machine{}, err
+	}
+	return machineFor(m), nil
+}
+
+// jobMachine returns j's machine, nil while it has none.
+func (s *Service) jobMachine(ctx context.Context, j *Job) (*Machine, error) {
 	if j.MachineID == "" {
 		return nil, nil
 	}
@@ -854,7 +863,7 @@ func (s *Service) settingsFor(ctx context.Context, j *Job) (map[string]float64, 
 	if err != nil {
 		return nil, err
 	}
-	return m.Settings, nil
+	return &m, nil
 }
 
 func orDash(s string) string {

@@ -128,14 +128,14 @@ func (s *EngravingStore) ListJobs(ctx context.Context, f engraving.JobFilter) ([
 }
 
 const machineColumns = `id, name, address, work_width, work_height, laser_type, spot_size, settings, info,
-	simulated, auto_connect, paused, home_required, pause_reason, created_at, updated_at, line`
+	simulated, auto_connect, paused, home_required, pause_reason, created_at, updated_at, line, has_z`
 
 func scanMachine(r rowScanner) (engraving.Machine, error) {
 	var m engraving.Machine
 	var settings, info string
 	var created, updated dbTime
 	err := r.Scan(&m.ID, &m.Name, &m.Address, &m.WorkArea.Width, &m.WorkArea.Height, &m.LaserType, &m.SpotSize,
-		&settings, &info, &m.Simulated, &m.AutoConnect, &m.Paused, &m.HomeRequired, &m.PauseReason, &created, &updated, &m.Line)
+		&settings, &info, &m.Simulated, &m.AutoConnect, &m.Paused, &m.HomeRequired, &m.PauseReason, &created, &updated, &m.Line, &m.HasZ)
 	if err != nil {
 		return m, err
 	}
@@ -440,10 +440,10 @@ func (t *engTx) InsertMachine(ctx context.Context, m *engraving.Machine) error {
 	}
 	m.CreatedAt, m.UpdatedAt = t.now, t.now
 	_, err = t.exec(ctx, `INSERT INTO engraving_machines (id, name, address, work_width, work_height, laser_type, spot_size, settings, info,
-		simulated, auto_connect, paused, home_required, pause_reason, created_at, updated_at, line)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		simulated, auto_connect, paused, home_required, pause_reason, created_at, updated_at, line, has_z)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ID, m.Name, m.Address, m.WorkArea.Width, m.WorkArea.Height, string(m.LaserType), m.SpotSize, settings, info,
-		m.Simulated, m.AutoConnect, m.Paused, m.HomeRequired, m.PauseReason, t.db.ts(t.now), t.db.ts(t.now), m.Line)
+		m.Simulated, m.AutoConnect, m.Paused, m.HomeRequired, m.PauseReason, t.db.ts(t.now), t.db.ts(t.now), m.Line, m.HasZ)
 	if qrmfg.ErrorCode(err) == qrmfg.ECONFLICT {
 		return &qrmfg.Error{Code: qrmfg.ECONFLICT, Field: "name", Message: fmt.Sprintf("a machine named %q is already registered", m.Name), Err: err}
 	}

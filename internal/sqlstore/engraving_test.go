@@ -235,7 +235,7 @@ func TestEngravingStoreRecords(t *testing.T) {
 		})
 		// Machines: unique names, history newest first, previews.
 		m := engraving.Machine{ID: qrmfg.NewID(), Name: "laser-1", Address: "tcp://127.0.0.1:23", LaserType: engraving.LaserDiode, SpotSize: 0.1,
-			WorkArea: engraving.WorkArea{Width: 300, Height: 200}}
+			WorkArea: engraving.WorkArea{Width: 300, Height: 200}, HasZ: true}
 		err = s.Update(ctx, func(ctx context.Context, tx engraving.Tx) error {
 			if err := tx.InsertMachine(ctx, &m); err != nil {
 				return err
@@ -260,7 +260,7 @@ func TestEngravingStoreRecords(t *testing.T) {
 		if err != nil || len(hist) != 3 || hist[0].Kind != "unlocked" || hist[0].AlarmCode != 2 || hist[0].Actor != "op" {
 			t.Fatalf("history %+v %v", hist, err)
 		}
-		if got, err := s.MachineByName(ctx, "laser-1"); err != nil || got.ID != m.ID || got.WorkArea.Width != 300 {
+		if got, err := s.MachineByName(ctx, "laser-1"); err != nil || got.ID != m.ID || got.WorkArea.Width != 300 || !got.HasZ {
 			t.Fatalf("by name %+v %v", got, err)
 		}
 		if b, err := s.Preview(ctx, j.ID); err != nil || string(b) != "\x89PNG" {
