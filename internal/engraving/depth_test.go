@@ -2,13 +2,11 @@ package engraving_test
 
 import (
 	"context"
-	"net"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/qrmfg/qrmfg/internal/engraving"
-	"github.com/qrmfg/qrmfg/internal/engraving/grblsim"
 )
 
 // TestDepthOnMachineWithZ: the seed's job (depth 0.2 mm in 2 passes) on a
@@ -20,18 +18,8 @@ func TestDepthOnMachineWithZ(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	sim, err := grblsim.New(simConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	go func() { _ = sim.Serve(sctx, ln) }()
-	t.Cleanup(func() { cancel(); _ = sim.Close() })
-	zm, err := b.svc.Register(ctx, engraving.RegisterRequest{Name: "mill-z", Address: "tcp://" + ln.Addr().String(), HasZ: true})
+	_, addr := serveSim(t, simConfig)
+	zm, err := b.svc.Register(ctx, engraving.RegisterRequest{Name: "mill-z", Address: addr, HasZ: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,18 @@ func setupOn(t *testing.T, db *sqlstore.DB) *bundle {
 // sim runs a simulator on a loopback port and registers it as name.
 func (b *bundle) sim(t *testing.T, name string, cfg grblsim.Config) (*grblsim.Sim, engraving.MachineStatus) {
 	t.Helper()
+	sim, addr := serveSim(t, cfg)
+	m, err := b.svc.RegisterSimulator(context.Background(), name, addr, sim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim, m
+}
+
+// serveSim starts a simulator with cfg (1000 times real time unless it
+// says otherwise) on a loopback port and returns it with its address.
+func serveSim(t *testing.T, cfg grblsim.Config) (*grblsim.Sim, string) {
+	t.Helper()
 	if cfg.TimeScale == 0 {
 		cfg.TimeScale = 1000
 	}
@@ -80,11 +92,7 @@ func (b *bundle) sim(t *testing.T, name string, cfg grblsim.Config) (*grblsim.Si
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _ = sim.Serve(ctx, ln) }()
 	t.Cleanup(func() { cancel(); _ = sim.Close() })
-	m, err := b.svc.RegisterSimulator(context.Background(), name, "tcp://"+ln.Addr().String(), sim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sim, m
+	return sim, "tcp://" + ln.Addr().String()
 }
 
 // allocate creates n generated items in lot L2025-09 of PAD/V0100.
