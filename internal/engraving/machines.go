@@ -86,7 +86,7 @@ func (s *Service) runnerOf(jobID string) *machineRT {
 type RegisterRequest struct {
 	Name      string   `json:"name" doc:"Unique name, letters, digits, '.', '_' and '-'"`
 	Address   string   `json:"address" doc:"tcp://host:port or serial:///dev/ttyUSB0?baud=115200; TCP hosts must be in QRMFG_MACHINE_NETWORKS"`
-	WorkArea  WorkArea `json:"work_area" doc:"Usable travel; zero takes the controller's $130/$131 at connect"`
+	WorkArea  WorkArea `json:"work_area,omitempty" doc:"Usable travel; omitted or zero takes the controller's $130/$131 at connect"`
 	LaserType string   `json:"laser_type,omitempty" doc:"diode (default), fibre or co2"`
 	SpotSize  float64  `json:"spot_size_mm,omitempty" doc:"Beam spot diameter in mm; default 0.1. A job's modules must not be smaller"`
 	HasZ      bool     `json:"has_z,omitempty" doc:"The machine has a usable Z axis: a job's depth is cut as a Z step down per pass (otherwise depth is ignored)"`
