@@ -338,7 +338,11 @@ func TestAPIKeys(t *testing.T) {
 		if _, err := svc.VerifyAPIKey(ctx, forged); qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
 			t.Errorf("unknown key: %v", err)
 		}
-		if _, err := svc.VerifyAPIKey(ctx, key[:20]+"x"+key[21:]); qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
+		typo := byte('x')
+		if key[20] == typo {
+			typo = 'y' // (a typo changes the character)
+		}
+		if _, err := svc.VerifyAPIKey(ctx, key[:20]+string(typo)+key[21:]); qrmfg.ErrorCode(err) != qrmfg.EUNAUTHORIZED {
 			t.Errorf("typo: %v", err)
 		}
 		if _, _, err := svc.CreateAPIKey(ctx, auth.NewAPIKeyInput{Name: "x", Role: auth.RoleOperator, Scopes: []string{"nothing.*"}}); qrmfg.ErrorCode(err) != qrmfg.EINVALID {
@@ -396,10 +400,13 @@ func TestBootstrap(t *testing.T) {
 }
 
 // TestLoginTimingDoesNotEnumerateUsers is T4's timing part with the
-// production argon2id parameters: the median time of a login for an unknown
-// user and for a known user with a wrong password must be close. The plan's
+// production argon2id parameters: the time of a login for an unknown user
+// and for a known user with a wrong password must be close. The plan's
 // target is 10 %; the assertion allows 20 % because the test machine is
-// shared, and the measured difference is logged.
+// shared. It compares the fastest of the alternating attempts of each kind:
+// load from other tests only ever adds time, so the minimum is the cost of
+// the code path itself, where medians of a few attempts moved by a third
+// when the package tests ran beside others. Both are logged.
 func TestLoginTimingDoesNotEnumerateUsers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("argon2id timing test skipped in -short mode")
@@ -414,7 +421,7 @@ func TestLoginTimingDoesNotEnumerateUsers(t *testing.T) {
 	if _, err := svc.CreateUser(ctx, auth.NewUser{Username: "alice", Password: "correct horse", Role: auth.RoleViewer}); err != nil {
 		t.Fatal(err)
 	}
-	const n = 9
+	const n = 15
 	var unknown, wrong []time.Duration
 	for range n {
 		for _, name := range []string{"nobody", "alice"} {
@@ -437,10 +444,12 @@ func TestLoginTimingDoesNotEnumerateUsers(t *testing.T) {
 		return s[len(s)/2]
 	}
 	mu, mw := median(unknown), median(wrong)
-	diff := math.Abs(float64(mu-mw)) / float64(max(mu, mw))
-	t.Logf("T4 timing: median unknown user %v, wrong password %v, difference %.1f%%", mu.Round(time.Millisecond), mw.Round(time.Millisecond), 100*diff)
+	fu, fw := slices.Min(unknown), slices.Min(wrong)
+	diff := math.Abs(float64(fu-fw)) / float64(max(fu, fw))
+	t.Logf("T4 timing: fastest unknown user %v, wrong password %v, difference %.1f%% (medians %v, %v)",
+		fu.Round(time.Millisecond), fw.Round(time.Millisecond), 100*diff, mu.Round(time.Millisecond), mw.Round(time.Millisecond))
 	if diff > 0.20 {
-		t.Errorf("unknown user and wrong password differ by %.1f%% in median time", 100*diff)
+		t.Errorf("unknown user and wrong password differ by %.1f%% in their fastest time", 100*diff)
 	}
 }
 
