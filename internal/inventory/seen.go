@@ -23,6 +23,29 @@ func (s *Service) Item(ctx context.Context, uid string) (Item, error) {
 	return it, err
 }
 
+// Items returns the items with the given uids that exist and the caller may
+// see, by uid; uids that are no part id, unknown or on another production
+// line are left out. One query per 500 uids, where Item would take one each.
+func (s *Service) Items(ctx context.Context, uids []string) (map[string]Item, error) {
+	valid := make([]string, 0, len(uids))
+	for _, u := range uids {
+		if _, err := partid.Parse(u); err == nil {
+			valid = append(valid, u)
+		}
+	}
+	found, err := s.store.GetItems(ctx, valid)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Item, len(found))
+	for _, it := range found {
+		if checkVisible(ctx, it) == nil {
+			out[it.UID] = it
+		}
+	}
+	return out, nil
+}
+
 // SeenConsumer is the consumer name under which the inventory follows scans.
 const SeenConsumer = "inventory.last-seen"
 

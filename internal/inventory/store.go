@@ -14,6 +14,8 @@ import (
 type Store interface {
 	// GetItem returns ENOTFOUND when no item has the uid.
 	GetItem(ctx context.Context, uid string) (Item, error)
+	// GetItems returns the items among uids that exist, in any order.
+	GetItems(ctx context.Context, uids []string) ([]Item, error)
 	// ListItems returns one page; the filter is already validated.
 	ListItems(ctx context.Context, f ItemFilter) (ItemPage, error)
 	// EachItem streams every item matching f (Limit and Cursor ignored) in uid order.

@@ -199,6 +199,8 @@ type ScanPage struct {
 type Inventory interface {
 	// Item returns ENOTFOUND when no item has the uid.
 	Item(ctx context.Context, uid string) (inventory.Item, error)
+	// Items returns the items among uids that exist, by uid.
+	Items(ctx context.Context, uids []string) (map[string]inventory.Item, error)
 	List(ctx context.Context, f inventory.ItemFilter) (inventory.ItemPage, error)
 	Update(ctx context.Context, uid string, up inventory.ItemUpdate) (inventory.Item, error)
 	Transition(ctx context.Context, req inventory.TransitionRequest) (inventory.Item, error)

@@ -208,10 +208,11 @@ type check struct {
 	item    *inventory.Item
 }
 
-// classify parses the payload, verifies its signature and looks the item up.
-func (s *Service) classify(ctx context.Context, payload string, kind Kind, items map[string]*inventory.Item) (check, error) {
+// decodePayload parses a payload and verifies its signature; the check
+// has a verdict when that fails, and the item's uid to look up otherwise.
+func (s *Service) decodePayload(payload string) check {
 	if !utf8.ValidString(payload) {
-		return check{verdict: VerdictMalformed, reason: "payload is not valid UTF-8"}, nil
+		return check{verdict: VerdictMalformed, reason: "payload is not valid UTF-8"}
 	}
 	d, err := s.payloads.Decode(payload)
 	if err != nil {
@@ -224,33 +225,48 @@ func (s *Service) classify(ctx context.Context, payload string, kind Kind, items
 		default:
 			c.verdict = VerdictMalformed
 		}
-		return c, nil
+		return c
 	}
-	c := check{uid: d.ID.String(), format: string(d.Format)}
-	it, ok := items[c.uid]
-	if !ok {
-		got, err := s.inv.Item(ctx, c.uid)
-		switch {
-		case err == nil:
-			it = &got
-		case qrmfg.ErrorCode(err) == qrmfg.ENOTFOUND:
-		default:
-			return check{}, fmt.Errorf("look up item %s: %w", c.uid, err)
+	return check{uid: d.ID.String(), format: string(d.Format)}
+}
+
+// classify decodes every payload, looks the items up (all in one go) and
+// gives each check its verdict for a scan of this kind.
+func (s *Service) classify(ctx context.Context, payloads []string, kind Kind) ([]check, error) {
+	checks := make([]check, len(payloads))
+	var uids []string
+	for i, p := range payloads {
+		checks[i] = s.decodePayload(p)
+		if checks[i].verdict == "" {
+			uids = append(uids, checks[i].uid)
 		}
-		items[c.uid] = it
 	}
-	if it == nil {
-		c.verdict, c.reason = VerdictUnknown, fmt.Sprintf("no item %s in the inventory", c.uid)
-		return c, nil
+	items := map[string]inventory.Item{}
+	if len(uids) > 0 {
+		var err error
+		if items, err = s.inv.Items(ctx, uids); err != nil {
+			return nil, fmt.Errorf("look up items: %w", err)
+		}
 	}
-	c.item = it
-	c.verdict = VerdictValid
-	if slices.Contains(WrongStatus, it.Status) {
-		c.verdict, c.reason = VerdictWrongStatus, fmt.Sprintf("item %s is %s", c.uid, it.Status)
-	} else if kind == KindShip && it.Status != inventory.StatusAvailable && it.Status != inventory.StatusReserved {
-		c.verdict, c.reason = VerdictWrongStatus, fmt.Sprintf("item %s is %s; only available or reserved items ship", c.uid, it.Status)
+	for i := range checks {
+		c := &checks[i]
+		if c.verdict != "" {
+			continue
+		}
+		it, ok := items[c.uid]
+		if !ok {
+			c.verdict, c.reason = VerdictUnknown, fmt.Sprintf("no item %s in the inventory", c.uid)
+			continue
+		}
+		c.item = &it
+		c.verdict = VerdictValid
+		if slices.Contains(WrongStatus, it.Status) {
+			c.verdict, c.reason = VerdictWrongStatus, fmt.Sprintf("item %s is %s", c.uid, it.Status)
+		} else if kind == KindShip && it.Status != inventory.StatusAvailable && it.Status != inventory.StatusReserved {
+			c.verdict, c.reason = VerdictWrongStatus, fmt.Sprintf("item %s is %s; only available or reserved items ship", c.uid, it.Status)
+		}
 	}
-	return c, nil
+	return checks, nil
 }
 
 // record classifies the inputs and records them in one transaction, with
@@ -275,18 +291,17 @@ func (s *Service) record(ctx context.Context, req ScanRequest, source, hash stri
 			location = sess.Location
 		}
 	}
-	items := map[string]*inventory.Item{}
-	checks := make([]check, len(inputs))
+	payloads := make([]string, len(inputs))
 	for i, in := range inputs {
-		c, err := s.classify(ctx, in.payload, kind, items)
-		if err != nil {
-			return ScanResult{}, err
-		}
-		checks[i] = c
+		payloads[i] = in.payload
+	}
+	checks, err := s.classify(ctx, payloads, kind)
+	if err != nil {
+		return ScanResult{}, err
 	}
 	actor := qrmfg.ActorFrom(ctx).ID
 	out := ScanResult{Codes: make([]Outcome, len(inputs))}
-	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		if sess != nil {
 			cur, err := tx.LockSession(ctx, sess.ID)
 			if err != nil {

@@ -61,6 +61,45 @@ func (s *InventoryStore) GetItem(ctx context.Context, uid string) (inventory.Ite
 	return it, nil
 }
 
+// getItemsChunk bounds the uids of one IN list (SQLite allows 32,766
+// parameters, PostgreSQL 65,535).
+const getItemsChunk = 500
+
+// GetItems implements inventory.Store.
+func (s *InventoryStore) GetItems(ctx context.Context, uids []string) ([]inventory.Item, error) {
+	out := make([]inventory.Item, 0, len(uids))
+	for len(uids) > 0 {
+		chunk := uids[:min(len(uids), getItemsChunk)]
+		uids = uids[len(chunk):]
+		var err error
+		if out, err = s.appendItems(ctx, out, chunk); err != nil {
+			return nil, fmt.Errorf("get items: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// appendItems appends the items among uids (one IN list) to out.
+func (s *InventoryStore) appendItems(ctx context.Context, out []inventory.Item, uids []string) ([]inventory.Item, error) {
+	args := make([]any, len(uids))
+	for i, u := range uids {
+		args[i] = u
+	}
+	rows, err := s.db.reader().query(ctx, `SELECT `+itemColumns+` FROM items WHERE uid IN (`+placeholders(len(uids))+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		it, err := scanItem(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+	}
+	return out, mapError(rows.Err())
+}
+
 var sortColumns = map[inventory.SortField]string{
 	inventory.SortUID: "uid", inventory.SortCreatedAt: "created_at", inventory.SortUpdatedAt: "updated_at", inventory.SortSerial: "serial",
 }

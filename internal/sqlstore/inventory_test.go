@@ -22,7 +22,7 @@ func newService(db *sqlstore.DB) *inventory.Service {
 	return inventory.NewService(db.Inventory(), inventory.DefaultLimits())
 }
 
-func mustAllocate(t *testing.T, svc *inventory.Service, lot string, n int) inventory.Batch {
+func mustAllocate(t testing.TB, svc *inventory.Service, lot string, n int) inventory.Batch {
 	t.Helper()
 	b, err := svc.AllocateBatch(context.Background(), inventory.AllocateRequest{
 		ComponentType: "PAD", VendorCode: "V0100", LotNumber: lot, Count: n, ManufacturingDate: "2025-01-15", WarrantyYears: 5,
@@ -506,6 +506,36 @@ func TestMigrationStatus(t *testing.T) {
 		wantCode(t, err, qrmfg.EUNAVAILABLE)
 		if !strings.Contains(qrmfg.ErrorMessage(err), "qrmfg migrate up") {
 			t.Fatalf("message %q does not say what to do", qrmfg.ErrorMessage(err))
+		}
+	})
+}
+
+// TestItemsBatchLookup looks up more uids than one IN list takes, with
+// unknown and malformed ones among them: every existing item comes back
+// once, the others are left out.
+func TestItemsBatchLookup(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		svc := newService(db)
+		mustAllocate(t, svc, "L6", 1203)
+		var uids []string
+		for i := 1; i <= 1203; i++ {
+			uids = append(uids, fmt.Sprintf("PAD-V0100-L6-%05d", i))
+		}
+		uids = append(uids, "PAD-V0100-L6-09999", "PAD-V0100-L5-00001", "not a uid", "PAD-V0100-L6-00007")
+		got, err := svc.Items(ctx, uids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1203 {
+			t.Fatalf("%d items, want 1203", len(got))
+		}
+		if it := got["PAD-V0100-L6-01203"]; it.Serial != 1203 || it.LotNumber != "L6" {
+			t.Fatalf("last item %+v", it)
+		}
+		if _, ok := got["PAD-V0100-L6-09999"]; ok {
+			t.Fatal("an unknown uid came back")
 		}
 	})
 }

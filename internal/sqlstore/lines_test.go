@@ -58,6 +58,12 @@ func TestProductionLines(t *testing.T) {
 		if _, err := svc.Update(one, other, inventory.ItemUpdate{Location: &loc}); qrmfg.ErrorCode(err) != qrmfg.ENOTFOUND {
 			t.Errorf("update across lines: %v", err)
 		}
+		// The batch look-up (scan classification) leaves the other line out too.
+		if got, err := svc.Items(one, []string{other, "PAD-V0100-L1-00001", "PAD-V0100-L0-00001"}); err != nil || len(got) != 2 {
+			t.Errorf("batch look-up across lines: %v %v", got, err)
+		} else if _, seen := got[other]; seen {
+			t.Errorf("batch look-up shows %s of LINE-2", other)
+		}
 		if _, err := svc.BulkTransition(one, inventory.BulkTransitionRequest{UIDs: []string{"PAD-V0100-L1-00001", other}, To: inventory.StatusEngraved}); err == nil {
 			t.Error("bulk transition across lines succeeded")
 		}

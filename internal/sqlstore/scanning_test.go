@@ -24,7 +24,7 @@ type scanBundle struct {
 	keys *partid.PayloadConfig
 }
 
-func scanSetup(t *testing.T, db *sqlstore.DB) scanBundle {
+func scanSetup(t testing.TB, db *sqlstore.DB) scanBundle {
 	t.Helper()
 	pc := &partid.PayloadConfig{Keys: partid.NewKeyring()}
 	if err := pc.Keys.AddHMAC("K1", []byte("0123456789abcdef0123456789abcdef"), true); err != nil {
