@@ -14,9 +14,9 @@ import (
 // patterns, puts "extension patterns" along the right and bottom edges, and
 // places its codewords as fixed 2×4 and 4×2 blocks rather than Model 2's
 // snake. The layout and the block table below are those of Annex M as
-// zxing-cpp reads them; TestModel1 checks them against symbols written the
-// same way, and the two Model 1 photos of ../shared/testdata/qr-real check
-// them against codes from real encoders.
+// zxing-cpp reads them (ADR 0005); TestModel1Layout and TestModel1RoundTrip
+// check them for consistency, and the two Model 1 images of
+// ../shared/testdata/qr-real against codes from real encoders.
 
 // model1FormatMask is what Model 1 XORs its BCH(15,5) format codeword with
 // (Model 2 uses 101010000010010).
