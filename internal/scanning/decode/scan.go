@@ -577,7 +577,18 @@ func (sc *scanner) decodeLoose(info *detector.FinderPatternInfo, m *gozxing.BitM
 		if dims[0] > 177 && dims[1] > 177 || !sc.takeRetry() {
 			continue
 		}
-		s, h, n, err := retry(m, l, [3]Point2f{pt(tl), pt(tr), pt(bl)}, nil, dims, inverted, refitAll)
+		finders := [3]Point2f{pt(tl), pt(tr), pt(bl)}
+		sizes := [3]float64{tl.GetEstimatedModuleSize(), tr.GetEstimatedModuleSize(), bl.GetEstimatedModuleSize()}
+		strong, steep := perspectiveOf(finders, sizes)
+		if strong {
+			if s, h, n, ok := cornerRead(m, l, finders, sizes, dims, inverted); ok {
+				return makeCode(s, h, n, l, inverted)
+			}
+		}
+		if steep {
+			continue // beyond what the finder centres can place
+		}
+		s, h, n, err := retry(m, l, finders, nil, dims, inverted, refitAll)
 		if errors.Is(err, errModel1) {
 			sc.model1 = true
 			return Code{}, false

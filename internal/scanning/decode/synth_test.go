@@ -195,6 +195,37 @@ func TestPerspective(t *testing.T) {
 	}
 }
 
+// TestSteepPerspective reads symbols sheared like qr-real's 30a.webp: one
+// finder pattern twice the module size of another and the legs at about
+// 140 degrees, where neither ZXing's triple selection nor a grid placed by
+// the finder centres reads them; the finder patterns' corners do
+// (cornerGrid). None of these three read before.
+func TestSteepPerspective(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, text string
+		quad       [4]Point2f
+	}{
+		{"v2", "MECARD:N:test;;", [4]Point2f{{170, 140}, {420, 90}, {280, 300}, {110, 400}}},
+		{"v4", "https://qrmfg.example/p/PAD-V0100-L2025-09-00001?lot=L2025-09", [4]Point2f{{165, 150}, {430, 70}, {295, 295}, {95, 410}}},
+		{"v4-wide", "https://qrmfg.example/p/PAD-V0100-L2025-09-00001?lot=L2025-09", [4]Point2f{{150, 160}, {440, 60}, {300, 290}, {80, 420}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mods, _, _ := symbolOf(t, tc.text, zxdecoder.ErrorCorrectionLevel_M)
+			n := float64(len(mods))
+			h := quadToQuad([4]Point2f{{0, 0}, {n, 0}, {n, n}, {0, n}}, tc.quad)
+			s := newScene(500, 500)
+			s.add(mods, h)
+			codes := mustDecode(t, s.render(), DefaultOptions())
+			if len(codes) != 1 || codes[0].Text != tc.text {
+				t.Fatalf("got %q, want the one code", texts(codes))
+			}
+			checkCorners(t, codes[0], h, len(mods))
+		})
+	}
+}
+
 func texts(cs []Code) []string {
 	var out []string
 	for _, c := range cs {

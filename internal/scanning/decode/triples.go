@@ -15,8 +15,9 @@ const maxTripleCenters = 8
 // ZXing's selection refused. ZXing wants the three module sizes within
 // about 40% of each other; a symbol seen at an angle has a near finder
 // pattern much larger than its far ones. Triples are kept when their
-// geometry is that of a QR symbol in perspective: legs at 45-135 degrees,
-// leg lengths within a factor of two, module sizes within a factor of 2.5.
+// geometry is that of a QR symbol in perspective: legs at 25-155 degrees
+// (beyond 45-135 only the corner search of decodeLoose reads them), leg
+// lengths within a factor of two, module sizes within a factor of 2.5.
 func looseTriples(centers []*detector.FinderPattern) []*detector.FinderPatternInfo {
 	cs := mostConfirmed(centers, maxTripleCenters)
 	var out []*detector.FinderPatternInfo
@@ -79,7 +80,7 @@ func plausibleTriple(bl, tl, tr *detector.FinderPattern) bool {
 		return false
 	}
 	cos := (ux*vx + uy*vy) / (lu * lv)
-	if math.Abs(cos) > math.Cos(45*math.Pi/180) {
+	if math.Abs(cos) > math.Cos(25*math.Pi/180) {
 		return false
 	}
 	// 14 to 170 modules between finder centres (versions 1 to 40), with
