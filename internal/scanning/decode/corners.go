@@ -143,12 +143,7 @@ func cornerRead(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, sizes [3]floa
 		if d > maxFitDimension {
 			continue
 		}
-		fd := float64(d)
-		var start []corr
-		for _, q := range []Point2f{{3.5, 3.5}, {fd - 3.5, 3.5}, {3.5, fd - 3.5}, {fd - 3.5, fd - 3.5}} {
-			start = append(start, corr{q, h.Apply(q.X, q.Y)})
-		}
-		fitted := fitGrid(l, start, d, inverted)
+		fitted := refitFrom(l, h, d, inverted)
 		if s, err := sampleAndRead(m, fitted, d); err == nil {
 			return s, fitted, d, true
 		}

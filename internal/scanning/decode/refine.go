@@ -55,11 +55,7 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, di
 		if d > maxFitDimension || stages&refitFunction == 0 {
 			continue
 		}
-		var start []corr
-		for _, q := range []Point2f{{3.5, 3.5}, {fd - 3.5, 3.5}, {3.5, fd - 3.5}, {fd - 3.5, fd - 3.5}} {
-			start = append(start, corr{q, h.Apply(q.X, q.Y)})
-		}
-		fitted := fitGrid(l, start, d, inverted)
+		fitted := refitFrom(l, h, d, inverted)
 		if s, e := sampleAndRead(m, fitted, d); e == nil {
 			return s, fitted, d, nil
 		} else if errors.Is(e, errModel1) {
@@ -67,6 +63,18 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, di
 		}
 	}
 	return nil, Homography{}, 0, errNoSymbol
+}
+
+// refitFrom fits a d×d grid to the function patterns of l (fitGrid),
+// starting from the finder centres and the bottom-right corner where h puts
+// them.
+func refitFrom(l *gray, h Homography, d int, inverted bool) Homography {
+	fd := float64(d)
+	var start []corr
+	for _, q := range []Point2f{{3.5, 3.5}, {fd - 3.5, 3.5}, {3.5, fd - 3.5}, {fd - 3.5, fd - 3.5}} {
+		start = append(start, corr{q, h.Apply(q.X, q.Y)})
+	}
+	return fitGrid(l, start, d, inverted)
 }
 
 // retryStages selects the stages of retry: the refit to the alignment
