@@ -48,9 +48,9 @@ func finderCorners(m *gozxing.BitMatrix, c Point2f, ms float64, u, v Point2f) ([
 	for k := range cornerRays {
 		a := 2 * math.Pi * float64(k) / cornerRays
 		dx, dy := math.Cos(a), math.Sin(a)
-		state, r := 0, 0.0 // 0 core, 1 light ring, 2 dark ring
+		state := 0 // 0 core, 1 light ring, 2 dark ring
 		edge := -1.0
-		for r = 0; r < maxR; r += 0.5 {
+		for r := 0.0; r < maxR; r += 0.5 {
 			d, ok := dark(c.X+dx*r, c.Y+dy*r)
 			if !ok {
 				break
@@ -94,42 +94,53 @@ func finderCorners(m *gozxing.BitMatrix, c Point2f, ms float64, u, v Point2f) ([
 	return corners, true
 }
 
-// cornerGrid fits the homography of a d×d symbol to its three finder
-// patterns' centres and outer corners, or reports false when a pattern's
-// corners cannot be found.
-func cornerGrid(m *gozxing.BitMatrix, finders [3]Point2f, sizes [3]float64, d int) ([]corr, bool) {
+// triangleCorners finds the outer corners of the three finder patterns
+// (top-left, top-right, bottom-left) of a triple, or reports false when a
+// pattern's corners cannot be found.
+func triangleCorners(m *gozxing.BitMatrix, finders [3]Point2f, sizes [3]float64) ([3][4]Point2f, bool) {
 	tl, tr, bl := finders[0], finders[1], finders[2]
 	u := Point2f{tr.X - tl.X, tr.Y - tl.Y}
 	v := Point2f{bl.X - tl.X, bl.Y - tl.Y}
-	fd := float64(d)
-	origins := [3]Point2f{{0, 0}, {fd - 7, 0}, {0, fd - 7}}
-	var cs []corr
+	var out [3][4]Point2f
 	for i, f := range finders {
 		corners, ok := finderCorners(m, f, sizes[i], u, v)
 		if !ok {
-			return nil, false
+			return out, false
 		}
+		out[i] = corners
+	}
+	return out, true
+}
+
+// cornerGrid is the correspondences of a d×d symbol's three finder centres
+// and their outer corners.
+func cornerGrid(finders [3]Point2f, corners [3][4]Point2f, d int) []corr {
+	fd := float64(d)
+	origins := [3]Point2f{{0, 0}, {fd - 7, 0}, {0, fd - 7}}
+	cs := make([]corr, 0, 15)
+	for i, f := range finders {
 		o := origins[i]
 		cs = append(cs, corr{Point2f{o.X + 3.5, o.Y + 3.5}, f})
-		for q, p := range corners {
+		for q, p := range corners[i] {
 			cs = append(cs, corr{Point2f{o.X + 7*float64(q&1), o.Y + 7*float64(q>>1)}, p})
 		}
 	}
-	return cs, true
+	return cs
 }
 
 // cornerRead reads a triple whose grid comes from its finder patterns'
 // corners (cornerGrid), for each dimension of dims: sampled as fitted, then
 // refitted to the alignment patterns, then to all function patterns.
 func cornerRead(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, sizes [3]float64, dims [2]int, inverted bool) (*symbol, Homography, int, bool) {
+	corners, ok := triangleCorners(m, finders, sizes)
+	if !ok {
+		return nil, Homography{}, 0, false
+	}
 	for _, d := range dims {
 		if d < 21 || d > 177 {
 			continue
 		}
-		cs, ok := cornerGrid(m, finders, sizes, d)
-		if !ok {
-			continue
-		}
+		cs := cornerGrid(finders, corners, d)
 		h := fitHomography(cs)
 		if s, err := sampleAndRead(m, h, d); err == nil {
 			return s, h, d, true
