@@ -85,7 +85,12 @@ func (s *InventoryStore) appendItems(ctx context.Context, out []inventory.Item, 
 	for i, u := range uids {
 		args[i] = u
 	}
-	rows, err := s.db.reader().query(ctx, `SELECT `+itemColumns+` FROM items WHERE uid IN (`+placeholders(len(uids))+`)`, args...)
+	return s.queryItems(ctx, out, `SELECT `+itemColumns+` FROM items WHERE uid IN (`+placeholders(len(uids))+`)`, args...)
+}
+
+// queryItems appends the items a query selects (itemColumns) to out.
+func (s *InventoryStore) queryItems(ctx context.Context, out []inventory.Item, query string, args ...any) ([]inventory.Item, error) {
+	rows, err := s.db.reader().query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -205,22 +210,11 @@ func (s *InventoryStore) ListItems(ctx context.Context, f inventory.ItemFilter) 
 		q += ", uid " + dir
 	}
 	q += " LIMIT ?"
-	rows, err := s.db.reader().query(ctx, q, append(args, f.Limit+1)...)
+	items, err := s.queryItems(ctx, make([]inventory.Item, 0, min(f.Limit, 256)), q, append(args, f.Limit+1)...)
 	if err != nil {
 		return inventory.ItemPage{}, fmt.Errorf("list items: %w", err)
 	}
-	defer rows.Close()
-	page := inventory.ItemPage{Items: make([]inventory.Item, 0, min(f.Limit, 256))}
-	for rows.Next() {
-		it, err := scanItem(rows)
-		if err != nil {
-			return page, fmt.Errorf("list items: %w", err)
-		}
-		page.Items = append(page.Items, it)
-	}
-	if err := rows.Err(); err != nil {
-		return page, fmt.Errorf("list items: %w", mapError(err))
-	}
+	page := inventory.ItemPage{Items: items}
 	if len(page.Items) > f.Limit {
 		page.Items = page.Items[:f.Limit]
 		last := page.Items[f.Limit-1]
@@ -307,20 +301,11 @@ func (s *InventoryStore) History(ctx context.Context, uid string) ([]inventory.H
 
 // Children implements inventory.Store.
 func (s *InventoryStore) Children(ctx context.Context, uid string) ([]inventory.Item, error) {
-	rows, err := s.db.reader().query(ctx, `SELECT `+itemColumns+` FROM items WHERE parent_uid = ? ORDER BY uid`, uid)
+	out, err := s.queryItems(ctx, nil, `SELECT `+itemColumns+` FROM items WHERE parent_uid = ? ORDER BY uid`, uid)
 	if err != nil {
 		return nil, fmt.Errorf("children of %s: %w", uid, err)
 	}
-	defer rows.Close()
-	var out []inventory.Item
-	for rows.Next() {
-		it, err := scanItem(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, it)
-	}
-	return out, mapError(rows.Err())
+	return out, nil
 }
 
 // GetBatch implements inventory.Store.
