@@ -15,28 +15,14 @@ import (
 // dispatcher and the recovery at start run as the system actor and see
 // every machine and job.
 
-func machineNotFound(id string) error {
-	return qrmfg.Errorf(qrmfg.ENOTFOUND, "machine %s does not exist", id)
-}
-
-func jobNotFound(id string) error {
-	return qrmfg.Errorf(qrmfg.ENOTFOUND, "engraving job %s does not exist", id)
-}
-
 // checkMachine returns ENOTFOUND for a machine the actor may not see.
 func checkMachine(ctx context.Context, m Machine) error {
-	if qrmfg.LineVisible(ctx, m.Line) {
-		return nil
-	}
-	return machineNotFound(m.ID)
+	return qrmfg.CheckLine(ctx, m.Line, "machine", m.ID)
 }
 
 // checkJob returns ENOTFOUND for a job the actor may not see.
 func checkJob(ctx context.Context, j Job) error {
-	if qrmfg.LineVisible(ctx, j.Line) {
-		return nil
-	}
-	return jobNotFound(j.ID)
+	return qrmfg.CheckLine(ctx, j.Line, "engraving job", j.ID)
 }
 
 // getMachine reads a machine the actor may see.

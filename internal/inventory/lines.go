@@ -11,8 +11,5 @@ import (
 
 // checkVisible returns ENOTFOUND for an item the actor may not see.
 func checkVisible(ctx context.Context, it Item) error {
-	if qrmfg.LineVisible(ctx, it.Line) {
-		return nil
-	}
-	return qrmfg.Errorf(qrmfg.ENOTFOUND, "item %s does not exist", it.UID)
+	return qrmfg.CheckLine(ctx, it.Line, "item", it.UID)
 }

@@ -21,6 +21,15 @@ func LineVisible(ctx context.Context, line string) bool {
 	return len(scope) == 0 || line == "" || slices.Contains(scope, line)
 }
 
+// CheckLine returns ENOTFOUND, with the message of a missing object ("what
+// id does not exist"), when the actor in ctx may not see an object of line.
+func CheckLine(ctx context.Context, line, what, id string) error {
+	if LineVisible(ctx, line) {
+		return nil
+	}
+	return Errorf(ENOTFOUND, "%s %s does not exist", what, id)
+}
+
 // NewObjectLine decides the line of an object the actor in ctx creates: the
 // requested one, which a restricted actor must hold; a restricted actor with
 // one line gets it by default. what completes "you may not … line X" (for

@@ -13,16 +13,9 @@ import (
 // be probed). Its scan listing leaves out the scans of another line's items
 // and those made in another line's sessions (see ScanFilter.Lines).
 
-func sessionNotFound(id string) error {
-	return qrmfg.Errorf(qrmfg.ENOTFOUND, "scanning session %s does not exist", id)
-}
-
 // checkSession returns ENOTFOUND for a session the actor may not see.
 func checkSession(ctx context.Context, sess Session) error {
-	if qrmfg.LineVisible(ctx, sess.Line) {
-		return nil
-	}
-	return sessionNotFound(sess.ID)
+	return qrmfg.CheckLine(ctx, sess.Line, "scanning session", sess.ID)
 }
 
 // getSession reads a session the actor may see.
