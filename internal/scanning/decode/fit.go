@@ -2,7 +2,6 @@ package decode
 
 import (
 	"math"
-	"sync/atomic"
 
 	zxdecoder "github.com/makiuchi-d/gozxing/qrcode/decoder"
 )
@@ -19,19 +18,11 @@ type funcModule struct {
 // grid fit can be scored on because their colour is known before decoding.
 // The slice is shared (built once per dimension): read only.
 func functionPatterns(d int) []funcModule {
-	if d < 0 || d >= len(functionPatternsOf) {
-		return buildFunctionPatterns(d)
-	}
-	if fp, ok := functionPatternsOf[d].Load().([]funcModule); ok {
-		return fp
-	}
-	fp := buildFunctionPatterns(d)
-	functionPatternsOf[d].Store(fp)
-	return fp
+	return functionPatternsOf.get(d, buildFunctionPatterns)
 }
 
 // functionPatternsOf caches functionPatterns by dimension.
-var functionPatternsOf [178]atomic.Value
+var functionPatternsOf = newTableCache[[]funcModule](178)
 
 func buildFunctionPatterns(d int) []funcModule {
 	var out []funcModule

@@ -2,7 +2,6 @@ package decode
 
 import (
 	"errors"
-	"sync/atomic"
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/common"
@@ -182,20 +181,11 @@ func masked(m, i, j int) bool {
 // format and version information, as ZXing's buildFunctionPattern does.
 // The slice is shared (built once per version): read only.
 func functionMask(v *zxdecoder.Version) []bool {
-	n := v.GetVersionNumber()
-	if n < 1 || n >= len(functionMasks) {
-		return buildFunctionMask(v)
-	}
-	if fn, ok := functionMasks[n].Load().([]bool); ok {
-		return fn
-	}
-	fn := buildFunctionMask(v)
-	functionMasks[n].Store(fn)
-	return fn
+	return functionMasks.get(v.GetVersionNumber(), func(int) []bool { return buildFunctionMask(v) })
 }
 
 // functionMasks caches functionMask by version number.
-var functionMasks [41]atomic.Value
+var functionMasks = newTableCache[[]bool](41)
 
 func buildFunctionMask(v *zxdecoder.Version) []bool {
 	d := v.GetDimensionForVersion()
