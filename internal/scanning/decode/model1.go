@@ -1,8 +1,6 @@
 package decode
 
 import (
-	"math/bits"
-
 	"github.com/makiuchi-d/gozxing"
 	zxdecoder "github.com/makiuchi-d/gozxing/qrcode/decoder"
 )
@@ -52,32 +50,18 @@ var model1Capacity = [14]int{26, 46, 72, 100, 134, 170, 212, 256, 306, 358, 416,
 // index of model1Blocks (01 L, 00 M, 11 Q, 10 H, as in Model 2).
 var model1Level = [4]int{1, 0, 3, 2}
 
-// readModel1 reads a sampled grid as a QR Model 1 symbol, trying the
-// mirrored reading when the normal one fails.
-func readModel1(bm *gozxing.BitMatrix) (*symbol, error) {
+// readModel1 reads a sampled grid as a QR Model 1 symbol whose format
+// information (model1Format) is format, transposed when mirrored.
+func readModel1(bm *gozxing.BitMatrix, format int, mirrored bool) (*symbol, error) {
 	d := bm.GetHeight()
 	if d < 21 || d > 73 || d%4 != 1 || bm.GetWidth() != d {
 		return nil, errNoSymbol
 	}
-	for _, mirrored := range []bool{false, true} {
-		if s, err := readModel1As(bm, mirrored); err == nil {
-			return s, nil
-		}
-	}
-	return nil, errNoSymbol
-}
-
-func readModel1As(bm *gozxing.BitMatrix, mirrored bool) (*symbol, error) {
-	d := bm.GetHeight()
 	dark := func(x, y int) bool {
 		if mirrored {
 			return bm.Get(y, x)
 		}
 		return bm.Get(x, y)
-	}
-	format, ok := model1Format(bm, mirrored)
-	if !ok {
-		return nil, errNoSymbol
 	}
 	levelBits, mask := format>>3, format&7
 	version := (d - 17) / 4
@@ -136,21 +120,32 @@ func readModel1As(bm *gozxing.BitMatrix, mirrored bool) (*symbol, error) {
 	return s, nil
 }
 
-// model1Format reads both copies of the format information and returns the
-// five data bits of the Model 1 format codeword nearest to either, when it
-// is at most three bits away (BCH(15,5) corrects three errors).
+// model1Format reports whether both copies of the grid's format
+// information, read normally or transposed (mirrored), are the same exact
+// Model 1 format codeword (the BCH(15,5) code of Model 2 masked with
+// 010100000100101 instead of 101010000010010), and returns its five data
+// bits. An exact match of both copies leaves garbage a chance of 32 in 2³⁰;
+// this is what takes a grid that failed as Model 2 for Model 1. (Some
+// codewords read as one also transposed: both readings are worth a try.)
 func model1Format(bm *gozxing.BitMatrix, mirrored bool) (int, bool) {
 	f1, f2 := formatCopies(bm, mirrored)
-	best, bestDist := 0, 16
-	for data := 0; data < 32; data++ {
-		cw := bch15_5(data) ^ model1FormatMask
-		for _, f := range [2]int{f1, f2} {
-			if dist := bits.OnesCount(uint(f ^ cw)); dist < bestDist {
-				best, bestDist = data, dist
+	data := (f1 ^ model1FormatMask) >> 10
+	return data, f1 == f2 && bch15_5(data) == f1^model1FormatMask
+}
+
+// readModel1Grid reads a grid whose format information is that of a Model
+// 1 symbol, normally or transposed; false when it has none.
+func readModel1Grid(bm *gozxing.BitMatrix) (*symbol, bool) {
+	model1 := false
+	for _, mirrored := range []bool{false, true} {
+		if format, ok := model1Format(bm, mirrored); ok {
+			model1 = true
+			if s, err := readModel1(bm, format, mirrored); err == nil {
+				return s, true
 			}
 		}
 	}
-	return best, bestDist <= 3
+	return nil, model1
 }
 
 // formatCopies reads the two copies of the format information of a d×d

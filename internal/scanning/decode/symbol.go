@@ -40,11 +40,12 @@ func readSymbol(bits *gozxing.BitMatrix) (*symbol, error) {
 		parser.SetMirror(true)
 		var e error
 		if s, e = readParsed(parser, bits, true); e != nil {
-			if !isModel1(bits) {
+			var model1 bool
+			if s, model1 = readModel1Grid(bits); s == nil {
+				if model1 {
+					return nil, errModel1
+				}
 				return nil, err
-			}
-			if s, e = readModel1(bits); e != nil {
-				return nil, errModel1
 			}
 		}
 	}
@@ -66,21 +67,6 @@ func readSymbol(bits *gozxing.BitMatrix) (*symbol, error) {
 // symbol that did not read as one: a retry with another grid will not
 // make it read.
 var errModel1 = errors.New("decode: unreadable QR Model 1 symbol")
-
-// isModel1 reports whether both copies of the grid's format information,
-// read normally or transposed, are the same exact Model 1 format codeword
-// (the BCH(15,5) code of Model 2 masked with 010100000100101 instead of
-// 101010000010010). An exact match of both copies leaves garbage a chance
-// of 32 in 2³⁰.
-func isModel1(bits *gozxing.BitMatrix) bool {
-	for _, mirrored := range []bool{false, true} {
-		f1, f2 := formatCopies(bits, mirrored)
-		if f1 == f2 && bch15_5((f1^model1FormatMask)>>10) == f1^model1FormatMask {
-			return true
-		}
-	}
-	return false
-}
 
 func readParsed(p *zxdecoder.BitMatrixParser, bits *gozxing.BitMatrix, mirrored bool) (*symbol, error) {
 	version, err := p.ReadVersion()

@@ -84,7 +84,7 @@ func TestModel1Recognised(t *testing.T) {
 			}
 		}
 	}
-	if isModel1(bm) {
+	if _, model1 := readModel1Grid(bm); model1 {
 		t.Fatal("a Model 2 symbol taken for Model 1")
 	}
 	// Level H (10), mask 7: data 10111, BCH(15,5) check bits, Model 1 mask.
