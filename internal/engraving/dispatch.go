@@ -238,9 +238,9 @@ func (s *Service) run(rt *machineRT, conn *grbl.Conn, m Machine, j *Job) {
 	defer s.wg.Done()
 	bg := context.WithoutCancel(s.ctx)
 	log := s.log.With("job", j.ID, "machine", m.Name)
-	mc := machineOf(settingsOf(conn.Settings()))
-	mc.HasZ = m.HasZ
-	p, perr := plan(j, mc)
+	live := m // as the controller reports its settings now
+	live.Settings = settingsOf(conn.Settings())
+	p, perr := plan(j, machineFor(&live))
 	if perr == nil {
 		perr = s.store.Update(bg, func(ctx context.Context, tx Tx) error {
 			cur, err := tx.LockJob(ctx, j.ID)
