@@ -230,13 +230,13 @@ func (s *Service) decodePayload(payload string) check {
 	return check{uid: d.ID.String(), format: string(d.Format)}
 }
 
-// classify decodes every payload, looks the items up (all in one go) and
-// gives each check its verdict for a scan of this kind.
-func (s *Service) classify(ctx context.Context, payloads []string, kind Kind) ([]check, error) {
-	checks := make([]check, len(payloads))
+// classify decodes every input's payload, looks the items up (all in one
+// go) and gives each check its verdict for a scan of this kind.
+func (s *Service) classify(ctx context.Context, inputs []input, kind Kind) ([]check, error) {
+	checks := make([]check, len(inputs))
 	var uids []string
-	for i, p := range payloads {
-		checks[i] = s.decodePayload(p)
+	for i, in := range inputs {
+		checks[i] = s.decodePayload(in.payload)
 		if checks[i].verdict == "" {
 			uids = append(uids, checks[i].uid)
 		}
@@ -291,11 +291,7 @@ func (s *Service) record(ctx context.Context, req ScanRequest, source, hash stri
 			location = sess.Location
 		}
 	}
-	payloads := make([]string, len(inputs))
-	for i, in := range inputs {
-		payloads[i] = in.payload
-	}
-	checks, err := s.classify(ctx, payloads, kind)
+	checks, err := s.classify(ctx, inputs, kind)
 	if err != nil {
 		return ScanResult{}, err
 	}
