@@ -55,7 +55,9 @@ func (s *Service) Preview(ctx context.Context, id string) ([]byte, string, error
 		settings = m.Settings
 	}
 	mc := machineFor(m)
-	key := previewKey(&j, settings, mc.HasZ)
+	// The program, so the picture, depends on the job and on what the
+	// generator takes of the machine.
+	key := fmt.Sprintf("%s|%v", j.ID, mc)
 	if b := s.previews.get(key); b != nil {
 		return b, PreviewSimulated, nil
 	}
@@ -65,16 +67,6 @@ func (s *Service) Preview(ctx context.Context, id string) ([]byte, string, error
 	}
 	s.previews.put(key, b)
 	return b, PreviewSimulated, nil
-}
-
-func previewKey(j *Job, settings map[string]float64, hasZ bool) string {
-	var b strings.Builder
-	b.WriteString(j.ID)
-	b.WriteString("|z=" + strconv.FormatBool(hasZ))
-	for _, n := range []int{11, 30, 110, 111, 120, 121} {
-		b.WriteString("|" + strconv.FormatFloat(settings["$"+strconv.Itoa(n)], 'g', -1, 64))
-	}
-	return b.String()
 }
 
 // renderOffline streams j's program for machine mc into a private simulator
