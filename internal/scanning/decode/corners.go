@@ -145,18 +145,8 @@ func cornerRead(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, sizes [3]floa
 		if s, err := sampleAndRead(m, h, d); err == nil {
 			return s, h, d, true
 		}
-		if d > 21 {
-			h = alignGrid(m, h, d, cs)
-			if s, err := sampleAndRead(m, h, d); err == nil {
-				return s, h, d, true
-			}
-		}
-		if d > maxFitDimension {
-			continue
-		}
-		fitted := refitFrom(l, h, d, inverted)
-		if s, err := sampleAndRead(m, fitted, d); err == nil {
-			return s, fitted, d, true
+		if s, h, err := readRefined(m, l, h, cs, d, inverted, refitAll); err == nil {
+			return s, h, d, true
 		}
 	}
 	return nil, Homography{}, 0, false

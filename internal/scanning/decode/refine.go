@@ -37,32 +37,37 @@ func retry(m *gozxing.BitMatrix, l *gray, finders [3]Point2f, align *Point2f, di
 			// No alignment pattern: a parallelogram's fourth corner.
 			cs = append(cs, corr{Point2f{fd - 3.5, fd - 3.5}, Point2f{tr.X - tl.X + bl.X, tr.Y - tl.Y + bl.Y}})
 		}
-		h := fitHomography(cs)
-		if d > 21 {
-			h = alignGrid(m, h, d, cs)
-		}
-		if stages&refitAlign == 0 {
-			// Done before: only the fit.
-		} else if s, e := sampleAndRead(m, h, d); e == nil {
+		s, h, e := readRefined(m, l, fitHomography(cs), cs, d, inverted, stages)
+		if e == nil {
 			return s, h, d, nil
 		} else if errors.Is(e, errModel1) {
 			return nil, h, d, e
 		}
-		// Fit the grid to the function patterns, starting from the finder
-		// centres and the bottom-right corner where h puts them. Larger
-		// symbols have alignment patterns enough for alignGrid, and a fit
-		// of theirs costs too much.
-		if d > maxFitDimension || stages&refitFunction == 0 {
-			continue
-		}
-		fitted := refitFrom(l, h, d, inverted)
-		if s, e := sampleAndRead(m, fitted, d); e == nil {
-			return s, fitted, d, nil
-		} else if errors.Is(e, errModel1) {
-			return nil, fitted, d, e
-		}
 	}
 	return nil, Homography{}, 0, errNoSymbol
+}
+
+// readRefined reads a d×d symbol from grid h, fitted to the
+// correspondences cs: refitted to every alignment pattern it can find and
+// sampled (stage refitAlign; without it, that sampling failed before), then
+// fitted to all function patterns and sampled again (stage refitFunction;
+// larger symbols have alignment patterns enough for alignGrid, and a fit of
+// theirs costs too much). It returns the last grid tried.
+func readRefined(m *gozxing.BitMatrix, l *gray, h Homography, cs []corr, d int, inverted bool, stages retryStages) (*symbol, Homography, error) {
+	if d > 21 {
+		h = alignGrid(m, h, d, cs)
+	}
+	if stages&refitAlign != 0 {
+		if s, e := sampleAndRead(m, h, d); e == nil || errors.Is(e, errModel1) {
+			return s, h, e
+		}
+	}
+	if d > maxFitDimension || stages&refitFunction == 0 {
+		return nil, h, errNoSymbol
+	}
+	fitted := refitFrom(l, h, d, inverted)
+	s, e := sampleAndRead(m, fitted, d)
+	return s, fitted, e
 }
 
 // refitFrom fits a d×d grid to the function patterns of l (fitGrid),
