@@ -41,11 +41,6 @@ var model1Blocks = [14][4][3]int{
 	{{40, 3, 163}, {60, 4, 92}, {60, 5, 62}, {66, 6, 35}},
 }
 
-// model1Capacity is the number of codewords model1Codewords places in a
-// symbol of each version. A few version/level pairs of model1Blocks leave
-// one to four of them over.
-var model1Capacity = [14]int{26, 46, 72, 100, 134, 170, 212, 256, 306, 358, 416, 476, 542, 610}
-
 // model1Level maps the two level bits of the format information to the
 // index of model1Blocks (01 L, 00 M, 11 Q, 10 H, as in Model 2).
 var model1Level = [4]int{1, 0, 3, 2}
@@ -68,7 +63,7 @@ func readModel1(bm *gozxing.BitMatrix, format int, mirrored bool) (*symbol, erro
 	level := model1Level[levelBits]
 	b := model1Blocks[version-1][level]
 	nec, nblocks, ndata := b[0], b[1], b[2]
-	raw := model1Codewords(make([]byte, 0, model1Capacity[version-1]), dark, d, mask)
+	raw := model1Codewords(make([]byte, 0, d*d/8), dark, d, mask)
 	if len(raw) < nblocks*(nec+ndata) {
 		return nil, errNoSymbol
 	}

@@ -9,6 +9,11 @@ import (
 	"github.com/makiuchi-d/gozxing/common/reedsolomon"
 )
 
+// model1Capacity is the number of codewords a Model 1 symbol of each
+// version holds. A few version/level pairs of model1Blocks leave one to four
+// of them over (remainder codewords).
+var model1Capacity = [14]int{26, 46, 72, 100, 134, 170, 212, 256, 306, 358, 416, 476, 542, 610}
+
 // model1Places lists, in placement order, the modules model1Codewords reads
 // for a d×d symbol.
 func model1Places(d int) [][2]int {
