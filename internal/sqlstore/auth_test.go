@@ -403,10 +403,13 @@ func TestBootstrap(t *testing.T) {
 // production argon2id parameters: the time of a login for an unknown user
 // and for a known user with a wrong password must be close. The plan's
 // target is 10 %; the assertion allows 20 % because the test machine is
-// shared. It compares the fastest of the alternating attempts of each kind:
-// load from other tests only ever adds time, so the minimum is the cost of
-// the code path itself, where medians of a few attempts moved by a third
-// when the package tests ran beside others. Both are logged.
+// shared. The attempts alternate, and it compares each unknown-user attempt
+// with the wrong-password attempt right after it: load from the other
+// packages' tests comes and goes over seconds, so two neighbouring attempts
+// see the same load, where the medians (and even the fastest) of each kind
+// over the whole run moved by a quarter to a third when the package tests
+// ran beside others. The median of the pair ratios is asserted; medians and
+// minima are logged.
 func TestLoginTimingDoesNotEnumerateUsers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("argon2id timing test skipped in -short mode")
@@ -421,7 +424,7 @@ func TestLoginTimingDoesNotEnumerateUsers(t *testing.T) {
 	if _, err := svc.CreateUser(ctx, auth.NewUser{Username: "alice", Password: "correct horse", Role: auth.RoleViewer}); err != nil {
 		t.Fatal(err)
 	}
-	const n = 15
+	const n = 25
 	var unknown, wrong []time.Duration
 	for range n {
 		for _, name := range []string{"nobody", "alice"} {
@@ -443,13 +446,19 @@ func TestLoginTimingDoesNotEnumerateUsers(t *testing.T) {
 		slices.Sort(s)
 		return s[len(s)/2]
 	}
+	ratios := make([]float64, n)
+	for i := range ratios {
+		ratios[i] = float64(unknown[i]) / float64(wrong[i])
+	}
+	slices.Sort(ratios)
+	r := ratios[n/2]
+	diff := math.Abs(r-1) / max(r, 1)
 	mu, mw := median(unknown), median(wrong)
 	fu, fw := slices.Min(unknown), slices.Min(wrong)
-	diff := math.Abs(float64(fu-fw)) / float64(max(fu, fw))
-	t.Logf("T4 timing: fastest unknown user %v, wrong password %v, difference %.1f%% (medians %v, %v)",
-		fu.Round(time.Millisecond), fw.Round(time.Millisecond), 100*diff, mu.Round(time.Millisecond), mw.Round(time.Millisecond))
+	t.Logf("T4 timing: unknown user / wrong password, median of %d neighbouring pairs %.3f (%.1f%% apart); medians %v, %v; fastest %v, %v",
+		n, r, 100*diff, mu.Round(time.Millisecond), mw.Round(time.Millisecond), fu.Round(time.Millisecond), fw.Round(time.Millisecond))
 	if diff > 0.20 {
-		t.Errorf("unknown user and wrong password differ by %.1f%% in their fastest time", 100*diff)
+		t.Errorf("unknown user and wrong password differ by %.1f%% in time (median of neighbouring pairs)", 100*diff)
 	}
 }
 
