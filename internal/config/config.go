@@ -18,9 +18,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -352,9 +354,17 @@ func Load(fs *flag.FlagSet, args []string, environ []string) (Config, []Warning,
 		if w != "" {
 			warns = append(warns, Warning{Name: s.name, Message: w})
 		}
+		if s.inert != "" {
+			warns = append(warns, Warning{Name: s.name, Message: "is set but does nothing yet: " + s.inert})
+		}
 		c.sources[s.name] = in.src
 	}
 	warns = append(warns, unknownVariables(environ, table)...)
+	for _, name := range slices.Sorted(maps.Keys(seedInert)) {
+		if strings.TrimSpace(env[name]) != "" {
+			warns = append(warns, Warning{Name: name, Message: seedInert[name]})
+		}
+	}
 	if len(problems) > 0 {
 		return Config{}, warns, invalid(problems)
 	}
@@ -398,7 +408,7 @@ func crossCheck(c *Config) (warns []Warning, problems []string) {
 		}
 	}
 	if c.Target != "all" && c.Auth.JWTSecretKey == "" {
-		warns = append(warns, Warning{Name: "JWT_SECRET_KEY", Message: fmt.Sprintf("is empty with QRMFG_TARGET=%s: this process will make up its own key, so tokens will not verify across processes or restarts", c.Target)})
+		problems = append(problems, fmt.Sprintf("JWT_SECRET_KEY: is empty, but QRMFG_TARGET=%s is one process of the distributed shape, whose processes must share one key to accept each other's tokens (expected the same secret of at least 32 bytes in every process, e.g. the output of openssl rand -hex 32)", c.Target))
 	}
 	if c.Limits.AsyncBatchThreshold > c.Limits.MaxBatch {
 		warns = append(warns, Warning{Name: "QRMFG_ASYNC_BATCH_THRESHOLD", Message: fmt.Sprintf("%d is above QRMFG_MAX_BATCH=%d, so no batch will run in the background", c.Limits.AsyncBatchThreshold, c.Limits.MaxBatch)})

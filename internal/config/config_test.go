@@ -261,7 +261,7 @@ func TestPrecedence(t *testing.T) {
 	t.Run("FlagOverEnv", func(t *testing.T) {
 		t.Parallel()
 		c, _ := mustLoad(t, []string{"--addr", ":9100", "--target=worker", "--data-dir=/var/lib/qrmfg"},
-			"QRMFG_ADDR=:9000", "QRMFG_TARGET=gateway", "QRMFG_DATA_DIR=/srv")
+			"QRMFG_ADDR=:9000", "QRMFG_TARGET=gateway", "QRMFG_DATA_DIR=/srv", "JWT_SECRET_KEY=0123456789abcdef0123456789abcdef")
 		if c.Addr != ":9100" || c.Target != "worker" || c.DataDir != "/var/lib/qrmfg" {
 			t.Errorf("Addr, Target, DataDir = %q, %q, %q", c.Addr, c.Target, c.DataDir)
 		}
@@ -530,9 +530,10 @@ func TestSeedNormalisation(t *testing.T) {
 		{"PostgresURL", []string{"DATABASE_URL=postgres://u:p@db/qrmfg"}, func(c Config) string { return c.Database.URL }, "postgres://u:p@db/qrmfg", nil},
 		{"UpperCaseScheme", []string{"DATABASE_URL=POSTGRESQL://db/q"}, func(c Config) string { return c.Database.URL }, "postgresql://db/q", nil},
 		{"AiosqliteURL", []string{"DATABASE_URL=sqlite+aiosqlite:///./seed.db"}, func(c Config) string { return c.SQLitePath() }, "./seed.db", []string{"DATABASE_URL"}},
-		{"Pyamqp", []string{"BROKER_URL=pyamqp://guest:guest@mq:5672//"}, func(c Config) string { return c.BrokerURL }, "amqp://guest:guest@mq:5672//", []string{"BROKER_URL"}},
-		{"CeleryBrokerURL", []string{"CELERY_BROKER_URL=pyamqp://mq//"}, func(c Config) string { return c.BrokerURL }, "amqp://mq//", []string{"CELERY_BROKER_URL", "BROKER_URL"}},
-		{"CeleryBrokerURLSameAsBrokerURL", []string{"CELERY_BROKER_URL=amqp://mq", "BROKER_URL=amqp://mq"}, func(c Config) string { return c.BrokerURL }, "amqp://mq", []string{"CELERY_BROKER_URL"}},
+		{"Pyamqp", []string{"BROKER_URL=pyamqp://guest:guest@mq:5672//"}, func(c Config) string { return c.BrokerURL }, "amqp://guest:guest@mq:5672//", []string{"BROKER_URL", "BROKER_URL"}},
+		{"CeleryBrokerURL", []string{"CELERY_BROKER_URL=pyamqp://mq//"}, func(c Config) string { return c.BrokerURL }, "amqp://mq//", []string{"CELERY_BROKER_URL", "BROKER_URL", "BROKER_URL"}},
+		{"RabbitMQURL", []string{"RABBITMQ_URL=amqp://mq:5672/"}, func(c Config) string { return c.BrokerURL }, "amqp://mq:5672/", []string{"RABBITMQ_URL", "BROKER_URL"}},
+		{"CeleryBrokerURLSameAsBrokerURL", []string{"CELERY_BROKER_URL=amqp://mq", "BROKER_URL=amqp://mq"}, func(c Config) string { return c.BrokerURL }, "amqp://mq", []string{"CELERY_BROKER_URL", "BROKER_URL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -645,16 +646,58 @@ func TestGatewayNeedsServiceURLs(t *testing.T) {
 
 func TestCrossWarnings(t *testing.T) {
 	t.Parallel()
-	_, w := mustLoad(t, []string{"--target=inventory"}, "QRMFG_ASYNC_BATCH_THRESHOLD=200", "QRMFG_MAX_BATCH=100")
+	_, w := mustLoad(t, []string{"--target=inventory"}, "JWT_SECRET_KEY=0123456789abcdef0123456789abcdef", "QRMFG_ASYNC_BATCH_THRESHOLD=200", "QRMFG_MAX_BATCH=100")
 	var names []string
 	for _, x := range w {
 		names = append(names, x.Name)
 	}
-	if !slices.Equal(names, []string{"JWT_SECRET_KEY", "QRMFG_ASYNC_BATCH_THRESHOLD"}) {
+	if !slices.Equal(names, []string{"QRMFG_ASYNC_BATCH_THRESHOLD"}) {
 		t.Errorf("warnings = %v", w)
 	}
 	if _, w := mustLoad(t, nil); len(w) != 0 {
 		t.Errorf("the embedded shape with an empty key should not warn: %v", w)
+	}
+}
+
+// TestDistributedTargetNeedsJWTKey: each process of the distributed shape
+// made up its own key, so tokens of one were 401 at another; now a
+// distributed target without JWT_SECRET_KEY does not start.
+func TestDistributedTargetNeedsJWTKey(t *testing.T) {
+	t.Parallel()
+	for _, target := range Targets()[1:] {
+		env := []string{"QRMFG_TARGET=" + target}
+		if target == "gateway" {
+			for _, n := range []string{"QR", "INVENTORY", "ENGRAVING", "SCANNING", "AUDIT"} {
+				env = append(env, n+"_SERVICE_URL=http://svc:8000")
+			}
+		}
+		p := mustFail(t, nil, env...)
+		if len(p) != 1 || !strings.HasPrefix(p[0], "JWT_SECRET_KEY: is empty, but QRMFG_TARGET="+target) {
+			t.Errorf("target %s without a key: problems %q", target, p)
+		}
+	}
+}
+
+// TestInertSettingsWarn: settings that are accepted but do nothing in this
+// version say so at start when they are set, and stay quiet when not.
+func TestInertSettingsWarn(t *testing.T) {
+	t.Parallel()
+	_, w := mustLoad(t, nil, "BROKER_URL=amqp://mq", "REDIS_URL=redis://cache:6379/0", "ENABLE_CACHING=true",
+		"ENABLE_MONITORING=true", "REDIS_CLUSTER_ENABLED=false", "CELERY_RESULT_BACKEND=redis://cache/1", "ENABLE_RATE_LIMITING=true")
+	got := map[string]string{}
+	for _, x := range w {
+		got[x.Name] = x.Message
+	}
+	for _, n := range []string{"BROKER_URL", "REDIS_URL", "ENABLE_CACHING", "ENABLE_MONITORING", "REDIS_CLUSTER_ENABLED", "CELERY_RESULT_BACKEND"} {
+		if !strings.Contains(got[n], "does nothing") {
+			t.Errorf("%s: warning %q, want one saying it does nothing", n, got[n])
+		}
+	}
+	if m, ok := got["ENABLE_RATE_LIMITING"]; ok {
+		t.Errorf("ENABLE_RATE_LIMITING works, yet warned: %s", m)
+	}
+	if len(got) != 6 {
+		t.Errorf("warnings %v", w)
 	}
 }
 

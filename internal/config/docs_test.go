@@ -30,7 +30,11 @@ values sorted by name, with secrets masked and where each value came from.
 
 The Python seed's forms are accepted and normalised with a warning:
 ` + "`postgresql+asyncpg://`" + ` in ` + "`DATABASE_URL`" + `, ` + "`pyamqp://`" + ` and the
-` + "`CELERY_BROKER_URL`" + ` name for ` + "`BROKER_URL`" + `.
+` + "`CELERY_BROKER_URL`" + ` and ` + "`RABBITMQ_URL`" + ` names for ` + "`BROKER_URL`" + `.
+The seed's ` + "`REDIS_CLUSTER_ENABLED`" + ` and ` + "`CELERY_RESULT_BACKEND`" + ` are not settings of
+qrmfg; when set they draw a warning saying they do nothing. A process of the
+distributed shape (` + "`QRMFG_TARGET`" + ` other than ` + "`all`" + `) refuses to start without
+` + "`JWT_SECRET_KEY`" + `: its processes must share the key to accept each other's tokens.
 
 ` + Markdown()
 }

@@ -76,6 +76,7 @@ type Setting struct {
 	Values  string // the accepted values
 	Help    string // what it does
 	Secret  bool   // masked in Dump and readable from Name+"_FILE"
+	Inert   string // why it does nothing yet, "" when it works
 }
 
 // Settings returns every setting in documentation order.
@@ -83,7 +84,7 @@ func Settings() []Setting {
 	table := settings()
 	out := make([]Setting, len(table))
 	for i, s := range table {
-		out[i] = Setting{Name: s.name, Flag: s.flag, Default: s.def, Values: s.bind.expect(), Help: s.help, Secret: s.secret != public}
+		out[i] = Setting{Name: s.name, Flag: s.flag, Default: s.def, Values: s.bind.expect(), Help: s.help, Secret: s.secret != public, Inert: s.inert}
 	}
 	return out
 }
@@ -104,6 +105,9 @@ func Markdown() string {
 		help := s.Help
 		if s.Secret {
 			help += fmt.Sprintf(" Secret: masked in dumps; may be read from the file named by `%s_FILE`.", s.Name)
+		}
+		if s.Inert != "" {
+			help += fmt.Sprintf(" **Does nothing yet** (%s); setting it draws a warning at start.", s.Inert)
 		}
 		flag := ""
 		if s.Flag != "" {

@@ -27,7 +27,10 @@ type setting struct {
 	help    string   // one sentence for docs and flag usage
 	secret  secrecy  // secrets are masked and may be read from NAME_FILE
 	aliases []string // seed names honoured with a warning
-	bind    binder
+	// inert says why a setting that is accepted does nothing yet; setting
+	// it draws a warning at start.
+	inert string
+	bind  binder
 }
 
 // settings is the table of every setting, in documentation order. Adding a
@@ -48,11 +51,11 @@ func settings() []setting {
 		{name: "QRMFG_DB_BUSY_TIMEOUT", def: "5s", help: "How long a SQLite write waits for the lock before failing.", bind: duration(func(c *Config) *time.Duration { return &c.Database.BusyTimeout }, 0, time.Minute)},
 
 		// Cache, rate limits, events.
-		{name: "REDIS_URL", secret: password, help: "Redis for rate limits and cache. Empty: in memory.", bind: text(func(c *Config) *string { return &c.RedisURL }, urlScheme("redis", "rediss"), "redis://host:6379/0, rediss://…, or empty")},
-		{name: "BROKER_URL", secret: password, aliases: []string{"CELERY_BROKER_URL"}, help: "RabbitMQ for events. Empty: in-process bus. The seed's CELERY_BROKER_URL and pyamqp:// are accepted.", bind: text(func(c *Config) *string { return &c.BrokerURL }, urlScheme("amqp", "amqps"), "amqp://user:pass@host:5672/vhost, amqps://…, or empty")},
+		{name: "REDIS_URL", secret: password, inert: inertRedis, help: "Redis for rate limits and cache. Empty: in memory.", bind: text(func(c *Config) *string { return &c.RedisURL }, urlScheme("redis", "rediss"), "redis://host:6379/0, rediss://…, or empty")},
+		{name: "BROKER_URL", secret: password, aliases: []string{"CELERY_BROKER_URL", "RABBITMQ_URL"}, inert: "events use the in-process bus in this version", help: "RabbitMQ for events. Empty: in-process bus. The seed's CELERY_BROKER_URL and RABBITMQ_URL names and pyamqp:// are accepted.", bind: text(func(c *Config) *string { return &c.BrokerURL }, urlScheme("amqp", "amqps"), "amqp://user:pass@host:5672/vhost, amqps://…, or empty")},
 
 		// Authentication.
-		{name: "JWT_SECRET_KEY", secret: whole, help: "Key that signs access and refresh tokens. Empty: a random key per start (embedded shape only).", bind: text(func(c *Config) *string { return &c.Auth.JWTSecretKey }, minBytes(32), "at least 32 bytes, e.g. the output of openssl rand -hex 32")},
+		{name: "JWT_SECRET_KEY", secret: whole, help: "Key that signs access and refresh tokens. Empty: a random key per start (embedded shape only; the distributed shape's processes refuse to start without it).", bind: text(func(c *Config) *string { return &c.Auth.JWTSecretKey }, minBytes(32), "at least 32 bytes, e.g. the output of openssl rand -hex 32")},
 		{name: "QRMFG_JWT_PREVIOUS_KEYS", secret: whole, help: "Earlier JWT_SECRET_KEY values, comma-separated: tokens they signed are still accepted during a key rotation; none is used to sign.", bind: list(func(c *Config) *[]string { return &c.Auth.PreviousJWTKeys }, 32, "secrets of at least 32 bytes, comma-separated")},
 		{name: "JWT_ALGORITHM", def: "HS256", help: "Token signature algorithm. Only HS256 is accepted (the algorithm is pinned, RFC 8725).", bind: oneOf(func(c *Config) *string { return &c.Auth.JWTAlgorithm }, "HS256")},
 		{name: "JWT_ACCESS_TOKEN_EXPIRE_MINUTES", def: "15", help: "Lifetime of an access token, in minutes.", bind: minutes(func(c *Config) *time.Duration { return &c.Auth.AccessTokenTTL }, 1, 1440)},
@@ -64,7 +67,7 @@ func settings() []setting {
 		{name: "QRMFG_ADMIN_PASSWORD", secret: whole, help: "Password of the bootstrap admin created on first start. Empty: one is generated and printed once.", bind: text(func(c *Config) *string { return &c.Auth.AdminPassword }, nil, "any text")},
 
 		// Features.
-		{name: "ENABLE_CACHING", def: "true", help: "Cache lookups (in Redis when REDIS_URL is set).", bind: boolean(func(c *Config) *bool { return &c.Features.Caching })},
+		{name: "ENABLE_CACHING", def: "true", inert: "there is no cache in this version", help: "Cache lookups (in Redis when REDIS_URL is set).", bind: boolean(func(c *Config) *bool { return &c.Features.Caching })},
 		{name: "ENABLE_RATE_LIMITING", def: "true", help: "Limit requests per client at the gateway.", bind: boolean(func(c *Config) *bool { return &c.Features.RateLimiting })},
 		{name: "QRMFG_RATE_LIMIT", def: "20", help: "Requests per second per identity (user or API key), on average.", bind: integer(func(c *Config) *int { return &c.Rate.PerSecond }, 1, 1_000_000)},
 		{name: "QRMFG_RATE_LIMIT_BURST", def: "40", help: "Requests an identity may send at once after a quiet spell.", bind: integer(func(c *Config) *int { return &c.Rate.Burst }, 1, 10_000_000)},
@@ -73,7 +76,7 @@ func settings() []setting {
 		{name: "QRMFG_RATE_LIMIT_UPLOADS_PER_MINUTE", def: "600", help: "Photos one identity may upload to scan per minute (burst: a tenth of it).", bind: integer(func(c *Config) *int { return &c.Rate.UploadsPerMin }, 1, 1_000_000)},
 		{name: "QRMFG_RATE_LIMIT_LOGINS_PER_MINUTE", def: "10", help: "Login attempts per account per minute (burst 5); per client address five times as many (burst 20).", bind: integer(func(c *Config) *int { return &c.Rate.LoginsPerMin }, 1, 100_000)},
 		{name: "QRMFG_TRUSTED_PROXIES", help: "Networks of reverse proxies whose X-Forwarded-For names the client (for per-address limits and the audit). Empty: the peer address is the client.", bind: prefixes(func(c *Config) *[]netip.Prefix { return &c.Rate.TrustedProxies }, false)},
-		{name: "ENABLE_MONITORING", def: "true", help: "Serve Prometheus metrics at /metrics.", bind: boolean(func(c *Config) *bool { return &c.Features.Monitoring })},
+		{name: "ENABLE_MONITORING", def: "true", inert: "there is no /metrics endpoint in this version", help: "Serve Prometheus metrics at /metrics.", bind: boolean(func(c *Config) *bool { return &c.Features.Monitoring })},
 
 		// Services of the distributed shape.
 		{name: "QR_SERVICE_URL", help: "Base URL of the qr service. Empty: in this process.", bind: text(func(c *Config) *string { return &c.Services.QR }, httpURL, httpExpect)},
@@ -107,6 +110,15 @@ func settings() []setting {
 		{name: "QRMFG_SIMULATOR", def: "true", help: "Register a simulated laser in the embedded shape.", bind: boolean(func(c *Config) *bool { return &c.Engraving.Simulator })},
 		{name: "QRMFG_SIMULATOR_TIME_SCALE", def: "20", help: "How many times faster than real time the simulated laser runs (1: real time). Its measured machine time is unaffected.", bind: integer(func(c *Config) *int { return &c.Engraving.SimTimeScale }, 1, 10_000)},
 	}
+}
+
+const inertRedis = "rate limits live in each process's memory in this version"
+
+// seedInert lists the seed's variables that are not settings of qrmfg and do
+// nothing; each draws a warning when set.
+var seedInert = map[string]string{
+	"REDIS_CLUSTER_ENABLED": "is the seed's Redis cluster switch; " + inertRedis + ", so it does nothing",
+	"CELERY_RESULT_BACKEND": "is the seed's Celery result store; qrmfg has no Celery and keeps batch results in its database, so it does nothing",
 }
 
 // clean trims surrounding blanks from non-secret values; a secret is taken as
