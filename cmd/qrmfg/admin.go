@@ -34,7 +34,7 @@ func (f *adminFlags) register(fs *flag.FlagSet, cmd string) {
 		fs.StringVar(&f.lines, "lines", "", "production lines the user is restricted to, comma-separated (empty: all)")
 		fs.BoolVar(&f.passwordStdin, "password-stdin", false, "read the password from the first line of standard input instead of generating one")
 	case "audit":
-		fs.StringVar(&f.checkpoints, "checkpoints", "", "verify against the signed checkpoints in this file (an outside copy from `qrmfg audit checkpoints`)")
+		fs.StringVar(&f.checkpoints, "checkpoints", "", "verify against the signed checkpoints in `FILE` (an outside copy from qrmfg audit checkpoints)")
 		fs.StringVar(&f.format, "format", "csv", "export format: csv or json")
 		fs.StringVar(&f.out, "out", "-", "output file (- for standard output)")
 	}
@@ -47,6 +47,9 @@ const auditUsage = "usage: qrmfg audit verify [--checkpoints FILE] | checkpoints
 // openSecurity opens the database (migrating SQLite as serve does; a
 // PostgreSQL schema must be current) and the security modules over it.
 func (m *Main) openSecurity(ctx context.Context) (*sqlstore.DB, *app.Security, error) {
+	if err := m.existingDatabase(); err != nil {
+		return nil, nil, err
+	}
 	db, err := sqlstore.Open(ctx, sqlstore.Options{URL: m.Config.Database.URL, SQLitePath: m.Config.SQLitePath(),
 		PoolSize: 2, MaxOverflow: 1, BusyTimeout: m.Config.Database.BusyTimeout}, nil)
 	if err != nil {
@@ -111,6 +114,14 @@ func (m *Main) user(ctx context.Context, f *adminFlags) error {
 		return err
 	}
 	defer db.Close()
+	// As serve does, the first admin is made when there are no users yet
+	// (a database made by migrate up), except when this command makes the
+	// first user itself.
+	if action != "create" {
+		if err := sec.Bootstrap(ctx, m.Config, m.log); err != nil {
+			return err
+		}
+	}
 	ctx = qrmfg.WithActor(ctx, qrmfg.Actor{Kind: "system", ID: "cli", Name: "qrmfg user"})
 	svc := sec.Auth
 	if action == "list" {

@@ -34,6 +34,9 @@ func TestUserCommands(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	env := []string{"QRMFG_DATA_DIR=" + dir, "QRMFG_ADMIN_PASSWORD=" + testAdminPassword}
+	if _, err := cli(t, env, "", "migrate", "up"); err != nil {
+		t.Fatal(err)
+	}
 	// With users in the database no admin is bootstrapped: make the one the
 	// test server logs in as.
 	if _, err := cli(t, env, testAdminPassword+"\n", "user", "create", "admin", "--role", "admin", "--password-stdin"); err != nil {
@@ -89,6 +92,9 @@ func TestAuditCommands(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	env := []string{"QRMFG_DATA_DIR=" + dir, "QRMFG_ADMIN_PASSWORD=" + testAdminPassword}
+	if _, err := cli(t, env, "", "migrate", "up"); err != nil {
+		t.Fatal(err)
+	}
 	for _, u := range []string{"a1", "a2", "a3", "a4", "a5"} {
 		if _, err := cli(t, env, "a long password\n", "user", "create", u, "--password-stdin"); err != nil {
 			t.Fatal(err)

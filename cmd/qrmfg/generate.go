@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,10 @@ import (
 	"github.com/qrmfg/qrmfg/internal/generation"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 )
+
+// generateFormats are the formats of --format: one file per part (png, svg)
+// or one file for the batch (zip, pdf).
+var generateFormats = []string{"png", "svg", "zip", "pdf"}
 
 // generateFlags are the flags of `qrmfg generate`.
 type generateFlags struct {
@@ -48,6 +53,10 @@ func (m *Main) generate(ctx context.Context, g *generateFlags) error {
 	if g.req.ComponentType == "" || g.req.VendorCode == "" || g.req.LotNumber == "" {
 		return qrmfg.Errorf(qrmfg.EINVALID, "generate needs --type, --vendor and --lot")
 	}
+	if !slices.Contains(generateFormats, g.req.Format) {
+		return qrmfg.FieldError("format", "--format %q is not one the command line writes; use one of %s",
+			g.req.Format, strings.Join(generateFormats, ", "))
+	}
 	files := g.req.Format == "png" || g.req.Format == "svg"
 	req := g.req
 	if files {
@@ -55,6 +64,9 @@ func (m *Main) generate(ctx context.Context, g *generateFlags) error {
 	}
 	if g.server != "" {
 		return m.generateRemote(ctx, g, req, files)
+	}
+	if err := m.existingDatabase(); err != nil {
+		return err
 	}
 	a, err := app.New(ctx, m.Config, m.log, Version())
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -128,7 +129,7 @@ const usage = `qrmfg marks and tracks manufactured parts with QR codes.
 
 Usage:
   qrmfg serve [--addr :8000] [--data-dir ./data] [--target all] [--database-url URL]
-  qrmfg migrate up|status [--database-url URL]
+  qrmfg migrate up|status [--data-dir DIR] [--database-url URL]
   qrmfg generate --type PAD --vendor V0100 --lot L2025-09 --count 100 [--format png|svg|zip|pdf] [--out DIR|FILE] [--server URL]
   qrmfg scan PHOTO... [--server URL] [--session ID] [--device D] [--location L] [--json]
                           read, grade and check the codes in photos (offline: format and signature only)
@@ -136,28 +137,55 @@ Usage:
                           run a simulated GRBL laser controller (see docs/engraving.md)
   qrmfg user create NAME [--role operator] [--lines L1,L2] [--password-stdin]
   qrmfg user reset-password|disable|enable NAME | list
-                          manage users in the configured database
+                          manage users in the configured database (reset-password admin
+                          recovers a lost admin password)
   qrmfg audit verify [--checkpoints FILE] | checkpoints [--out FILE] | export [--format csv|json] [--out FILE]
                           check the audit chain (against an outside copy of the signed checkpoints), export it
   qrmfg config            print the effective configuration (secrets masked)
   qrmfg version
 
-Configuration comes from the environment (see docs/configuration.md); flags override it.
+Flags may follow a command's verbs and arguments; qrmfg COMMAND --help lists the
+command's own. Configuration comes from the environment (see docs/configuration.md);
+flags override it. Only serve and migrate up create a database.
 `
 
+// command is what ParseFlags knows of a subcommand: its usage line (verbs
+// and arguments) and which setting flags it takes besides its own.
+type command struct {
+	usage    string
+	settings []string // flags of the settings table it offers (config.RegisterFlags)
+}
+
+var (
+	dbFlags  = []string{"data-dir", "database-url"}
+	commands = map[string]command{
+		"serve":    {"qrmfg serve [flags]\n\nRuns the server (every module in one process with --target all).", nil},
+		"migrate":  {"qrmfg migrate up|status [flags]\n\nup applies the pending migrations (creating the database if need be); status lists them.", dbFlags},
+		"config":   {"qrmfg config [flags]\n\nPrints the effective configuration, secrets masked.", nil},
+		"generate": {"qrmfg generate --type T --vendor V --lot L [--count N] [flags]\n\nAllocates parts and writes their codes, from the local database or a server (--server).", dbFlags},
+		"scan":     {"qrmfg scan PHOTO... [flags]\n\nReads, grades and checks the codes in photos (offline: format and signature only; --server: against its inventory).", []string{"data-dir"}},
+		"sim":      {"qrmfg sim [flags]\n\nRuns a simulated GRBL laser controller (see docs/engraving.md).", []string{}},
+		"user":     {userUsage, dbFlags},
+		"audit":    {auditUsage, dbFlags},
+	}
+)
+
 // ParseFlags reads the subcommand and its flags, and loads the configuration.
+// Flags may stand anywhere after the subcommand, before or after its verbs
+// and arguments; a flag the subcommand does not take is refused by name.
 func (m *Main) ParseFlags(args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(m.Stderr, usage)
 		return qrmfg.Errorf(qrmfg.EINVALID, "no command given")
 	}
 	m.cmd, args = args[0], args[1:]
-	switch m.cmd {
-	case "serve", "migrate", "config", "generate", "scan", "sim", "user", "audit":
-	case "version", "--version", "-version":
+	cmd, ok := commands[m.cmd]
+	switch {
+	case ok:
+	case m.cmd == "version" || m.cmd == "--version" || m.cmd == "-version":
 		m.cmd = "version"
 		return nil
-	case "help", "-h", "--help":
+	case m.cmd == "help" || m.cmd == "-h" || m.cmd == "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return flag.ErrHelp
 	default:
@@ -165,38 +193,56 @@ func (m *Main) ParseFlags(args []string) error {
 		return qrmfg.Errorf(qrmfg.EINVALID, "unknown command %q", m.cmd)
 	}
 	fs := flag.NewFlagSet("qrmfg "+m.cmd, flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
-	if m.cmd == "generate" {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	switch m.cmd {
+	case "generate":
 		m.gen = &generateFlags{}
 		m.gen.register(fs, m.getenv("QRMFG_TOKEN"))
-	}
-	if m.cmd == "scan" {
+	case "scan":
 		m.scan = &scanFlags{}
 		m.scan.register(fs, m.getenv("QRMFG_TOKEN"))
-	}
-	if m.cmd == "sim" {
+	case "sim":
 		m.sim = &simFlags{}
 		m.sim.register(fs)
-	}
-	if m.cmd == "user" || m.cmd == "audit" {
+	case "user", "audit":
 		m.adm = &adminFlags{}
 		m.adm.register(fs, m.cmd)
 	}
-	cfg, warns, err := config.Load(fs, args, m.Environ)
+	if cmd.settings == nil || len(cmd.settings) > 0 {
+		config.RegisterFlags(fs, cmd.settings...)
+	}
+	pos, err := interleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		printUsage(m.Stdout, fs, cmd.usage)
+		return err
+	}
+	if err != nil {
+		return qrmfg.Errorf(qrmfg.EINVALID, "%v; see qrmfg %s --help", err, m.cmd)
+	}
+	cfg, warns, err := config.FromFlags(fs, m.Environ)
 	if err != nil {
 		return err
 	}
-	m.Config, m.args = cfg, fs.Args()
-	if m.cmd == "scan" || m.cmd == "user" || m.cmd == "audit" {
-		if m.args, err = interleaved(fs, m.args); err != nil {
-			return qrmfg.Errorf(qrmfg.EINVALID, "%v", err)
-		}
-	}
+	m.Config, m.args = cfg, pos
 	m.log = newLogger(m.Stderr, cfg.Log)
 	for _, w := range warns {
 		m.log.Warn("configuration", "variable", w.Name, "warning", w.Message)
 	}
 	return nil
+}
+
+// printUsage writes a subcommand's usage line and its flags, and nothing else.
+func printUsage(w io.Writer, fs *flag.FlagSet, usage string) {
+	fmt.Fprintf(w, "Usage:\n  %s\n", strings.TrimPrefix(usage, "usage: "))
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintln(w, "\nFlags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
 }
 
 func newLogger(w io.Writer, c config.Log) *slog.Logger {
@@ -253,6 +299,9 @@ func (m *Main) serve(ctx context.Context) error {
 		return err
 	}
 	m.app = a
+	if err := a.Security.Bootstrap(ctx, m.Config, m.log); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
@@ -268,6 +317,11 @@ func (m *Main) migrate(ctx context.Context) error {
 	}
 	if len(m.args) > 1 || (action != "up" && action != "status") {
 		return qrmfg.Errorf(qrmfg.EINVALID, "usage: qrmfg migrate up|status")
+	}
+	if action != "up" {
+		if err := m.existingDatabase(); err != nil {
+			return err
+		}
 	}
 	db, err := sqlstore.Open(ctx, sqlstore.Options{URL: m.Config.Database.URL, SQLitePath: m.Config.SQLitePath(),
 		PoolSize: 1, MaxOverflow: 1, BusyTimeout: m.Config.Database.BusyTimeout}, nil)
@@ -305,11 +359,33 @@ func (m *Main) migrate(ctx context.Context) error {
 	return tw.Flush()
 }
 
+// existingDatabase refuses to go on when the SQLite database the
+// configuration names does not exist: only serve and migrate up create one,
+// so that a mistyped --data-dir does not make an empty database and report
+// on it. (A PostgreSQL database is never created; connecting to a missing
+// one fails naming it.)
+func (m *Main) existingDatabase() error {
+	p := m.Config.SQLitePath()
+	if p == "" {
+		return nil
+	}
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		return qrmfg.Errorf(qrmfg.ENOTFOUND, "there is no database at %s: name the right one with --data-dir or --database-url, "+
+			"or create it with `qrmfg serve` or `qrmfg migrate up`", p)
+	} else if err != nil {
+		return fmt.Errorf("database %s: %w", p, err)
+	}
+	return nil
+}
+
 // Close releases what Run opened: the app's workers, bus and database.
 func (m *Main) Close() error {
 	if m.app != nil {
 		err := m.app.Close()
 		m.app = nil
+		if m.cmd == "serve" {
+			m.log.Info("stopped")
+		}
 		return err
 	}
 	return nil

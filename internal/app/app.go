@@ -53,7 +53,10 @@ type App struct {
 
 // New opens the database and builds the modules of cfg.Target. In the
 // embedded shape (SQLite) it applies pending migrations; against PostgreSQL
-// it refuses to start when the schema is behind.
+// it refuses to start when the schema is behind. It does not create the
+// first admin: the commands that should (serve, user) call
+// Security.Bootstrap, so that the generated password is printed by them and
+// not among another command's log lines.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, version string) (*App, error) {
 	ok := false
 	for _, b := range built {
@@ -116,10 +119,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		}
 	}
 	if a.Security, err = NewSecurity(cfg, db, log); err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	if err := a.Security.Bootstrap(ctx, cfg, log); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -264,6 +263,5 @@ func (a *App) Close() error {
 	if a.DB != nil {
 		err = errors.Join(err, a.DB.Close())
 	}
-	a.log.Info("stopped")
 	return err
 }

@@ -276,12 +276,14 @@ func Default() Config {
 }
 
 // RegisterFlags defines on fs the command-line flags of the settings that
-// have one (--addr, --data-dir, --target, --database-url, …). Flags already
-// defined on fs are left alone, so calling it twice is harmless. Load calls it;
-// call it yourself only to print usage before Load.
-func RegisterFlags(fs *flag.FlagSet) {
+// have one (--addr, --data-dir, --target, --database-url, …), or, given
+// names, only those flags. Flags already defined on fs are left alone, so
+// calling it twice is harmless. Load calls it; call it yourself to print
+// usage before Load, or to offer a command only the settings it uses before
+// FromFlags.
+func RegisterFlags(fs *flag.FlagSet, names ...string) {
 	for _, s := range settings() {
-		if s.flag == "" || fs.Lookup(s.flag) != nil {
+		if s.flag == "" || fs.Lookup(s.flag) != nil || len(names) > 0 && !slices.Contains(names, s.flag) {
 			continue
 		}
 		v := &flagValue{s: s.def, isBool: s.isBool()}
@@ -321,13 +323,22 @@ func (v *flagValue) IsBoolFlag() bool { return v.isBool }
 // Warnings are returned even when a value is bad (not on a flag parse error).
 // On error the Config is the zero value.
 func Load(fs *flag.FlagSet, args []string, environ []string) (Config, []Warning, error) {
-	table := settings()
-	flags := map[string]string{}
 	if fs != nil {
 		RegisterFlags(fs)
 		if err := fs.Parse(args); err != nil {
 			return Config{}, nil, &qrmfg.Error{Code: qrmfg.EINVALID, Message: "invalid command line", Err: err}
 		}
+	}
+	return FromFlags(fs, environ)
+}
+
+// FromFlags builds the configuration like Load, from a flag set the caller
+// has already parsed (after RegisterFlags with the settings it offers): the
+// setting flags given on it override environ. fs may be nil.
+func FromFlags(fs *flag.FlagSet, environ []string) (Config, []Warning, error) {
+	table := settings()
+	flags := map[string]string{}
+	if fs != nil {
 		fs.Visit(func(f *flag.Flag) { flags[f.Name] = f.Value.String() })
 	}
 	env := parseEnviron(environ)

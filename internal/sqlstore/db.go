@@ -94,8 +94,10 @@ func openPostgres(ctx context.Context, opt Options, clock qrmfg.Clock) (*DB, err
 }
 
 func openSQLite(ctx context.Context, opt Options, clock qrmfg.Clock) (*DB, error) {
+	// SQLitePath, when given, is the URL already resolved (config.SQLitePath
+	// knows sqlite:////abs.db from sqlite:///rel.db).
 	path := opt.SQLitePath
-	if opt.URL != "" {
+	if path == "" && opt.URL != "" {
 		path = strings.TrimPrefix(strings.TrimPrefix(opt.URL, "sqlite://"), "file:")
 	}
 	if path == "" {
