@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"database/sql"
@@ -183,5 +184,36 @@ func TestCLIErrors(t *testing.T) {
 	_, _, err = cliSplit(t, env, "", "generate", "--type", "PAD", "--vendor", "V0100", "--lot", "L1", "--format", "jpg")
 	if exitCode(err) != 2 || !strings.Contains(describe(err), "png, svg, zip, pdf") {
 		t.Fatalf("--format jpg: %v", err)
+	}
+}
+
+// TestGenerateServerInBackground: above the server's async threshold,
+// generate --server follows the batch and downloads it to --out (it exited
+// 0 having written nothing).
+func TestGenerateServerInBackground(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "QRMFG_ASYNC_BATCH_THRESHOLD=100")
+	out := filepath.Join(t.TempDir(), "batch.zip")
+	stdout, logs, err := cliSplit(t, nil, "", "generate", "--type", "PAD", "--vendor", "V0100", "--lot", "L7", "--count", "300",
+		"--format", "zip", "--out", out, "--server", s.url, "--token", s.token)
+	if err != nil {
+		t.Fatalf("%v\n%s%s", err, stdout, logs)
+	}
+	zr, err := zip.OpenReader(out)
+	if err != nil {
+		t.Fatalf("--out after a background batch: %v\n%s", err, stdout)
+	}
+	defer zr.Close()
+	if len(zr.File) != 301 || !strings.Contains(stdout, "written to "+out) {
+		t.Fatalf("%d files in the ZIP; output %s", len(zr.File), stdout)
+	}
+	// PNG files: the batch's ZIP lands in the directory.
+	dir := t.TempDir()
+	if _, logs, err := cliSplit(t, nil, "", "generate", "--type", "PAD", "--vendor", "V0100", "--lot", "L7", "--count", "200",
+		"--out", dir, "--server", s.url, "--token", s.token); err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	if zips, _ := filepath.Glob(filepath.Join(dir, "*.zip")); len(zips) != 1 {
+		t.Fatalf("ZIPs in --out: %v", zips)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -68,7 +69,12 @@ func (m *Main) generate(ctx context.Context, g *generateFlags) error {
 	if err := m.existingDatabase(); err != nil {
 		return err
 	}
-	a, err := app.New(ctx, m.Config, m.log, Version())
+	// The command writes --out itself: a background copy of the artifact
+	// under the data directory (what the server does for large batches)
+	// would render every code twice.
+	cfg := m.Config
+	cfg.Limits.AsyncBatchThreshold = max(cfg.Limits.MaxBatch, cfg.Limits.AsyncBatchThreshold)
+	a, err := app.New(ctx, cfg, m.log, Version())
 	if err != nil {
 		return err
 	}
@@ -78,6 +84,7 @@ func (m *Main) generate(ctx context.Context, g *generateFlags) error {
 		return err
 	}
 	start := time.Now()
+	pr := m.newProgress("rendering", res.Batch.Count, "codes")
 	if files {
 		if err := os.MkdirAll(g.out, 0o750); err != nil {
 			return fmt.Errorf("create %s: %w", g.out, err)
@@ -87,16 +94,18 @@ func (m *Main) generate(ctx context.Context, g *generateFlags) error {
 			if svg != nil {
 				data, ext = svg, ".svg"
 			}
+			pr.Add(1)
 			return os.WriteFile(filepath.Join(g.out, uid+ext), data, 0o640)
 		})
 	} else {
 		err = writeFile(g.out, func(w io.Writer) error {
 			if req.Format == generation.FormatPDF {
-				return a.Generation.WritePDF(ctx, w, res, nil)
+				return a.Generation.WritePDF(ctx, w, res, pr.Set)
 			}
-			return a.Generation.WriteZIP(ctx, w, res, nil)
+			return a.Generation.WriteZIP(ctx, w, res, pr.Set)
 		})
 	}
+	pr.Finish()
 	if err != nil {
 		return err
 	}
@@ -111,36 +120,41 @@ func (m *Main) generate(ctx context.Context, g *generateFlags) error {
 
 func (m *Main) generateRemote(ctx context.Context, g *generateFlags, req generation.Request, files bool) error {
 	body, _ := json.Marshal(req)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(g.server, "/")+"/qr/generate", bytes.NewReader(body))
+	res, err := g.call(ctx, http.MethodPost, "/qr/generate", bytes.NewReader(body))
 	if err != nil {
-		return qrmfg.Errorf(qrmfg.EINVALID, "--server %q: %v", g.server, err)
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	if g.token != "" {
-		hreq.Header.Set("Authorization", "Bearer "+g.token)
-	}
-	res, err := http.DefaultClient.Do(hreq)
-	if err != nil {
-		return fmt.Errorf("generate on %s: %w", g.server, err)
+		return err
 	}
 	defer res.Body.Close()
-	if res.StatusCode == http.StatusAccepted {
+	id := res.Header.Get("X-Batch-ID")
+	switch res.StatusCode {
+	case http.StatusOK:
+	case http.StatusAccepted:
+		// Above the server's async threshold: follow the rendering, then
+		// download the artifact.
 		var st struct {
 			BatchID string            `json:"batch_id"`
 			Links   map[string]string `json:"links"`
 		}
-		_ = json.NewDecoder(res.Body).Decode(&st)
-		fmt.Fprintf(m.Stdout, "batch %s is rendering on the server; download it from %s%s when done\n", st.BatchID, g.server, st.Links[req.Format])
-		return nil
-	}
-	if res.StatusCode != http.StatusOK {
-		var p struct{ Detail, Code string }
-		_ = json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&p)
-		return qrmfg.Errorf(qrmfg.EINVALID, "server answered %s: %s", res.Status, p.Detail)
+		if err := json.NewDecoder(res.Body).Decode(&st); err != nil || st.BatchID == "" || st.Links[req.Format] == "" {
+			return fmt.Errorf("read the answer of %s: batch id or download link missing (%v)", g.server, err)
+		}
+		id = st.BatchID
+		if err := m.followBatch(ctx, g, st.BatchID); err != nil {
+			return err
+		}
+		if res, err = g.call(ctx, http.MethodGet, st.Links[req.Format], nil); err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return problem(res)
+		}
+	default:
+		return problem(res)
 	}
 	out := g.out
 	if files {
-		out = filepath.Join(g.out, res.Header.Get("X-Batch-ID")+".zip")
+		out = filepath.Join(g.out, id+".zip")
 		if err := os.MkdirAll(g.out, 0o750); err != nil {
 			return err
 		}
@@ -148,8 +162,85 @@ func (m *Main) generateRemote(ctx context.Context, g *generateFlags, req generat
 	if err := writeFile(out, func(w io.Writer) error { _, err := io.Copy(w, res.Body); return err }); err != nil {
 		return err
 	}
-	fmt.Fprintf(m.Stdout, "batch %s written to %s\n", res.Header.Get("X-Batch-ID"), out)
+	fmt.Fprintf(m.Stdout, "batch %s written to %s\n", id, out)
 	return nil
+}
+
+// call makes one request of the server with the command's token.
+func (g *generateFlags) call(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(g.server, "/")+path, body)
+	if err != nil {
+		return nil, qrmfg.Errorf(qrmfg.EINVALID, "--server %q: %v", g.server, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if g.token != "" {
+		req.Header.Set("Authorization", "Bearer "+g.token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, g.server, err)
+	}
+	return res, nil
+}
+
+// problem turns a server's error answer into an error naming its detail.
+func problem(res *http.Response) error {
+	var p struct{ Detail, Code string }
+	_ = json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&p)
+	return qrmfg.Errorf(qrmfg.EINVALID, "server answered %s: %s", res.Status, p.Detail)
+}
+
+// followBatch reads the batch's progress events until it is rendered,
+// drawing the progress on a terminal; a dropped stream is reopened.
+func (m *Main) followBatch(ctx context.Context, g *generateFlags, id string) error {
+	var pr *progress
+	defer func() {
+		if pr != nil {
+			pr.Finish()
+		}
+	}()
+	for {
+		res, err := g.call(ctx, http.MethodGet, "/qr/batches/"+id+"/events", nil)
+		if err != nil {
+			return err
+		}
+		if res.StatusCode != http.StatusOK {
+			err := problem(res)
+			_ = res.Body.Close()
+			return err
+		}
+		var rec generation.Record
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok || json.Unmarshal([]byte(data), &rec) != nil {
+				continue
+			}
+			if pr == nil {
+				pr = m.newProgress("rendering on the server", rec.Total, "codes")
+			}
+			pr.Set(rec.Done)
+			switch rec.Status {
+			case generation.StatusCompleted:
+				_ = res.Body.Close()
+				return nil
+			case generation.StatusFailed:
+				_ = res.Body.Close()
+				return fmt.Errorf("batch %s failed on the server: %s", id, rec.Error)
+			}
+		}
+		_ = res.Body.Close()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // writeFile writes through a temporary file renamed into place, so a failed
