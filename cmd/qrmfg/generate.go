@@ -120,7 +120,7 @@ func (m *Main) generate(ctx context.Context, g *generateFlags) error {
 
 func (m *Main) generateRemote(ctx context.Context, g *generateFlags, req generation.Request, files bool) error {
 	body, _ := json.Marshal(req)
-	res, err := g.call(ctx, http.MethodPost, "/qr/generate", bytes.NewReader(body))
+	res, err := m.call(ctx, g.server, g.token, http.MethodPost, "/qr/generate", "application/json", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func (m *Main) generateRemote(ctx context.Context, g *generateFlags, req generat
 		if err := m.followBatch(ctx, g, st.BatchID); err != nil {
 			return err
 		}
-		if res, err = g.call(ctx, http.MethodGet, st.Links[req.Format], nil); err != nil {
+		if res, err = m.call(ctx, g.server, g.token, http.MethodGet, st.Links[req.Format], "", nil); err != nil {
 			return err
 		}
 		defer res.Body.Close()
@@ -166,25 +166,6 @@ func (m *Main) generateRemote(ctx context.Context, g *generateFlags, req generat
 	return nil
 }
 
-// call makes one request of the server with the command's token.
-func (g *generateFlags) call(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(g.server, "/")+path, body)
-	if err != nil {
-		return nil, qrmfg.Errorf(qrmfg.EINVALID, "--server %q: %v", g.server, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if g.token != "" {
-		req.Header.Set("Authorization", "Bearer "+g.token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, g.server, err)
-	}
-	return res, nil
-}
-
 // problem turns a server's error answer into an error naming its detail.
 func problem(res *http.Response) error {
 	var p struct{ Detail, Code string }
@@ -202,7 +183,7 @@ func (m *Main) followBatch(ctx context.Context, g *generateFlags, id string) err
 		}
 	}()
 	for {
-		res, err := g.call(ctx, http.MethodGet, "/qr/batches/"+id+"/events", nil)
+		res, err := m.call(ctx, g.server, g.token, http.MethodGet, "/qr/batches/"+id+"/events", "", nil)
 		if err != nil {
 			return err
 		}

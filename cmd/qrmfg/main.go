@@ -89,6 +89,7 @@ type Main struct {
 	scan *scanFlags
 	sim  *simFlags
 	adm  *adminFlags
+	inv  *inventoryFlags
 }
 
 // getenv returns the value of name in the Main's environment.
@@ -141,6 +142,8 @@ Usage:
                           recovers a lost admin password)
   qrmfg audit verify [--checkpoints FILE] | checkpoints [--out FILE] | export [--format csv|json] [--out FILE]
                           check the audit chain (against an outside copy of the signed checkpoints), export it
+  qrmfg inventory export [--out FILE] [--status S] [--lot L] ... | import FILE.csv [--dry-run] [--server URL]
+                          export items as CSV, or import them (all rows or none)
   qrmfg config            print the effective configuration (secrets masked)
   qrmfg version
 
@@ -159,14 +162,15 @@ type command struct {
 var (
 	dbFlags  = []string{"data-dir", "database-url"}
 	commands = map[string]command{
-		"serve":    {"qrmfg serve [flags]\n\nRuns the server (every module in one process with --target all).", nil},
-		"migrate":  {"qrmfg migrate up|status [flags]\n\nup applies the pending migrations (creating the database if need be); status lists them.", dbFlags},
-		"config":   {"qrmfg config [flags]\n\nPrints the effective configuration, secrets masked.", nil},
-		"generate": {"qrmfg generate --type T --vendor V --lot L [--count N] [flags]\n\nAllocates parts and writes their codes, from the local database or a server (--server).", dbFlags},
-		"scan":     {"qrmfg scan PHOTO... [flags]\n\nReads, grades and checks the codes in photos (offline: format and signature only; --server: against its inventory).", []string{"data-dir"}},
-		"sim":      {"qrmfg sim [flags]\n\nRuns a simulated GRBL laser controller (see docs/engraving.md).", []string{}},
-		"user":     {userUsage, dbFlags},
-		"audit":    {auditUsage, dbFlags},
+		"serve":     {"qrmfg serve [flags]\n\nRuns the server (every module in one process with --target all).", nil},
+		"migrate":   {"qrmfg migrate up|status [flags]\n\nup applies the pending migrations (creating the database if need be); status lists them.", dbFlags},
+		"config":    {"qrmfg config [flags]\n\nPrints the effective configuration, secrets masked.", nil},
+		"generate":  {"qrmfg generate --type T --vendor V --lot L [--count N] [flags]\n\nAllocates parts and writes their codes, from the local database or a server (--server).", dbFlags},
+		"scan":      {"qrmfg scan PHOTO... [flags]\n\nReads, grades and checks the codes in photos (offline: format and signature only; --server: against its inventory).", []string{"data-dir"}},
+		"sim":       {"qrmfg sim [flags]\n\nRuns a simulated GRBL laser controller (see docs/engraving.md).", []string{}},
+		"user":      {userUsage, dbFlags},
+		"audit":     {auditUsage, dbFlags},
+		"inventory": {inventoryUsage + "\n\nExports items as CSV or imports them (all rows or none), in the local database or on a server (--server).", dbFlags},
 	}
 )
 
@@ -208,6 +212,9 @@ func (m *Main) ParseFlags(args []string) error {
 	case "user", "audit":
 		m.adm = &adminFlags{}
 		m.adm.register(fs, m.cmd)
+	case "inventory":
+		m.inv = &inventoryFlags{}
+		m.inv.register(fs, m.getenv("QRMFG_TOKEN"))
 	}
 	if cmd.settings == nil || len(cmd.settings) > 0 {
 		config.RegisterFlags(fs, cmd.settings...)
@@ -275,6 +282,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.user(ctx, m.adm)
 	case "audit":
 		return m.auditCmd(ctx, m.adm)
+	case "inventory":
+		return m.inventoryCmd(ctx, m.inv)
 	}
 	return qrmfg.Errorf(qrmfg.EINVALID, "unknown command %q", m.cmd)
 }

@@ -4,7 +4,9 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,5 +83,32 @@ func TestGenerateProgressOnTerminal(t *testing.T) {
 	_, logs, err := cliSplit(t, env, "", append(args[:len(args)-1], t.TempDir()+"/c.zip")...)
 	if err != nil || strings.Contains(logs, "rendering") || strings.Contains(logs, "\r") {
 		t.Fatalf("piped: %v, progress written where it is not a terminal:\n%q", err, logs)
+	}
+}
+
+// TestProgressOnTerminal: scanning many photos, CSV export and import show
+// their progress on a terminal.
+func TestProgressOnTerminal(t *testing.T) {
+	t.Parallel()
+	_, env := migratedDataDir(t)
+	dir := t.TempDir()
+	if _, logs, err := cliSplit(t, env, "", "generate", "--type", "PAD", "--vendor", "V0100", "--lot", "L8", "--count", "3", "--out", dir); err != nil {
+		t.Fatal(err, logs)
+	}
+	photos, _ := filepath.Glob(filepath.Join(dir, "*.png"))
+	if shown := onTerminal(t, env, append([]string{"scan"}, photos...)...); !strings.Contains(shown, "\rscanning: ") || !strings.Contains(shown, "/3 photos") {
+		t.Errorf("scan did not show its progress:\n%q", shown)
+	}
+	file := filepath.Join(t.TempDir(), "items.csv")
+	if shown := onTerminal(t, env, "inventory", "export", "--out", file); !strings.Contains(shown, "\rexporting: 3/3 items (100%)") {
+		t.Errorf("export did not show its progress:\n%q", shown)
+	}
+	st, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other := migratedDataDir(t)
+	if shown := onTerminal(t, other, "inventory", "import", file); !strings.Contains(shown, fmt.Sprintf("\rreading %s: %d/%d bytes (100%%)", file, st.Size(), st.Size())) {
+		t.Errorf("import did not show its progress:\n%q", shown)
 	}
 }

@@ -84,7 +84,13 @@ func (m *Main) scanFiles(ctx context.Context, f *scanFlags, files []string) erro
 		}
 	}
 	var failed []string
-	for _, file := range files {
+	pr := m.newProgress("scanning", len(files), "photos")
+	if len(files) < 2 {
+		pr.w = nil // one photo needs no progress
+	}
+	defer pr.Finish()
+	for i, file := range files {
+		pr.Set(i)
 		data, err := os.ReadFile(file)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", file, err)
@@ -95,6 +101,8 @@ func (m *Main) scanFiles(ctx context.Context, f *scanFlags, files []string) erro
 		} else {
 			res, err = scanLocal(ctx, pc, data, m.Config.Limits.MaxUploadBytes, int(m.Config.Limits.MaxImagePixels))
 		}
+		// The results may share the terminal with the progress line.
+		pr.Finish()
 		if err != nil {
 			fmt.Fprintf(m.Stderr, "%s: %s\n", file, qrmfg.ErrorMessage(err))
 			failed = append(failed, file)

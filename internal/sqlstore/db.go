@@ -94,11 +94,12 @@ func openPostgres(ctx context.Context, opt Options, clock qrmfg.Clock) (*DB, err
 }
 
 func openSQLite(ctx context.Context, opt Options, clock qrmfg.Clock) (*DB, error) {
-	// SQLitePath, when given, is the URL already resolved (config.SQLitePath
-	// knows sqlite:////abs.db from sqlite:///rel.db).
+	// As config.SQLitePath reads them: sqlite:///rel.db is relative,
+	// sqlite:////abs.db absolute. SQLitePath, when given, is the URL
+	// already resolved.
 	path := opt.SQLitePath
 	if path == "" && opt.URL != "" {
-		path = strings.TrimPrefix(strings.TrimPrefix(opt.URL, "sqlite://"), "file:")
+		path = strings.TrimPrefix(strings.TrimPrefix(opt.URL, "sqlite:///"), "file:")
 	}
 	if path == "" {
 		return nil, qrmfg.Errorf(qrmfg.EINVALID, "no SQLite path given")

@@ -52,7 +52,7 @@ func Open(tb testing.TB, d sqlstore.Dialect) *sqlstore.DB {
 func URL(tb testing.TB, d sqlstore.Dialect) string {
 	tb.Helper()
 	if d == sqlstore.SQLite {
-		return "sqlite://" + filepath.Join(tb.TempDir(), "qrmfg.db")
+		return "sqlite:///" + filepath.Join(tb.TempDir(), "qrmfg.db") // sqlite:////abs: absolute
 	}
 	base := PostgresURL()
 	admin, err := sql.Open("pgx", base)
