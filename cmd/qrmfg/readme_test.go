@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -92,4 +93,77 @@ func lastCompletedJob(t *testing.T, s *server) string {
 	}
 	t.Fatal("the README's engraving job did not complete in 90 s")
 	return ""
+}
+
+// readmeBlock returns the README's first shell block that contains s.
+func readmeBlock(t *testing.T, s string) string {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
+		if strings.Contains(b[1], s) {
+			return b[1]
+		}
+	}
+	t.Fatalf("no README shell block contains %q", s)
+	return ""
+}
+
+// TestReadmeLoginNeedsPassword: the README's login, run without
+// QRMFG_ADMIN_PASSWORD, stops and names the variable (it sent an empty
+// password and went on with a token that was an error message).
+func TestReadmeLoginNeedsPassword(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	script := strings.ReplaceAll(readmeBlock(t, "/auth/login"), "http://localhost:8000", s.url)
+	cmd := exec.Command("bash", "-e", "-c", script)
+	cmd.Dir = t.TempDir()
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "QRMFG_ADMIN_PASSWORD=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "QRMFG_ADMIN_PASSWORD") {
+		t.Fatalf("the login block without QRMFG_ADMIN_PASSWORD: %v\n%s", err, out)
+	}
+}
+
+// TestDocsStandAlone: every relative link of the README and docs/ names a
+// file of the repository, and nothing points at the design brief outside it
+// (a clone does not have it).
+func TestDocsStandAlone(t *testing.T) {
+	t.Parallel()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	adrs, _ := filepath.Glob(filepath.Join(root, "docs", "adr", "*.md"))
+	files = append(append(files, adrs...), filepath.Join(root, "README.md"))
+	link := regexp.MustCompile(`\]\(([^)#\s]+)(#[^)]*)?\)`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, f)
+		if strings.Contains(string(b), "ARCHITECTURE.md") {
+			t.Errorf("%s refers to ARCHITECTURE.md, which is not in the repository", rel)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(b), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			p := filepath.Join(filepath.Dir(f), target)
+			if r, err := filepath.Rel(root, p); err != nil || strings.HasPrefix(r, "..") {
+				t.Errorf("%s links outside the repository: %s", rel, target)
+			} else if _, err := os.Stat(p); err != nil {
+				t.Errorf("%s links to %s, which does not exist", rel, target)
+			}
+		}
+	}
 }
