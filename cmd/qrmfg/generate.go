@@ -135,8 +135,11 @@ func (m *Main) generateRemote(ctx context.Context, g *generateFlags, req generat
 			BatchID string            `json:"batch_id"`
 			Links   map[string]string `json:"links"`
 		}
-		if err := json.NewDecoder(res.Body).Decode(&st); err != nil || st.BatchID == "" || st.Links[req.Format] == "" {
-			return fmt.Errorf("read the answer of %s: batch id or download link missing (%v)", g.server, err)
+		if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+			return fmt.Errorf("read the answer of %s: %w", g.server, err)
+		}
+		if st.BatchID == "" || st.Links[req.Format] == "" {
+			return fmt.Errorf("the answer of %s has no batch id or no %s download link", g.server, req.Format)
 		}
 		id = st.BatchID
 		if err := m.followBatch(ctx, g, st.BatchID); err != nil {
