@@ -159,6 +159,9 @@ func (m *Main) exportItems(ctx context.Context, f *inventoryFlags, inv *inventor
 		return err
 	}
 	pr := m.newProgress("exporting", total, "items")
+	if f.out == "-" && isTerminal(m.Stdout) {
+		pr.w = nil // the rows themselves scroll by
+	}
 	defer pr.Finish()
 	write := func(w io.Writer) error {
 		cw := &rowCounter{w: w, p: pr}
