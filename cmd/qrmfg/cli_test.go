@@ -87,6 +87,10 @@ func TestFlagsAfterTheVerb(t *testing.T) {
 	if out := mustRun("", "user", "list"); strings.Contains(out, "bob") {
 		t.Fatalf("the user made with --database-url went to the data directory's database:\n%s", out)
 	}
+	// sqlite:////abs.db names an absolute path (it failed to open).
+	if out := mustRun("", "user", "list", "--database-url", "sqlite:///"+filepath.Join(dir, "qrmfg.db")); !strings.Contains(out, "admin") {
+		t.Fatalf("user list --database-url sqlite:////…: %s", out)
+	}
 	env = []string{"QRMFG_DATA_DIR=" + other}
 
 	// Where there is no database, the commands that read one say so.
