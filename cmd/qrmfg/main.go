@@ -156,7 +156,7 @@ flags override it. Only serve and migrate up create a database.
 // and arguments) and which setting flags it takes besides its own.
 type command struct {
 	usage    string
-	settings []string // flags of the settings table it offers (config.RegisterFlags)
+	settings []string // setting flags it offers (config.RegisterFlags): nil all of them, empty none
 }
 
 var (
