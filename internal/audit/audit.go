@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
+	"github.com/qrmfg/qrmfg/internal/textfield"
 )
 
 // Outcome is how the audited operation ended.
@@ -123,7 +124,13 @@ func Normalize(e Entry) (Entry, error) {
 	if e.Actor.Kind == "" {
 		return Entry{}, qrmfg.FieldError("actor", "audit actor kind is required")
 	}
+	// A refused request is recorded with what it sent: a NUL character or
+	// invalid UTF-8 (which PostgreSQL refuses in text) becomes U+FFFD.
+	for _, p := range []*string{&e.Actor.ID, &e.Actor.Name, &e.Action, &e.ObjectType, &e.ObjectID, &e.RequestID} {
+		*p = textfield.Sanitize(*p)
+	}
 	for _, p := range []*json.RawMessage{&e.Before, &e.After} {
+		*p = bytes.ToValidUTF8(*p, []byte("\uFFFD"))
 		if len(*p) == 0 || string(*p) == "null" {
 			*p = nil
 			continue

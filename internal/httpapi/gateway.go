@@ -203,7 +203,15 @@ func (s *Server) gate(ctx huma.Context, next func(huma.Context)) {
 		}
 	}
 	ctx = huma.WithContext(ctx, rctx)
-	next(ctx)
+	status := 0
+	if err := checkText(ctx, r); err != nil {
+		p := s.fail(rctx, err)
+		writeProblem(w, p)
+		status = p.Status
+	} else {
+		next(ctx)
+		status = ctx.Status()
+	}
 	if ru.action != "" {
 		id := ctx.Param(ru.param)
 		if ru.param == "" && sw != nil {
@@ -212,7 +220,7 @@ func (s *Server) gate(ctx huma.Context, next func(huma.Context)) {
 				id = sw.Header().Get("X-Batch-ID") // a file answer (ZIP, PDF)
 			}
 		}
-		s.auditMutation(rctx, ru, id, ctx.Status(), body)
+		s.auditMutation(rctx, ru, id, status, body)
 	}
 }
 

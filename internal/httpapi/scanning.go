@@ -17,6 +17,7 @@ import (
 
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 	"github.com/qrmfg/qrmfg/internal/scanning"
+	"github.com/qrmfg/qrmfg/internal/textfield"
 )
 
 // scanUploadPath is the photo upload; its body may be as large as the
@@ -336,6 +337,9 @@ func readScanUpload(r *http.Request, limit int64) (scanning.ScanRequest, []byte,
 			}
 			if len(b) > 1024 {
 				return req, nil, qrmfg.FieldError(name, "field %q is longer than 1024 bytes", name)
+			}
+			if err := textfield.Check(name, string(b)); err != nil {
+				return req, nil, err
 			}
 			switch name {
 			case "session_id":

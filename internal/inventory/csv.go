@@ -14,6 +14,7 @@ import (
 	"github.com/qrmfg/qrmfg/internal/csvcell"
 	"github.com/qrmfg/qrmfg/internal/partid"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
+	"github.com/qrmfg/qrmfg/internal/textfield"
 )
 
 // csvColumns are the columns of an export, in order. Imports accept any
@@ -87,6 +88,7 @@ func (s *Service) ImportCSV(ctx context.Context, r io.Reader, dryRun bool) (Impo
 		return rep, qrmfg.FieldError("file", "cannot read the CSV header: %v", err)
 	}
 	col := map[string]int{}
+	var names []string // the columns by index (header is reused by the reader)
 	known := map[string]bool{}
 	for _, c := range csvColumns {
 		known[c] = true
@@ -100,6 +102,7 @@ func (s *Service) ImportCSV(ctx context.Context, r io.Reader, dryRun bool) (Impo
 			return rep, qrmfg.FieldError("file", "column %q appears twice in the header", h)
 		}
 		col[h] = i
+		names = append(names, h)
 	}
 	if _, ok := col["uid"]; !ok {
 		return rep, qrmfg.FieldError("file", "the header has no uid column")
@@ -131,6 +134,10 @@ func (s *Service) ImportCSV(ctx context.Context, r io.Reader, dryRun bool) (Impo
 		}
 		if len(rec) != len(header) {
 			addErr(line, "", "row has %d fields, the header has %d", len(rec), len(header))
+			continue
+		}
+		if i, bad := badCell(rec); bad != "" {
+			addErr(line, names[i], "%s %s", names[i], bad)
 			continue
 		}
 		for i := range rec {
@@ -187,6 +194,17 @@ func (s *Service) ImportCSV(ctx context.Context, r io.Reader, dryRun bool) (Impo
 	}
 	rep.Imported = len(items)
 	return rep, nil
+}
+
+// badCell finds the first cell of a row holding text no database should
+// take (a NUL character, invalid UTF-8): its index and the problem.
+func badCell(rec []string) (int, string) {
+	for i, v := range rec {
+		if p := textfield.Problem(v); p != "" {
+			return i, p
+		}
+	}
+	return 0, ""
 }
 
 func countLines(errs []RowError) int {
