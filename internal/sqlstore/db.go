@@ -262,7 +262,8 @@ type txn struct {
 }
 
 // mapError turns driver errors into qrmfg errors where the cause is known:
-// unique violations become ECONFLICT, lock time-outs EUNAVAILABLE. It matches
+// unique violations become ECONFLICT, lock time-outs EUNAVAILABLE, text
+// PostgreSQL cannot store EINVALID. It matches
 // driver error codes, never message text.
 func mapError(err error) error {
 	if err == nil {
@@ -280,6 +281,10 @@ func mapError(err error) error {
 			return &qrmfg.Error{Code: qrmfg.ECONFLICT, Message: "the record refers to one that does not exist", Err: err}
 		case "40001", "40P01", "55P03":
 			return &qrmfg.Error{Code: qrmfg.EUNAVAILABLE, Message: "the database is busy; retry", Err: err}
+		case "22021", "22P05":
+			// A NUL character or invalid UTF-8 in text or JSONB; the API
+			// refuses such input first, naming the field.
+			return &qrmfg.Error{Code: qrmfg.EINVALID, Message: "the text holds a NUL character or invalid UTF-8, which cannot be stored", Err: err}
 		case "57P01", "57P02", "57P03", "08000", "08003", "08006":
 			return &qrmfg.Error{Code: qrmfg.EUNAVAILABLE, Message: "the database is unavailable", Err: err}
 		}
