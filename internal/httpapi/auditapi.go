@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -32,9 +33,11 @@ type auditListInput struct {
 	AuditFilterInput
 	After int64 `query:"after" minimum:"0" doc:"Cursor: entries after this seq (next_after of the previous page)"`
 	Limit int   `query:"limit" minimum:"1" maximum:"1000" default:"100"`
+	pageQuery
 }
 
 type auditListOutput struct {
+	Link string `header:"Link" doc:"rel=next link to the following page"`
 	Body struct {
 		Events    []audit.Entry `json:"events"`
 		NextAfter int64         `json:"next_after,omitempty" doc:"Pass as after for the next page; absent on the last page"`
@@ -93,6 +96,9 @@ func (s *Server) registerAudit() {
 			}
 			out := &auditListOutput{}
 			out.Body.Events, out.Body.NextAfter = es, next
+			if next > 0 {
+				out.Link = in.nextLink("after", strconv.FormatInt(next, 10))
+			}
 			if out.Body.Events == nil {
 				out.Body.Events = []audit.Entry{}
 			}

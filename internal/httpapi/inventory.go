@@ -50,6 +50,7 @@ type ItemsFilterInput struct {
 
 type listItemsInput struct {
 	ItemsFilterInput
+	pageQuery
 	Sort   string `query:"sort" enum:"uid,created_at,updated_at,serial" default:"uid"`
 	Order  string `query:"order" enum:"asc,desc" default:"asc"`
 	Limit  int    `query:"limit" default:"50" doc:"Page size, 1 to 1000"`
@@ -311,11 +312,7 @@ func (s *Server) registerInventory() {
 			if err != nil {
 				return nil, s.fail(ctx, err)
 			}
-			out := &listItemsOutput{Body: page}
-			if page.NextCursor != "" {
-				out.Link = `<?cursor=` + page.NextCursor + `>; rel="next"`
-			}
-			return out, nil
+			return &listItemsOutput{Body: page, Link: in.nextLink("cursor", page.NextCursor)}, nil
 		})
 	huma.Register(s.api, huma.Operation{OperationID: "get-item", Method: http.MethodGet, Path: "/inventory/items/{uid}",
 		Summary: "Get an item with its history", Tags: tags},

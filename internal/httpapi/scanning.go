@@ -45,6 +45,7 @@ type listScansInput struct {
 	To        time.Time `query:"to" doc:"RFC 3339; exclusive"`
 	Limit     int       `query:"limit" default:"100" doc:"Page size, 1 to 1000"`
 	Cursor    string    `query:"cursor" doc:"next_cursor of the previous page"`
+	pageQuery
 }
 
 type listScansOutput struct {
@@ -115,11 +116,7 @@ func (s *Server) registerScanning() {
 			if err != nil {
 				return nil, s.fail(ctx, err)
 			}
-			out := &listScansOutput{Body: page}
-			if page.NextCursor != "" {
-				out.Link = `<?cursor=` + page.NextCursor + `>; rel="next"`
-			}
-			return out, nil
+			return &listScansOutput{Body: page, Link: in.nextLink("cursor", page.NextCursor)}, nil
 		})
 	huma.Register(s.api, huma.Operation{OperationID: "open-session", Method: http.MethodPost, Path: "/scanning/sessions",
 		Summary: "Open a scanning session", Tags: tags, DefaultStatus: http.StatusCreated, MaxBodyBytes: s.opt.MaxBodyBytes,
