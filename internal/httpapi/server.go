@@ -157,6 +157,11 @@ func cacheFor(d time.Duration, h http.Handler) http.Handler {
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
+// traceparentPattern is W3C trace context: version, trace id, parent id and
+// flags in lower-case hex, and what a later version may append. Any other
+// value is dropped (it would be stored with the request's events).
+var traceparentPattern = regexp.MustCompile(`^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[!-~]*)?$`)
+
 type statusWriter struct {
 	http.ResponseWriter
 	status int
@@ -200,7 +205,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		ctx := qrmfg.WithRequestID(r.Context(), id)
 		ctx = context.WithValue(ctx, clientAddrKey{}, clientIP(r, s.opt.TrustedProxies))
-		if tp := r.Header.Get("traceparent"); tp != "" && len(tp) <= 128 {
+		if tp := r.Header.Get("traceparent"); len(tp) <= 128 && traceparentPattern.MatchString(tp) {
 			ctx = qrmfg.WithTraceParent(ctx, tp)
 		}
 		h := w.Header()

@@ -177,3 +177,28 @@ func TestTextWithNULOrBadUTF8(t *testing.T) {
 		}
 	})
 }
+
+// TestMalformedTraceparentIsIgnored: a traceparent header that is not W3C
+// trace context (here with bytes that are not UTF-8) is dropped, as the
+// W3C recommendation says, instead of failing the mutation whose events
+// would carry it.
+func TestMalformedTraceparentIsIgnored(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		env := newFullEnv(t, db)
+		for _, tp := range []string{"00-\xff\xfe-01", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"} {
+			req := httptest.NewRequest("POST", "/inventory/batches", strings.NewReader(`{"component_type":"PAD","vendor_code":"V0100","lot_number":"L2025-10","count":1}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("traceparent", tp)
+			rec := httptest.NewRecorder()
+			env.api.ServeHTTP(rec, req)
+			if rec.Code != http.StatusCreated {
+				t.Errorf("allocate with traceparent %q: %d %s", tp, rec.Code, rec.Body)
+			}
+		}
+		var traced int
+		if err := db.SQL().QueryRow(`SELECT count(*) FROM outbox WHERE traceparent LIKE '00-4bf92f35%'`).Scan(&traced); err != nil || traced == 0 {
+			t.Errorf("the well-formed traceparent is on %d outbox events (%v), want some", traced, err)
+		}
+	})
+}
