@@ -18,6 +18,7 @@ import (
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 	"github.com/qrmfg/qrmfg/internal/scanning/decode"
 	"github.com/qrmfg/qrmfg/internal/scanning/grade"
+	"github.com/qrmfg/qrmfg/internal/textfield"
 )
 
 // Service validates and records scans and runs sessions.
@@ -84,7 +85,7 @@ func (r *ScanRequest) validate() error {
 	if len(r.Location) > maxLocationLen || !utf8.ValidString(r.Location) {
 		return qrmfg.FieldError("location", "location must be valid UTF-8 of at most %d bytes", maxLocationLen)
 	}
-	r.Device, r.Location = storable(r.Device), storable(r.Location)
+	r.Device, r.Location = textfield.Sanitize(r.Device), textfield.Sanitize(r.Location)
 	if len(r.SessionID) > 64 {
 		return qrmfg.FieldError("session_id", "session_id is longer than 64 characters")
 	}
@@ -309,7 +310,7 @@ func (s *Service) record(ctx context.Context, req ScanRequest, source, hash stri
 		}
 		for i, in := range inputs {
 			c := checks[i]
-			sc := Scan{ID: qrmfg.NewID(), Payload: storable(in.payload), Verdict: c.verdict, Reason: c.reason, UID: c.uid, Format: c.format,
+			sc := Scan{ID: qrmfg.NewID(), Payload: textfield.Sanitize(in.payload), Verdict: c.verdict, Reason: c.reason, UID: c.uid, Format: c.format,
 				Source: source, Device: req.Device, Location: location, Actor: actor, SessionID: req.SessionID,
 				ImageSHA256: hash, Grade: in.grade, At: tx.Now()}
 			if sess != nil && c.item != nil {
@@ -375,15 +376,6 @@ func (s *Service) recordMarkGrades(ctx context.Context, codes []Outcome) {
 			s.log.Warn("cannot record the mark grade on the item", "uid", c.UID, "scan", c.ID, "err", err)
 		}
 	}
-}
-
-// storable makes a payload safe for any database: invalid UTF-8 and NUL
-// bytes (which PostgreSQL text refuses) become U+FFFD.
-func storable(p string) string {
-	if strings.IndexByte(p, 0) >= 0 {
-		p = strings.ReplaceAll(p, "\x00", "\uFFFD")
-	}
-	return strings.ToValidUTF8(p, "\uFFFD")
 }
 
 // ScanEventData is the data of a scanning.scan.recorded event.

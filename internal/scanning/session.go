@@ -13,6 +13,7 @@ import (
 	"github.com/qrmfg/qrmfg/internal/inventory"
 	"github.com/qrmfg/qrmfg/internal/partid"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
+	"github.com/qrmfg/qrmfg/internal/textfield"
 )
 
 // Kind is what a session is for.
@@ -187,6 +188,12 @@ func (s *Service) OpenSession(ctx context.Context, req SessionRequest) (Session,
 	}
 	if len(req.Name) > 200 {
 		return Session{}, qrmfg.FieldError("name", "name is longer than 200 characters")
+	}
+	if err := textfield.Check("name", req.Name); err != nil {
+		return Session{}, err
+	}
+	if err := textfield.Check("location", req.Location); err != nil {
+		return Session{}, err
 	}
 	if (kind == KindReceive || kind == KindMove) && req.Location == "" {
 		return Session{}, qrmfg.FieldError("location", "a %s session needs the location the items go to", kind)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/qrmfg/qrmfg/internal/inventory"
+	"github.com/qrmfg/qrmfg/internal/partid"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 	"github.com/qrmfg/qrmfg/internal/scanning"
 	"github.com/qrmfg/qrmfg/internal/sqlstore"
@@ -28,6 +30,36 @@ func TestTextTheDatabaseRefuses(t *testing.T) {
 			if _, err := db.Scanning().ListScans(ctx, scanning.ScanFilter{UID: uid, Limit: 10}); err != nil && qrmfg.ErrorCode(err) != qrmfg.EINVALID {
 				t.Errorf("ListScans(%q) = %v, want no error or invalid", uid, err)
 			}
+		}
+	})
+}
+
+// TestSessionNameMustBeText: the scanning service refuses a session name or
+// location with a NUL character or invalid UTF-8 on both databases, naming
+// the field, and opens nothing.
+func TestSessionNameMustBeText(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		inv := inventory.NewService(db.Inventory(), inventory.DefaultLimits())
+		if _, err := inv.AllocateBatch(ctx, inventory.AllocateRequest{ComponentType: "PAD", VendorCode: "V0100", LotNumber: "L2025-09", Count: 2}); err != nil {
+			t.Fatal(err)
+		}
+		svc := scanning.NewService(db.Scanning(), inv, &partid.PayloadConfig{Keys: partid.NewKeyring()}, scanning.Options{}, nil)
+		lot := scanning.Expected{Lot: &scanning.ExpectedLot{ComponentType: "PAD", VendorCode: "V0100", LotNumber: "L2025-09"}}
+		for _, c := range []struct{ name, location, field string }{
+			{"night\x00shift", "", "name"},
+			{"night\xffshift", "", "name"},
+			{"night shift", "dock\x003", "location"},
+		} {
+			_, err := svc.OpenSession(ctx, scanning.SessionRequest{Kind: "count", Name: c.name, Location: c.location, Expected: lot})
+			if e := qrmfg.AsError(err); e == nil || e.Code != qrmfg.EINVALID || e.Field != c.field {
+				t.Errorf("OpenSession(name %q, location %q) = %v, want invalid %s", c.name, c.location, err, c.field)
+			}
+		}
+		var n int
+		if err := db.SQL().QueryRow(`SELECT count(*) FROM scan_sessions`).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%d sessions stored (%v), want none", n, err)
 		}
 	})
 }
