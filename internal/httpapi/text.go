@@ -41,10 +41,11 @@ func checkText(ctx huma.Context, r *http.Request) error {
 	// The operation reads the body again; a read error (over the size
 	// limit) is kept for it to answer.
 	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
-	if err != nil {
-		return nil
+	var bad error
+	if err == nil {
+		bad = located(textfield.CheckJSON(body), "body")
 	}
-	return located(textfield.CheckJSON(body), "body")
+	return bad
 }
 
 // located puts the part of the request an error's field is in before the

@@ -82,12 +82,14 @@ func CheckJSON(doc []byte) error {
 		}
 		return b.String()
 	}
-	for {
+	// next reads a token and where it starts; it stops at the end or at
+	// what is not JSON (which the decoder of the body reports).
+	next := func() (json.Token, int64, bool) {
 		start := dec.InputOffset()
 		tok, err := dec.Token()
-		if err != nil {
-			return nil
-		}
+		return tok, start, err == nil
+	}
+	for tok, start, ok := next(); ok; tok, start, ok = next() {
 		var top *frame
 		if len(stack) > 0 {
 			top = stack[len(stack)-1]
@@ -96,10 +98,7 @@ func CheckJSON(doc []byte) error {
 		case json.Delim:
 			switch t {
 			case '{', '[':
-				stack = append(stack, &frame{object: t == '{', atKey: t == '{', index: -1})
-				if t == '[' {
-					stack[len(stack)-1].index = 0
-				}
+				stack = append(stack, &frame{object: t == '{', atKey: t == '{'})
 				continue
 			default:
 				stack = stack[:len(stack)-1]
@@ -132,6 +131,7 @@ func CheckJSON(doc []byte) error {
 			top.index++
 		}
 	}
+	return nil
 }
 
 func nonEmpty(s, otherwise string) string {
