@@ -18,6 +18,19 @@ import (
 // text with a 500, SQLite would store it. The error names the parameter
 // ("query.location") or the body field ("body.attributes.color").
 func checkText(ctx huma.Context, r *http.Request) error {
+	// The body is read first, whatever is refused, so that the audit trail
+	// has the request of a refused mutation.
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody && strings.Contains(r.Header.Get("Content-Type"), "json") {
+		var err error
+		body, err = io.ReadAll(r.Body)
+		// The operation reads the body again; a read error (over the size
+		// limit) is kept for it to answer.
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
+		if err != nil {
+			body = nil
+		}
+	}
 	for _, p := range ctx.Operation().Parameters {
 		var values []string
 		switch p.In {
@@ -34,18 +47,7 @@ func checkText(ctx huma.Context, r *http.Request) error {
 			}
 		}
 	}
-	if r.Body == nil || r.Body == http.NoBody || !strings.Contains(r.Header.Get("Content-Type"), "json") {
-		return nil
-	}
-	body, err := io.ReadAll(r.Body)
-	// The operation reads the body again; a read error (over the size
-	// limit) is kept for it to answer.
-	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
-	var bad error
-	if err == nil {
-		bad = located(textfield.CheckJSON(body), "body")
-	}
-	return bad
+	return located(textfield.CheckJSON(body), "body")
 }
 
 // located puts the part of the request an error's field is in before the

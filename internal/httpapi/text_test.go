@@ -172,7 +172,8 @@ func TestTextWithNULOrBadUTF8(t *testing.T) {
 		} else if after := string(es[0].After); !strings.Contains(after, `"status":422`) || !strings.Contains(after, `"color":"re\u0000d"`) {
 			t.Errorf("audit record of the refused allocation: %s", after)
 		}
-		if es := events("action=inventory.item.transition"); len(es) != 1 || es[0].ObjectID != "PAD\uFFFD" || !strings.Contains(string(es[0].After), `"status":422`) {
+		if es := events("action=inventory.item.transition"); len(es) != 1 || es[0].ObjectID != "PAD\uFFFD" ||
+			!strings.Contains(string(es[0].After), `"status":422`) || !strings.Contains(string(es[0].After), `"to":"engraved"`) {
 			t.Errorf("audit records of the refused transition: %+v", es)
 		}
 	})
