@@ -334,4 +334,7 @@ func TestKillDuringEngraving(t *testing.T) {
 		t.Fatalf("resume: %d %s", r.status, r.body)
 	}
 	poll(s, "/engraving/jobs/"+next, "start", func(j map[string]any) bool { return j["status"] != "queued" })
+	poll(s, "/audit/events?action=engraving.machine.resume&object_id="+machine, "audit entry of the resume", func(a map[string]any) bool {
+		return len(a["events"].([]any)) == 1
+	})
 }
