@@ -146,11 +146,6 @@ func (s *Service) interruptStale(ctx context.Context, before time.Time, code, te
 		s.publishJob(&out[i])
 	}
 	for _, m := range machines {
-		if rt := s.runtime(m.ID); rt != nil {
-			rt.mu.Lock()
-			rt.paused = true
-			rt.mu.Unlock()
-		}
 		s.log.Warn("machine paused until an operator resumes it", "machine", m.Name, "reason", m.PauseReason)
 		s.publishMachine(s.status(m))
 	}
@@ -179,7 +174,7 @@ func (s *Service) dispatch() {
 		}
 		rt.mu.Lock()
 		conn := rt.conn
-		ok := conn != nil && conn.Err() == nil && rt.state == MachineIdle && !rt.paused
+		ok := conn != nil && conn.Err() == nil && rt.state == MachineIdle && rt.hold == ""
 		if ok {
 			rt.state = MachineBusy // reserved while claiming
 		}
@@ -208,28 +203,25 @@ func (s *Service) claim(rt *machineRT, conn *grbl.Conn) (*Job, Machine, error) {
 	if conn.NeedsHoming() || conn.Alarm() != nil || conn.LastStatus().State != "Idle" {
 		return nil, Machine{}, nil //nolint:nilerr // an alarm means "no job for this machine now", not a dispatch failure
 	}
-	// The machine is read locked in the claiming transaction: a pause
-	// written meanwhile (an operator, or another dispatcher finding this
-	// machine's last job interrupted) is seen before a job is taken.
-	var m Machine
+	// The pause lives in the database only, so a pause or a resume made
+	// through any process holds here. A read first: a paused machine costs
+	// no write transaction. Then the machine is read locked in the claiming
+	// transaction, so a pause written meanwhile (an operator, or another
+	// dispatcher finding this machine's last job interrupted) is seen
+	// before a job is taken.
+	m, err := s.store.GetMachine(s.ctx, rt.id)
+	if err != nil || m.Paused || m.HomeRequired {
+		return nil, m, err
+	}
 	var job *Job
-	paused := false
-	err := s.store.Update(s.ctx, func(ctx context.Context, tx Tx) error {
+	err = s.store.Update(s.ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		if m, err = tx.LockMachine(ctx, rt.id); err != nil {
+		if m, err = tx.LockMachine(ctx, rt.id); err != nil || m.Paused || m.HomeRequired {
 			return err
-		}
-		if paused = m.Paused || m.HomeRequired; paused {
-			return nil
 		}
 		job, err = tx.ClaimJob(ctx, fitOf(m))
 		return err
 	})
-	if err == nil && paused {
-		rt.mu.Lock()
-		rt.paused = true
-		rt.mu.Unlock()
-	}
 	return job, m, err
 }
 
@@ -500,8 +492,11 @@ func (s *Service) finish(ctx context.Context, rt *machineRT, conn *grbl.Conn, m 
 	}
 	rt.mu.Lock()
 	rt.jobID, rt.stopReason = "", ""
-	if out.pause != "" {
-		rt.paused = true
+	if err != nil && out.pause != "" {
+		// The pause is not stored: hold the machine here until an operator
+		// resumes it (the job stays running in the database until it is
+		// found lost or the server restarts, which pauses the machine there).
+		rt.hold = out.pause + " (job " + j.ID + "; its end could not be recorded)"
 	}
 	if connErr != nil {
 		if rt.conn == conn {

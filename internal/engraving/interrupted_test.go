@@ -185,3 +185,35 @@ func TestInterruptedJobHoldsItsItems(t *testing.T) {
 		}
 	})
 }
+
+// With several dispatchers on one database, a pause and a resume made
+// through one of them hold for the machine another one drives: the resume
+// lifts the pause there too.
+func TestResumeThroughAnotherDispatcher(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		opt := engraving.Options{DispatchInterval: 50 * time.Millisecond}
+		api := setupWith(t, db, opt)
+		driver := setupWith(t, db, opt)
+		_, m := driver.sim(t, "sim-shared", grblsim.Config{TimeScale: 2000})
+		uids := api.allocate(t, 2)
+		if _, err := api.svc.Pause(ctx, m.ID, "inspect the fixture"); err != nil {
+			t.Fatal(err)
+		}
+		j, err := api.svc.Create(ctx, engraving.CreateRequest{ItemUID: uids[0], Laser: fastLaser})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // several dispatch rounds of the driver
+		if got, _ := api.svc.Get(ctx, j.ID); got.Status != engraving.JobQueued {
+			t.Fatalf("job %s on a paused machine", got.Status)
+		}
+		if _, err := api.svc.Resume(ctx, m.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got := api.wait(t, j.ID, "end", final); got.Status != engraving.JobCompleted {
+			t.Fatalf("job after the resume: %s %s", got.Status, got.ErrorText)
+		}
+	})
+}
