@@ -257,3 +257,84 @@ func checkBatchesWhole(t *testing.T, d sqlstore.Dialect, dbURL string, acked int
 		t.Fatalf("lot counter %d is not past the highest serial %d", next.Int64, maxSerial.Int64)
 	}
 }
+
+// TestKillDuringEngraving kills the process (SIGKILL) while the embedded
+// laser burns a job with the next job queued, and restarts it: the job is
+// interrupted, its machine is paused (stored, visible in the API) and the
+// queued job is not claimed until an operator resumes the machine; a new
+// job for the interrupted job's item is refused naming that job.
+func TestKillDuringEngraving(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills a real process")
+	}
+	t.Parallel()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Real time: the seed's job takes about two minutes of machine time.
+	env := []string{"QRMFG_DATA_DIR=" + t.TempDir(), "QRMFG_SIMULATOR_TIME_SCALE=1"}
+	attach := func(url string) *server { return &server{t: t, url: url, token: loginAt(t, url)} }
+	poll := func(s *server, path, what string, cond func(map[string]any) bool) map[string]any {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			r := s.do("GET", path, "", "")
+			v := r.json(t)
+			if r.status == 200 && cond(v) {
+				return v
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no %s: %d %s", path, what, r.status, r.body)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	cmd, url := startProcess(t, bin, env)
+	s := attach(url)
+	if r := s.json("POST", "/inventory/batches", seedBatch); r.status != 201 {
+		t.Fatalf("allocate: %d %s", r.status, r.body)
+	}
+	r := s.json("POST", "/engraving/jobs", seedJob)
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	burning := r.json(t)["id"].(string)
+	running := poll(s, "/engraving/jobs/"+burning, "progress", func(j map[string]any) bool {
+		return j["status"] == "running" && j["lines_acked"].(float64) > 0
+	})
+	machine := running["machine_id"].(string)
+	r = s.json("POST", "/engraving/jobs", strings.ReplaceAll(seedJob, "00001", "00002"))
+	if r.status != 201 {
+		t.Fatalf("create the next job: %d %s", r.status, r.body)
+	}
+	next := r.json(t)["id"].(string)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	_, url = startProcess(t, bin, env)
+	s = attach(url)
+	m := poll(s, "/engraving/machines/"+machine, "connection", func(m map[string]any) bool { return m["connected"] == true })
+	if m["paused"] != true || !strings.Contains(m["pause_reason"].(string), burning) {
+		t.Fatalf("machine after the restart: not paused for job %s: %v", burning, m)
+	}
+	if j := s.do("GET", "/engraving/jobs/"+burning, "", "").json(t); j["status"] != "interrupted" || j["error_code"] != "crash" {
+		t.Fatalf("the killed job after the restart: %v %v", j["status"], j["error_code"])
+	}
+	time.Sleep(2500 * time.Millisecond) // the dispatcher looks at the queue every second
+	if j := s.do("GET", "/engraving/jobs/"+next, "", "").json(t); j["status"] != "queued" {
+		t.Fatalf("the next job is %v after the restart, before an operator resumed the machine", j["status"])
+	}
+	if r := s.json("POST", "/engraving/jobs", seedJob); r.status != 409 || !strings.Contains(string(r.body), burning) {
+		t.Fatalf("a new job for the interrupted job's item: %d %s", r.status, r.body)
+	}
+	// The operator has cleared the fixture.
+	if r := s.json("POST", "/engraving/machines/"+machine+"/resume", ""); r.status != 200 || r.json(t)["paused"] != false {
+		t.Fatalf("resume: %d %s", r.status, r.body)
+	}
+	poll(s, "/engraving/jobs/"+next, "start", func(j map[string]any) bool { return j["status"] != "queued" })
+	poll(s, "/audit/events?action=engraving.machine.resume&object_id="+machine, "audit entry of the resume", func(a map[string]any) bool {
+		return len(a["events"].([]any)) == 1
+	})
+}

@@ -27,7 +27,7 @@ func (s *Service) Start(ctx context.Context) error {
 		before = time.Now().Add(time.Hour) // every running job was ours
 	}
 	if _, err := s.interruptStale(ctx, before, "crash",
-		"the server stopped while the job ran; the part may be partly engraved"); err != nil {
+		"the server stopped while the job ran; the part may be partly engraved", "the server stopped during a job"); err != nil {
 		return fmt.Errorf("recover running jobs: %w", err)
 	}
 	ms, err := s.store.ListMachines(ctx)
@@ -86,7 +86,8 @@ func (s *Service) loop() {
 		if !s.opt.Exclusive && time.Since(lastSweep) > s.opt.HeartbeatTimeout/3 {
 			lastSweep = time.Now()
 			if _, err := s.interruptStale(s.ctx, time.Now().Add(-s.opt.HeartbeatTimeout), "lost",
-				"the dispatcher running the job stopped writing progress; the part may be partly engraved"); err != nil && s.ctx.Err() == nil {
+				"the dispatcher running the job stopped writing progress; the part may be partly engraved",
+				"the dispatcher running a job stopped writing progress"); err != nil && s.ctx.Err() == nil {
 				s.log.Warn("sweep stale jobs", "err", err)
 			}
 		}
@@ -94,9 +95,13 @@ func (s *Service) loop() {
 	}
 }
 
-// interruptStale marks running jobs without a recent heartbeat interrupted.
-func (s *Service) interruptStale(ctx context.Context, before time.Time, code, text string) ([]Job, error) {
+// interruptStale marks running jobs without a recent heartbeat interrupted
+// and pauses their machines with the reason pause: the fixture may hold a
+// half-burned part, and the pause is stored, so it holds across restarts
+// until an operator resumes the machine.
+func (s *Service) interruptStale(ctx context.Context, before time.Time, code, text, pause string) ([]Job, error) {
 	var out []Job
+	var machines []Machine
 	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		jobs, err := tx.StaleRunning(ctx, before)
 		if err != nil {
@@ -116,6 +121,20 @@ func (s *Service) interruptStale(ctx context.Context, before time.Time, code, te
 				return err
 			}
 			out = append(out, *j)
+			if j.MachineID == "" {
+				continue
+			}
+			mc, err := tx.LockMachine(ctx, j.MachineID)
+			if qrmfg.ErrorCode(err) == qrmfg.ENOTFOUND {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := s.pauseAfter(ctx, tx, &mc, pause, j.ID); err != nil {
+				return err
+			}
+			machines = append(machines, mc)
 		}
 		return nil
 	})
@@ -126,7 +145,21 @@ func (s *Service) interruptStale(ctx context.Context, before time.Time, code, te
 		s.log.Warn("engraving job interrupted: its runner is gone", "job", out[i].ID, "items", out[i].UIDs(), "cause", code)
 		s.publishJob(&out[i])
 	}
+	for _, m := range machines {
+		s.log.Warn("machine paused until an operator resumes it", "machine", m.Name, "reason", m.PauseReason)
+		s.publishMachine(s.status(m))
+	}
 	return out, nil
+}
+
+// pauseAfter pauses machine mc after job jobID ended with reason (which
+// names the job), in its record and its history.
+func (s *Service) pauseAfter(ctx context.Context, tx Tx, mc *Machine, reason, jobID string) error {
+	mc.Paused, mc.PauseReason = true, reason+" (job "+jobID+")"
+	if err := tx.UpdateMachine(ctx, mc); err != nil {
+		return err
+	}
+	return s.machineEvent(ctx, tx, mc, MachineEvent{Kind: "paused", Detail: mc.PauseReason, JobID: jobID}, "", nil)
 }
 
 // dispatch gives queued jobs to idle machines.
@@ -141,7 +174,7 @@ func (s *Service) dispatch() {
 		}
 		rt.mu.Lock()
 		conn := rt.conn
-		ok := conn != nil && conn.Err() == nil && rt.state == MachineIdle && !rt.paused
+		ok := conn != nil && conn.Err() == nil && rt.state == MachineIdle && rt.hold == ""
 		if ok {
 			rt.state = MachineBusy // reserved while claiming
 		}
@@ -170,19 +203,22 @@ func (s *Service) claim(rt *machineRT, conn *grbl.Conn) (*Job, Machine, error) {
 	if conn.NeedsHoming() || conn.Alarm() != nil || conn.LastStatus().State != "Idle" {
 		return nil, Machine{}, nil //nolint:nilerr // an alarm means "no job for this machine now", not a dispatch failure
 	}
+	// The pause lives in the database only, so a pause or a resume made
+	// through any process holds here. A read first: a paused machine costs
+	// no write transaction. Then the machine is read locked in the claiming
+	// transaction, so a pause written meanwhile (an operator, or another
+	// dispatcher finding this machine's last job interrupted) is seen
+	// before a job is taken.
 	m, err := s.store.GetMachine(s.ctx, rt.id)
-	if err != nil {
+	if err != nil || m.Paused || m.HomeRequired {
 		return nil, m, err
-	}
-	if m.Paused || m.HomeRequired {
-		rt.mu.Lock()
-		rt.paused = true
-		rt.mu.Unlock()
-		return nil, m, nil
 	}
 	var job *Job
 	err = s.store.Update(s.ctx, func(ctx context.Context, tx Tx) error {
 		var err error
+		if m, err = tx.LockMachine(ctx, rt.id); err != nil || m.Paused || m.HomeRequired {
+			return err
+		}
 		job, err = tx.ClaimJob(ctx, fitOf(m))
 		return err
 	})
@@ -447,11 +483,7 @@ func (s *Service) finish(ctx context.Context, rt *machineRT, conn *grbl.Conn, m 
 			mc.HomeRequired = true
 		}
 		if out.pause != "" {
-			mc.Paused, mc.PauseReason = true, out.pause+" (job "+cur.ID+")"
-			if err := tx.UpdateMachine(ctx, &mc); err != nil {
-				return err
-			}
-			return s.machineEvent(ctx, tx, &mc, MachineEvent{Kind: "paused", Detail: mc.PauseReason, JobID: cur.ID}, "", nil)
+			return s.pauseAfter(ctx, tx, &mc, out.pause, cur.ID)
 		}
 		return nil
 	})
@@ -460,8 +492,11 @@ func (s *Service) finish(ctx context.Context, rt *machineRT, conn *grbl.Conn, m 
 	}
 	rt.mu.Lock()
 	rt.jobID, rt.stopReason = "", ""
-	if out.pause != "" {
-		rt.paused = true
+	if err != nil && out.pause != "" {
+		// The pause is not stored: hold the machine here until an operator
+		// resumes it (the job stays running in the database until it is
+		// found lost or the server restarts, which pauses the machine there).
+		rt.hold = out.pause + " (job " + j.ID + "; its end could not be recorded)"
 	}
 	if connErr != nil {
 		if rt.conn == conn {

@@ -305,6 +305,13 @@ type Job struct {
 	Seq int64 `json:"-"`
 }
 
+// ItemJob is a job that holds an item: see Tx.BlockingJobs.
+type ItemJob struct {
+	ItemUID string
+	JobID   string
+	Status  JobStatus
+}
+
 // UIDs returns the item uids of the job's parts.
 func (j *Job) UIDs() []string {
 	out := make([]string, len(j.Parts))

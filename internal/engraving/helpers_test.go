@@ -40,6 +40,12 @@ func setup(t *testing.T) *bundle {
 
 func setupOn(t *testing.T, db *sqlstore.DB) *bundle {
 	t.Helper()
+	return setupWith(t, db, engraving.Options{Exclusive: true, DispatchInterval: 50 * time.Millisecond})
+}
+
+// setupWith runs the services on db with the engraving options opt.
+func setupWith(t *testing.T, db *sqlstore.DB, opt engraving.Options) *bundle {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	b := bus.NewInProc(nil)
 	relay := bus.NewRelay(db.Outbox(), b, nil, 100*time.Millisecond)
@@ -50,7 +56,7 @@ func setupOn(t *testing.T, db *sqlstore.DB) *bundle {
 	if err := b.Subscribe(inventory.EngravedConsumer, inventory.EngravedPattern, inv.HandleJobCompleted); err != nil {
 		t.Fatal(err)
 	}
-	svc := engraving.NewService(db.Engraving(), inv, engraving.Options{Exclusive: true, DispatchInterval: 50 * time.Millisecond})
+	svc := engraving.NewService(db.Engraving(), inv, opt)
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

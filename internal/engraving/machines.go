@@ -35,9 +35,12 @@ type machineRT struct {
 	stopReason string
 	// endStream ends the running stream's context, after the machine was
 	// halted (or could not be).
-	endStream  func()
-	lastErr    string
-	paused     bool
+	endStream func()
+	lastErr   string
+	// hold keeps the dispatcher off the machine when a run that should
+	// pause it could not record the pause; Resume clears it. Every other
+	// pause lives in the database only, so it holds for every process.
+	hold       string
 	monitorEnd chan struct{}
 }
 
@@ -251,6 +254,9 @@ func (s *Service) status(m Machine) MachineStatus {
 	rt.mu.Lock()
 	conn := rt.conn
 	st.State, st.JobID, st.LastError = rt.state, rt.jobID, rt.lastErr
+	if rt.hold != "" && !st.Paused {
+		st.Paused, st.PauseReason = true, rt.hold
+	}
 	rt.mu.Unlock()
 	if conn == nil {
 		return st
@@ -356,7 +362,7 @@ func (s *Service) Connect(ctx context.Context, id string) (MachineStatus, error)
 		return MachineStatus{}, err
 	}
 	rt.mu.Lock()
-	rt.conn, rt.state, rt.lastErr, rt.paused = conn, MachineIdle, "", m.Paused
+	rt.conn, rt.state, rt.lastErr = conn, MachineIdle, ""
 	end := make(chan struct{})
 	rt.monitorEnd = end
 	rt.mu.Unlock()
@@ -624,7 +630,7 @@ func (s *Service) Resume(ctx context.Context, id string) (MachineStatus, error) 
 	}
 	if rt := s.runtime(id); rt != nil {
 		rt.mu.Lock()
-		rt.paused = false
+		rt.hold = ""
 		rt.mu.Unlock()
 	}
 	s.Wake()
@@ -658,11 +664,6 @@ func (s *Service) Pause(ctx context.Context, id, reason string) (MachineStatus, 
 	})
 	if err != nil {
 		return MachineStatus{}, err
-	}
-	if rt := s.runtime(id); rt != nil {
-		rt.mu.Lock()
-		rt.paused = true
-		rt.mu.Unlock()
 	}
 	return s.status(m), nil
 }

@@ -284,28 +284,22 @@ func fitOf(m Machine) Fit {
 	return Fit{MachineID: m.ID, Width: m.WorkArea.Width, Height: m.WorkArea.Height, SpotSize: m.SpotSize, Line: m.Line}
 }
 
-// insert writes jobs in one transaction after checking that none of their
-// items has an active job.
-func (s *Service) insert(ctx context.Context, jobs []*Job, hook func(ctx context.Context, tx Tx) error) error {
+// insert writes jobs in one transaction after checking, in it, that none
+// of their items has a queued or running job or an interrupted one not
+// resolved yet. resolving is the interrupted job whose resolution (in hook)
+// queues these jobs: it does not count.
+func (s *Service) insert(ctx context.Context, jobs []*Job, resolving string, hook func(ctx context.Context, tx Tx) error) error {
 	var uids []string
 	for _, j := range jobs {
 		uids = append(uids, j.UIDs()...)
 	}
 	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		active, err := tx.ActiveJobs(ctx, uids)
+		held, err := tx.BlockingJobs(ctx, uids)
 		if err != nil {
 			return err
 		}
-		if len(active) > 0 {
-			var list []string
-			for uid, id := range active {
-				list = append(list, uid+" (job "+id+")")
-				if len(list) == 10 {
-					break
-				}
-			}
-			return qrmfg.Errorf(qrmfg.ECONFLICT, "%d item(s) already have a queued or running job: %s", len(active), strings.Join(list, ", ")).
-				WithDetail("active", active)
+		if err := blocked(held, resolving); err != nil {
+			return err
 		}
 		for _, j := range jobs {
 			if err := tx.InsertJob(ctx, j); err != nil {
@@ -327,6 +321,39 @@ func (s *Service) insert(ctx context.Context, jobs []*Job, hook func(ctx context
 		s.publishJob(j)
 	}
 	s.Wake()
+	return nil
+}
+
+// blocked is the ECONFLICT for items held by a job other than resolving:
+// an unresolved interrupted job first (its part may be half burned, so it
+// is named with the way out), else a queued or running one; nil when none.
+func blocked(held []ItemJob, resolving string) error {
+	interrupted, active := map[string]string{}, map[string]string{}
+	var ilist, alist []string
+	for _, h := range held {
+		switch {
+		case h.JobID == resolving:
+		case h.Status == JobInterrupted:
+			interrupted[h.ItemUID] = h.JobID
+			if len(ilist) < 10 {
+				ilist = append(ilist, fmt.Sprintf("item %s (job %s: POST /engraving/jobs/%s/resolve)", h.ItemUID, h.JobID, h.JobID))
+			}
+		default:
+			active[h.ItemUID] = h.JobID
+			if len(alist) < 10 {
+				alist = append(alist, h.ItemUID+" (job "+h.JobID+")")
+			}
+		}
+	}
+	switch {
+	case len(interrupted) > 0:
+		return qrmfg.Errorf(qrmfg.ECONFLICT, "%d item(s) have an interrupted job that is not resolved yet; "+
+			"an operator must inspect the part and resolve the job first: %s", len(interrupted), strings.Join(ilist, ", ")).
+			WithDetail("interrupted", interrupted)
+	case len(active) > 0:
+		return qrmfg.Errorf(qrmfg.ECONFLICT, "%d item(s) already have a queued or running job: %s", len(active), strings.Join(alist, ", ")).
+			WithDetail("active", active)
+	}
 	return nil
 }
 
@@ -356,7 +383,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (Job, error) {
 	if err != nil {
 		return Job{}, err
 	}
-	if err := s.insert(ctx, []*Job{j}, nil); err != nil {
+	if err := s.insert(ctx, []*Job{j}, "", nil); err != nil {
 		return Job{}, err
 	}
 	return *j, nil
@@ -419,7 +446,7 @@ func (s *Service) CreateBulk(ctx context.Context, req BulkRequest) ([]Job, error
 		jobs = append(jobs, j)
 		parts = parts[n:]
 	}
-	if err := s.insert(ctx, jobs, nil); err != nil {
+	if err := s.insert(ctx, jobs, "", nil); err != nil {
 		return nil, err
 	}
 	out := make([]Job, len(jobs))
@@ -452,19 +479,27 @@ func (s *Service) lotItems(ctx context.Context, lot EngraveLot) ([]string, error
 	if len(uids) > s.opt.MaxBulk {
 		return nil, qrmfg.FieldError("lot", "the lot has more than %d generated items; engrave it in parts by item_uids", s.opt.MaxBulk)
 	}
-	// Items with an active job are left out: the lot request means "what
-	// is left to engrave".
-	var active map[string]string
+	// Items with a queued or running job are left out: the lot request
+	// means "what is left to engrave". An item whose interrupted job is not
+	// resolved stays in, so the request is refused naming that job: its part
+	// may be half burned.
+	var held []ItemJob
 	if err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		active, err = tx.ActiveJobs(ctx, uids)
+		held, err = tx.BlockingJobs(ctx, uids)
 		return err
 	}); err != nil {
 		return nil, err
 	}
+	active := map[string]bool{}
+	for _, h := range held {
+		if h.Status != JobInterrupted {
+			active[h.ItemUID] = true
+		}
+	}
 	out := uids[:0]
 	for _, u := range uids {
-		if active[u] == "" {
+		if !active[u] {
 			out = append(out, u)
 		}
 	}
@@ -568,7 +603,7 @@ func (s *Service) Retry(ctx context.Context, id string) (Job, error) {
 	if err != nil {
 		return Job{}, err
 	}
-	err = s.insert(ctx, []*Job{j}, func(ctx context.Context, tx Tx) error {
+	err = s.insert(ctx, []*Job{j}, "", func(ctx context.Context, tx Tx) error {
 		o, err := tx.LockJob(ctx, id)
 		if err != nil {
 			return err
@@ -736,7 +771,7 @@ func (s *Service) Resolve(ctx context.Context, id string, req ResolveRequest) (J
 		}
 	}
 	var out Job
-	err = s.insert(ctx, []*Job{next}, func(ctx context.Context, tx Tx) error {
+	err = s.insert(ctx, []*Job{next}, id, func(ctx context.Context, tx Tx) error {
 		j, err := tx.LockJob(ctx, id)
 		if err != nil {
 			return err

@@ -38,9 +38,12 @@ type Tx interface {
 	LockJob(ctx context.Context, id string) (Job, error)
 	// UpdateJob writes every mutable field of j.
 	UpdateJob(ctx context.Context, j *Job) error
-	// ActiveJobs returns, for each uid that is part of a queued or running
-	// job, that job's id.
-	ActiveJobs(ctx context.Context, uids []string) (map[string]string, error)
+	// BlockingJobs returns the jobs that keep uids from getting a new job:
+	// queued, running, or interrupted and not resolved yet, one entry per
+	// item and job, by item then job. On PostgreSQL it first takes a
+	// transaction lock per item, so two transactions checking the same item
+	// run one after the other (SQLite's single writer already serialises).
+	BlockingJobs(ctx context.Context, uids []string) ([]ItemJob, error)
 	// ClaimJob takes the first queued job that fits f in priority then FIFO
 	// order, marks it running on f.MachineID and returns it; nil when none
 	// fits. Concurrent claimers never take the same job (FOR UPDATE SKIP

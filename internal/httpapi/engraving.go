@@ -116,7 +116,8 @@ func (s *Server) registerEngraving() {
 		Summary: "Queue an engraving job", Tags: tags, DefaultStatus: http.StatusCreated,
 		Description: "The seed's body: item_uid (in status generated), qr_code_data (default: the item's payload), laser_settings " +
 			"(power %, speed mm/min, passes, depth mm) and priority (urgent, high, normal, low). The dispatcher gives the job to an idle machine that fits; " +
-			"follow it at /engraving/jobs/{id}/events.",
+			"follow it at /engraving/jobs/{id}/events. 409 when the item has a queued or running job, or an interrupted job not resolved yet " +
+			"(named in the answer: resolve it first).",
 		Errors: []int{http.StatusUnprocessableEntity, http.StatusConflict}},
 		func(ctx context.Context, in *createJobInput) (*jobOutput, error) {
 			j, err := eng.Create(ctx, in.Body)
@@ -128,7 +129,8 @@ func (s *Server) registerEngraving() {
 	huma.Register(s.api, huma.Operation{OperationID: "create-engraving-jobs-bulk", Method: http.MethodPost, Path: "/engraving/jobs/bulk",
 		Summary: "Queue engraving jobs for many items", Tags: tags, DefaultStatus: http.StatusCreated,
 		Description: "By item_uids or by lot (every generated item without an active job). Without a tray, one job per item; with a tray " +
-			"(cols × rows fixtures at a pitch), one program per tray load, each part still tracked to its own item. All or nothing.",
+			"(cols × rows fixtures at a pitch), one program per tray load, each part still tracked to its own item. All or nothing: " +
+			"409 when an item has a queued or running job, or (also by lot) an interrupted job not resolved yet, named in the answer.",
 		Errors: []int{http.StatusUnprocessableEntity, http.StatusConflict}},
 		func(ctx context.Context, in *bulkJobsInput) (*bulkJobsOutput, error) {
 			jobs, err := eng.CreateBulk(ctx, in.Body)
@@ -316,7 +318,8 @@ func (s *Server) registerEngraving() {
 		"Clears an alarm that kept the position (e.g. ALARM:2 soft limit). Audited: who, when and which alarm, in the machine's history and "+
 			"the engraving.machine.unlocked event. Alarms that lost the position need home instead (409).", eng.Unlock)
 	machineAction("resume-machine", "/engraving/machines/{id}/resume", "Let the dispatcher use a paused machine again",
-		"A machine is paused after a job on it failed, was cancelled while running or was interrupted: the fixture holds a part to look at.", eng.Resume)
+		"A machine is paused after a job on it failed, was cancelled while running or was interrupted (also when the server stopped during the job "+
+			"and found it at the next start): the fixture holds a part to look at. The pause is stored; only this call lifts it.", eng.Resume)
 	huma.Register(s.api, huma.Operation{OperationID: "pause-machine", Method: http.MethodPost, Path: "/engraving/machines/{id}/pause",
 		Summary: "Stop giving jobs to a machine", Tags: tags},
 		func(ctx context.Context, in *pauseInput) (*machineOutput, error) {

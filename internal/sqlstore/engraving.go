@@ -312,10 +312,10 @@ func (t *engTx) UpdateJob(ctx context.Context, j *engraving.Job) error {
 	return nil
 }
 
-func (t *engTx) ActiveJobs(ctx context.Context, uids []string) (map[string]string, error) {
+func (t *engTx) BlockingJobs(ctx context.Context, uids []string) ([]engraving.ItemJob, error) {
 	if t.db.dialect == Postgres {
 		// Serialise job creation per item: without it two transactions could
-		// both find no active job for a part and both queue it, and a part
+		// both find no blocking job for a part and both queue it, and a part
 		// engraved twice is scrap. (SQLite's single writer already serialises.)
 		// Locks are taken in key order so concurrent creators cannot deadlock.
 		keys := make([]int64, len(uids))
@@ -329,7 +329,7 @@ func (t *engTx) ActiveJobs(ctx context.Context, uids []string) (map[string]strin
 			return nil, fmt.Errorf("lock items for engraving: %w", err)
 		}
 	}
-	out := map[string]string{}
+	var out []engraving.ItemJob
 	const chunk = 500
 	for len(uids) > 0 {
 		n := min(chunk, len(uids))
@@ -341,23 +341,24 @@ func (t *engTx) ActiveJobs(ctx context.Context, uids []string) (map[string]strin
 		}
 		ph := placeholders(len(part))
 		err := func() error {
-			rows, err := t.query(ctx, `SELECT i.item_uid, j.id FROM engraving_job_items i JOIN engraving_jobs j ON j.id = i.job_id
-			WHERE i.item_uid IN (`+ph+`) AND j.status IN ('queued', 'running')`, args...)
+			rows, err := t.query(ctx, `SELECT i.item_uid, j.id, j.status FROM engraving_job_items i JOIN engraving_jobs j ON j.id = i.job_id
+			WHERE i.item_uid IN (`+ph+`) AND (j.status IN ('queued', 'running') OR (j.status = 'interrupted' AND j.resolution = ''))
+			ORDER BY i.item_uid, j.id`, args...)
 			if err != nil {
 				return err
 			}
 			defer rows.Close()
 			for rows.Next() {
-				var uid, id string
-				if err := rows.Scan(&uid, &id); err != nil {
+				var h engraving.ItemJob
+				if err := rows.Scan(&h.ItemUID, &h.JobID, &h.Status); err != nil {
 					return err
 				}
-				out[uid] = id
+				out = append(out, h)
 			}
 			return mapError(rows.Err())
 		}()
 		if err != nil {
-			return nil, fmt.Errorf("active jobs of items: %w", err)
+			return nil, fmt.Errorf("jobs holding items: %w", err)
 		}
 	}
 	return out, nil

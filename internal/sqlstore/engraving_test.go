@@ -189,14 +189,8 @@ func TestEngravingStoreRecords(t *testing.T) {
 		s := db.Engraving()
 		j := queueJob(t, s, uid(1), engraving.PriorityNormal)
 		queueJob(t, s, uid(2), engraving.PriorityNormal)
-		var active map[string]string
-		_ = s.Update(ctx, func(ctx context.Context, tx engraving.Tx) error {
-			var err error
-			active, err = tx.ActiveJobs(ctx, []string{uid(1), uid(3)})
-			return err
-		})
-		if len(active) != 1 || active[uid(1)] != j.ID {
-			t.Fatalf("active %v", active)
+		if held := blockingJobs(t, s, uid(1), uid(3)); len(held) != 1 || held[0] != (engraving.ItemJob{ItemUID: uid(1), JobID: j.ID, Status: engraving.JobQueued}) {
+			t.Fatalf("blocking %+v", held)
 		}
 		if got := claim(t, s, anyMachine); got == nil || got.ID != j.ID {
 			t.Fatalf("claim %+v", got)
@@ -295,8 +289,8 @@ func TestEngravingOneActiveJobPerItem(t *testing.T) {
 					Placement: engraving.Placement{X: 5, Y: 5, Module: 0.5, QuietZone: 4},
 					Footprint: engraving.Footprint{MinX: 4, MinY: 5, MaxX: 22, MaxY: 22}, ModuleMM: 0.5}
 				err := s.Update(context.Background(), func(ctx context.Context, tx engraving.Tx) error {
-					active, err := tx.ActiveJobs(ctx, []string{uid(1)})
-					if err != nil || len(active) > 0 {
+					held, err := tx.BlockingJobs(ctx, []string{uid(1)})
+					if err != nil || len(held) > 0 {
 						return err
 					}
 					time.Sleep(20 * time.Millisecond) // widen the window between check and insert
@@ -318,6 +312,61 @@ func TestEngravingOneActiveJobPerItem(t *testing.T) {
 		}
 		if n := created.Load(); n != 1 {
 			t.Fatalf("%d jobs queued for one part, want 1", n)
+		}
+	})
+}
+
+func blockingJobs(t testing.TB, s *sqlstore.EngravingStore, uids ...string) []engraving.ItemJob {
+	t.Helper()
+	var held []engraving.ItemJob
+	err := s.Update(context.Background(), func(ctx context.Context, tx engraving.Tx) error {
+		var err error
+		held, err = tx.BlockingJobs(ctx, uids)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return held
+}
+
+// TestEngravingInterruptedJobBlocksItem: an interrupted job holds its items
+// until it is resolved, like a queued or running one; a finished job and a
+// resolved interrupted one do not.
+func TestEngravingInterruptedJobBlocksItem(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		s := db.Engraving()
+		set := func(id string, f func(j *engraving.Job)) {
+			t.Helper()
+			err := s.Update(ctx, func(ctx context.Context, tx engraving.Tx) error {
+				j, err := tx.LockJob(ctx, id)
+				if err != nil {
+					return err
+				}
+				f(&j)
+				return tx.UpdateJob(ctx, &j)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		interrupted := queueJob(t, s, uid(1), engraving.PriorityNormal)
+		set(interrupted.ID, func(j *engraving.Job) { j.Status, j.ErrorCode = engraving.JobInterrupted, "crash" })
+		failed := queueJob(t, s, uid(2), engraving.PriorityNormal)
+		set(failed.ID, func(j *engraving.Job) { j.Status = engraving.JobFailed })
+		held := blockingJobs(t, s, uid(1), uid(2))
+		want := engraving.ItemJob{ItemUID: uid(1), JobID: interrupted.ID, Status: engraving.JobInterrupted}
+		if len(held) != 1 || held[0] != want {
+			t.Fatalf("blocking jobs %+v, want only %+v", held, want)
+		}
+		now := time.Now()
+		set(interrupted.ID, func(j *engraving.Job) {
+			j.Resolution, j.ResolvedBy, j.ResolvedAt = engraving.ResolveReengrave, "op", &now
+		})
+		if held := blockingJobs(t, s, uid(1), uid(2)); len(held) != 0 {
+			t.Fatalf("blocking jobs after the resolution: %+v", held)
 		}
 	})
 }
