@@ -205,9 +205,30 @@ func confirmedCenters(f *detector.FinderPatternFinder) int {
 // detectMulti is MultiDetector.DetectMulti with the row scan of
 // MultiFinderPatternFinder.FindMulti done run by run.
 func detectMulti(m *gozxing.BitMatrix, tryHarder bool) []*common.DetectorResult {
+	return processTriples(m, selectMultipleBestPatterns(multiCenters(m, skipOf(m.GetHeight(), tryHarder))))
+}
+
+// processTriples runs ZXing's detector (alignment search and sampling) on
+// each triple, keeping those it can sample.
+func processTriples(m *gozxing.BitMatrix, triples [][3]*detector.FinderPattern) []*common.DetectorResult {
+	det := detector.NewDetector(m)
+	var out []*common.DetectorResult
+	for _, p := range triples {
+		bl, tl, tr := gozxing.ResultPoint_OrderBestPatterns(p[0], p[1], p[2])
+		info := detector.NewFinderPatternInfo(bl.(*detector.FinderPattern), tl.(*detector.FinderPattern), tr.(*detector.FinderPattern))
+		if r, err := det.ProcessFinderPatternInfo(info); err == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// multiCenters is the row scan of MultiFinderPatternFinder.FindMulti, run
+// by run: every finder-pattern candidate of m, scanning every iSkip-th row
+// (skipOf gives ZXing's choice).
+func multiCenters(m *gozxing.BitMatrix, iSkip int) []*detector.FinderPattern {
 	f := detector.NewFinderPatternFinder(m, nil)
 	maxI, maxJ := m.GetHeight(), m.GetWidth()
-	iSkip := skipOf(maxI, tryHarder)
 	ba := gozxing.NewBitArray(maxJ)
 	for i := iSkip - 1; i < maxI; i += iSkip {
 		row := rowOf(m, i, ba)
@@ -224,16 +245,7 @@ func detectMulti(m *gozxing.BitMatrix, tryHarder bool) []*common.DetectorResult 
 			f.HandlePossibleCenter(s.count[:], i, maxJ)
 		}
 	}
-	det := detector.NewDetector(m)
-	var out []*common.DetectorResult
-	for _, p := range selectMultipleBestPatterns(f.GetPossibleCenters()) {
-		bl, tl, tr := gozxing.ResultPoint_OrderBestPatterns(p[0], p[1], p[2])
-		info := detector.NewFinderPatternInfo(bl.(*detector.FinderPattern), tl.(*detector.FinderPattern), tr.(*detector.FinderPattern))
-		if r, err := det.ProcessFinderPatternInfo(info); err == nil {
-			out = append(out, r)
-		}
-	}
-	return out
+	return f.GetPossibleCenters()
 }
 
 // selectMultipleBestPatterns is gozxing's (unexported)

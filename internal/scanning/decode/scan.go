@@ -224,8 +224,14 @@ func (sc *scanner) scanLevel(l *level, opts Options) bool {
 			}
 			sc.pass++
 			sc.perPass = retriesPerPass
+			had := len(sc.found)
 			sc.detectAll(p, l.g, inverted)
-			if len(sc.found) > 0 && !opts.TryHarder {
+			if len(sc.found) > had {
+				sc.stale = 0
+			} else {
+				sc.stale++
+			}
+			if len(sc.found) > 0 && !opts.TryHarder && !sc.moreToRead() {
 				return true
 			}
 		}
@@ -243,11 +249,13 @@ type scanner struct {
 	pass     int
 	found    []Code
 	failed   []failedCandidate
-	retries  int  // retries left in this scan: each costs grid fits
-	perPass  int  // retries left in this pass
-	loose    bool // try our own finder-pattern triples in this pass
-	retrying bool // the second round: retries allowed
-	model1   bool // a QR Model 1 symbol was seen
+	retries  int       // retries left in this scan: each costs grid fits
+	perPass  int       // retries left in this pass
+	loose    bool      // try our own finder-pattern triples in this pass
+	retrying bool      // the second round: retries allowed
+	unread   []Point2f // centres of symbols seen among many but not read (readGroups)
+	stale    int       // passes in a row that read no new code
+	model1   bool      // a QR Model 1 symbol was seen
 	bin      *binarizer
 	matrices []*gozxing.BitMatrix // the passes' binarizations
 }
@@ -398,21 +406,34 @@ func (sc *scanner) detectAll(p *passResult, l *gray, inverted bool) {
 	if len(sc.found) > 0 && !sc.all {
 		thorough = false
 	}
-	if len(p.centers) > maxMultiCenters {
-		// Noise or texture: the multi-detector's selection is cubic in
-		// the candidates and would stall the pass.
+	var stages retryStages
+	if thorough && sc.retrying {
+		stages = refitAll
+	}
+	if len(p.centers) > maxMultiCenters && !sc.anyUnread(p.centers, l) {
+		// Noise or texture: no symbol among the candidates beside the
+		// codes read.
 		return
 	}
-	for _, c := range detectMulti(m, tryHarder) {
+	skip := skipOf(m.GetHeight(), tryHarder)
+	cs := multiCenters(m, skip)
+	if len(cs) > maxMultiCenters {
+		// A sheet or tray of codes: ZXing's selection is cubic in the
+		// candidates; group them by neighbourhood instead. ZXing's row
+		// skip is made for one large symbol and steps over the centres
+		// of small ones: rescan at two modules of the typical candidate.
+		if fine := 2 * int(medianModule(cs)); fine < skip {
+			cs = multiCenters(m, max(fine, 1))
+		}
+		sc.readGroups(cs, m, l, inverted, stages)
+		return
+	}
+	for _, c := range processTriples(m, selectMultipleBestPatterns(cs)) {
 		if sc.ctx.Err() != nil {
 			return
 		}
 		if covered(sc.found, c, l.scale) {
 			continue
-		}
-		var stages retryStages
-		if thorough && sc.retrying {
-			stages = refitAll
 		}
 		if code, ok := sc.decodeCandidate(c, m, l, inverted, stages); ok {
 			sc.add(code)
