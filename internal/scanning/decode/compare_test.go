@@ -55,6 +55,66 @@ func TestCompareCLIs(t *testing.T) {
 		}
 		compareCLIs(t, imgs)
 	})
+	t.Run("many", func(t *testing.T) {
+		img, want := trayPhoto()
+		compareMany(t, "a4-24 sheet, 150 dpi", labelSheetPNG(t, 150), sheetTexts())
+		compareMany(t, "a4-24 sheet, 300 dpi", labelSheetPNG(t, 300), sheetTexts())
+		compareMany(t, "tray, 4000×3000", pngOf(t, img), want)
+	})
+}
+
+// compareMany runs this decoder, zbarimg and ZXingReader on one PNG photo
+// of the codes want and logs how many of them each reads, its wrong
+// decodes and its time (file decode included).
+func compareMany(t *testing.T, name string, data []byte, want []string) {
+	file := filepath.Join(t.TempDir(), "photo.png")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	score := func(got []string) (read, wrong int) {
+		left := map[string]bool{}
+		for _, w := range want {
+			left[w] = true
+		}
+		for _, g := range got {
+			if left[g] {
+				read++
+				delete(left, g)
+			} else {
+				wrong++
+			}
+		}
+		return read, wrong
+	}
+	start := time.Now()
+	codes, err := Bytes(context.Background(), data, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, wrong := score(texts(codes))
+	t.Logf("%s: %-12s read %3d of %d, %d wrong, %6.0f ms", name, "qrmfg", read, len(want), wrong, time.Since(start).Seconds()*1000)
+	for _, tool := range cliTools {
+		path, err := exec.LookPath(tool.name)
+		if err != nil {
+			t.Logf("%s not installed; skipped", tool.name)
+			continue
+		}
+		cmd := exec.CommandContext(context.Background(), path, append(tool.args, filepath.Base(file))...)
+		cmd.Dir = filepath.Dir(file)
+		cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1")
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		start := time.Now()
+		_ = cmd.Run()
+		el := time.Since(start)
+		res := out.Bytes()
+		if tool.name == "ZXingReader" {
+			// Given one file, it leaves out the "File:" line of each result.
+			res = bytes.ReplaceAll(res, []byte("Text:"), []byte("File: "+filepath.Base(file)+"\nText:"))
+		}
+		read, wrong := score(tool.parse(res)[filepath.Base(file)])
+		t.Logf("%s: %-12s read %3d of %d, %d wrong, %6.0f ms", name, tool.name, read, len(want), wrong, el.Seconds()*1000)
+	}
 }
 
 // compareCLIs runs this decoder, zbarimg and ZXingReader over imgs and logs
@@ -80,14 +140,7 @@ func compareCLIs(t *testing.T, imgs []realImage) {
 	s := scoreQRReal(t, imgs, DefaultOptions())
 	t.Logf("qrmfg decode:  read %3d of %d, %d wrong, %6.0f images/s (file decode included)", s.read, len(imgs), s.wrong, float64(len(imgs))/s.elapsed.Seconds())
 
-	for _, tool := range []struct {
-		name  string
-		args  []string
-		parse func([]byte) map[string][]string
-	}{
-		{"zbarimg", []string{"-q", "--xml", "-Sdisable", "-Sqrcode.enable"}, parseZbarXML},
-		{"ZXingReader", []string{"-format", "QRCode"}, parseZXingReader},
-	} {
+	for _, tool := range cliTools {
 		path, err := exec.LookPath(tool.name)
 		if err != nil {
 			if os.Getenv("CI") == "true" {
@@ -127,6 +180,17 @@ func compareCLIs(t *testing.T, imgs []realImage) {
 		}
 		t.Logf("%-13s  read %3d of %d, %d wrong, %6.0f images/s (one invocation, file decode included)", tool.name+":", read, len(imgs), wrong, float64(len(imgs))/el.Seconds())
 	}
+}
+
+// cliTools are the reference decoders compared with, their arguments
+// before the files and their output parsers (file name to texts).
+var cliTools = []struct {
+	name  string
+	args  []string
+	parse func([]byte) map[string][]string
+}{
+	{"zbarimg", []string{"-q", "--xml", "-Sdisable", "-Sqrcode.enable"}, parseZbarXML},
+	{"ZXingReader", []string{"-format", "QRCode"}, parseZXingReader},
 }
 
 func parseZbarXML(out []byte) map[string][]string {

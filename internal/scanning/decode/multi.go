@@ -122,14 +122,10 @@ func (sc *scanner) readGroups(cs []*detector.FinderPattern, m *gozxing.BitMatrix
 	}
 	used := make([]bool, len(cs))
 	fails := make([]int, len(cs))
-	markRead := func() {
-		for i, c := range cs {
-			if !used[i] && sc.onFinder(Point2f{c.GetX() * l.scale, c.GetY() * l.scale}) {
-				used[i] = true
-			}
-		}
+	at := func(i int) Point2f { return Point2f{cs[i].GetX() * l.scale, cs[i].GetY() * l.scale} }
+	for i := range cs {
+		used[i] = sc.onFinder(at(i))
 	}
-	markRead()
 	det := detector.NewDetector(m)
 	var failed [][3]int
 	for _, t := range groupTriples(cs) {
@@ -155,7 +151,9 @@ func (sc *scanner) readGroups(cs []*detector.FinderPattern, m *gozxing.BitMatrix
 				for _, i := range idx {
 					used[i] = true
 				}
-				markRead()
+				for i := range cs {
+					used[i] = used[i] || code.onFinder(at(i))
+				}
 				continue
 			}
 		}

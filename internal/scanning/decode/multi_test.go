@@ -147,3 +147,34 @@ func TestTray(t *testing.T) {
 	t.Logf("%d codes in %v", len(codes), time.Since(start))
 	checkAllRead(t, codes, want)
 }
+
+// BenchmarkTray times the tray photo and the same photo with one label
+// left on the tray (degrade.TrayOfOne), one right after the other, and
+// reports the time of each and their ratio: what reading 100 codes costs
+// over reading one in the same 12-megapixel frame.
+//
+//	go test ./internal/scanning/decode -run '^$' -bench Tray -benchtime 3x
+func BenchmarkTray(b *testing.B) {
+	img, want := trayPhoto()
+	one, text, err := degrade.TrayOfOne(traySeed, 10, 10, 4000, 3000, 44)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var many, single time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		codes := mustDecode(b, img, DefaultOptions())
+		t1 := time.Now()
+		codes1 := mustDecode(b, one, DefaultOptions())
+		many += t1.Sub(t0)
+		single += time.Since(t1)
+		if len(codes) != len(want) || len(codes1) != 1 || codes1[0].Text != text {
+			b.Fatalf("read %d of %d codes on the tray, %d (%q) on the tray of one", len(codes), len(want), len(codes1), texts(codes1))
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(many.Seconds()*1000/n, "ms/tray")
+	b.ReportMetric(single.Seconds()*1000/n, "ms/one-code")
+	b.ReportMetric(many.Seconds()/single.Seconds(), "ratio")
+}

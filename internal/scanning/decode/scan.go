@@ -482,13 +482,21 @@ const strayRetries = 4
 // code already read.
 func (sc *scanner) onFinder(at Point2f) bool {
 	for i := range sc.found {
-		g := sc.found[i].Grid
-		n := float64(g.Size)
-		for _, f := range [3]Point2f{{3.5, 3.5}, {n - 3.5, 3.5}, {3.5, n - 3.5}} {
-			c := g.Transform.Apply(f.X, f.Y)
-			if at.near(c, 3.5*g.ModuleSize()) {
-				return true
-			}
+		if sc.found[i].onFinder(at) {
+			return true
+		}
+	}
+	return false
+}
+
+// onFinder reports whether image point at lies on one of c's finder
+// patterns.
+func (c *Code) onFinder(at Point2f) bool {
+	g := c.Grid
+	n := float64(g.Size)
+	for _, f := range [3]Point2f{{3.5, 3.5}, {n - 3.5, 3.5}, {3.5, n - 3.5}} {
+		if at.near(g.Transform.Apply(f.X, f.Y), 3.5*c.ModuleSize) {
+			return true
 		}
 	}
 	return false

@@ -49,3 +49,35 @@ func TestWriteSet(t *testing.T) {
 		}
 	}
 }
+
+func TestTray(t *testing.T) {
+	t.Parallel()
+	a, texts, err := Tray(5, 3, 2, 600, 400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, _ := Tray(5, 3, 2, 600, 400)
+	if len(texts) != 6 || texts[0] != "PAD-V0100-L2025-09-00001" || texts[5] != "PAD-V0100-L2025-09-00006" || !bytes.Equal(a.Pix, b.Pix) {
+		t.Fatalf("tray: texts %q, same pixels for the same seed: %v", texts, bytes.Equal(a.Pix, b.Pix))
+	}
+	one, text, err := TrayOfOne(5, 3, 2, 600, 400, 4)
+	if err != nil || text != texts[4] {
+		t.Fatalf("tray of one: %q %v", text, err)
+	}
+	// Only the other labels' pixels differ: the light and noise are the same.
+	same := 0
+	for i := range a.Pix {
+		if a.Pix[i] == one.Pix[i] {
+			same++
+		}
+	}
+	if frac := float64(same) / float64(len(a.Pix)); frac < 0.3 || frac > 0.95 {
+		t.Errorf("%.0f%% of the pixels are the same in the tray and the tray of one", 100*frac)
+	}
+	if _, _, err := Tray(5, 0, 2, 600, 400); err == nil {
+		t.Error("a tray of no columns")
+	}
+	if _, _, err := TrayOfOne(5, 3, 2, 600, 400, 6); err == nil {
+		t.Error("label 6 of 6")
+	}
+}

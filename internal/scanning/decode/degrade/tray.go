@@ -19,6 +19,26 @@ import (
 // the image and the texts in reading order; the same seed gives the same
 // photo.
 func Tray(seed uint64, cols, rows, w, h int) (*image.Gray, []string, error) {
+	return tray(seed, cols, rows, w, h, -1)
+}
+
+// TrayOfOne is the photo of Tray with only label k (in reading order, from
+// 0) left on the tray: everything else, the light and the noise included,
+// is the same. It is the one-code photo to compare Tray's time with.
+func TrayOfOne(seed uint64, cols, rows, w, h, k int) (*image.Gray, string, error) {
+	if k < 0 || k >= cols*rows {
+		return nil, "", fmt.Errorf("degrade: label %d of a tray of %d×%d", k, cols, rows)
+	}
+	img, texts, err := tray(seed, cols, rows, w, h, k)
+	if err != nil {
+		return nil, "", err
+	}
+	return img, texts[0], nil
+}
+
+// tray draws Tray's photo with only label only on it, or all labels when
+// only is negative.
+func tray(seed uint64, cols, rows, w, h, only int) (*image.Gray, []string, error) {
 	if cols < 1 || rows < 1 || w < 100 || h < 100 {
 		return nil, nil, fmt.Errorf("degrade: tray of %d×%d codes in %d×%d pixels", cols, rows, w, h)
 	}
@@ -46,7 +66,6 @@ func Tray(seed uint64, cols, rows, w, h int) (*image.Gray, []string, error) {
 	for r := range rows {
 		for c := range cols {
 			text := fmt.Sprintf("PAD-V0100-L2025-09-%05d", r*cols+c+1)
-			texts = append(texts, text)
 			sym, err := qr.Encode(text, qr.Options{Level: qr.M})
 			if err != nil {
 				return nil, nil, fmt.Errorf("degrade: encode %q: %w", text, err)
@@ -68,6 +87,10 @@ func Tray(seed uint64, cols, rows, w, h int) (*image.Gray, []string, error) {
 				u, v := x-cx, y-cy
 				return (cosR*u+sinR*v)/ms + n/2, (-sinR*u+cosR*v)/ms + n/2
 			}
+			if only >= 0 && r*cols+c != only {
+				continue // (after the draws: the other labels stay put)
+			}
+			texts = append(texts, text)
 			x0, y0, x1, y1 := w, h, 0, 0
 			for _, q := range [4][2]float64{{-labelModules, -labelModules}, {n + labelModules, -labelModules}, {n + labelModules, n + labelModules}, {-labelModules, n + labelModules}} {
 				px, py := toImage(fwd(q[0], q[1]))
