@@ -113,9 +113,7 @@ func squareTriple(cs []*detector.FinderPattern, a, b, c int) (triple, bool) {
 
 // readGroups decodes the triples of groupTriples(cs) best first, each with
 // the given retry stages, skipping triples with a pattern of a code already
-// read or one that failed groupFails times. The triples that failed and
-// have no pattern of a code read are symbols seen but not read: their
-// centres (image pixels) go to sc.unread.
+// read or one that failed groupFails times.
 func (sc *scanner) readGroups(cs []*detector.FinderPattern, m *gozxing.BitMatrix, l *gray, inverted bool, stages retryStages) {
 	if len(cs) > maxGroupCenters {
 		cs = mostConfirmed(cs, maxGroupCenters)
@@ -127,7 +125,6 @@ func (sc *scanner) readGroups(cs []*detector.FinderPattern, m *gozxing.BitMatrix
 		used[i] = sc.onFinder(at(i))
 	}
 	det := detector.NewDetector(m)
-	var failed [][3]int
 	for _, t := range groupTriples(cs) {
 		if sc.ctx.Err() != nil {
 			break
@@ -157,19 +154,8 @@ func (sc *scanner) readGroups(cs []*detector.FinderPattern, m *gozxing.BitMatrix
 				continue
 			}
 		}
-		failed = append(failed, idx)
 		for _, i := range idx {
 			fails[i]++
-		}
-	}
-	for _, idx := range failed {
-		if !used[idx[0]] && !used[idx[1]] && !used[idx[2]] {
-			var c Point2f
-			for _, i := range idx {
-				c.X += cs[i].GetX() * l.scale / 3
-				c.Y += cs[i].GetY() * l.scale / 3
-			}
-			sc.unread = append(sc.unread, c)
 		}
 	}
 }
@@ -188,35 +174,11 @@ func (sc *scanner) anyUnread(cs []*detector.FinderPattern, l *gray) bool {
 	return false
 }
 
-// moreToRead reports whether a photo of many codes has symbols left that a
-// pass saw (readGroups) but no pass has read yet, and the last passes
-// still read new ones: the next passes (another binarization or scale) are
-// worth their time. (What a coarse level takes for a symbol may be none:
-// two passes in a row without a new code end the search.)
-func (sc *scanner) moreToRead() bool {
-	if len(sc.found) < 2 || sc.stale >= maxStalePasses {
-		return false
-	}
-	left := sc.unread[:0]
-	for _, c := range sc.unread {
-		if !sc.onCode(c) {
-			left = append(left, c)
-		}
-	}
-	sc.unread = left
-	return len(left) > 0
-}
-
-// onCode reports whether image point at lies on a code read.
-func (sc *scanner) onCode(at Point2f) bool {
-	for i := range sc.found {
-		c := &sc.found[i]
-		if at.near(c.center(), float64(c.Grid.Size)*c.ModuleSize/2) {
-			return true
-		}
-	}
-	return false
-}
+// moreToRead reports whether a photo of many codes (one that readGroups
+// ran on) is worth more passes (another binarization or scale): until two
+// passes in a row read no new code, they may read the symbols the earlier
+// ones missed or did not see.
+func (sc *scanner) moreToRead() bool { return sc.many && sc.stale < maxStalePasses }
 
 // medianModule is the median estimated module size of cs (not empty).
 func medianModule(cs []*detector.FinderPattern) float64 {

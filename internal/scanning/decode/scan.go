@@ -249,13 +249,13 @@ type scanner struct {
 	pass     int
 	found    []Code
 	failed   []failedCandidate
-	retries  int       // retries left in this scan: each costs grid fits
-	perPass  int       // retries left in this pass
-	loose    bool      // try our own finder-pattern triples in this pass
-	retrying bool      // the second round: retries allowed
-	unread   []Point2f // centres of symbols seen among many but not read (readGroups)
-	stale    int       // passes in a row that read no new code
-	model1   bool      // a QR Model 1 symbol was seen
+	retries  int  // retries left in this scan: each costs grid fits
+	perPass  int  // retries left in this pass
+	loose    bool // try our own finder-pattern triples in this pass
+	retrying bool // the second round: retries allowed
+	many     bool // the photo has many codes (readGroups ran)
+	stale    int  // passes in a row that read no new code
+	model1   bool // a QR Model 1 symbol was seen
 	bin      *binarizer
 	matrices []*gozxing.BitMatrix // the passes' binarizations
 }
@@ -425,6 +425,7 @@ func (sc *scanner) detectAll(p *passResult, l *gray, inverted bool) {
 		if fine := 2 * int(medianModule(cs)); fine < skip {
 			cs = multiCenters(m, max(fine, 1))
 		}
+		sc.many = true
 		sc.readGroups(cs, m, l, inverted, stages)
 		return
 	}
