@@ -139,6 +139,7 @@ type passResult struct {
 	m       *gozxing.BitMatrix
 	centers []*detector.FinderPattern // the single detector's candidates
 	single  *common.DetectorResult    // its triple, nil when none
+	read    int                       // the codes it read
 }
 
 // binarize returns the pass of binarizer bi over l (its negative when
@@ -208,11 +209,11 @@ func (sc *scanner) scanLevel(l *level, opts Options) bool {
 			if inverted && !opts.TryInverted {
 				continue
 			}
-			if inverted && !opts.TryHarder && l.passes[bi][0] != nil && l.passes[bi][0].single != nil {
+			if pos := l.passes[bi][0]; inverted && !opts.TryHarder && pos != nil && (pos.single != nil || pos.read > 0) {
 				// The dark-on-light pass found a symbol's three finder
-				// patterns (it did not read, or we would be done): the
-				// symbol is dark on light, and the negative's pass would
-				// find nothing it did not.
+				// patterns or read codes of many: the symbols are dark on
+				// light, and the negative's pass would find nothing it
+				// did not.
 				continue
 			}
 			if sc.ctx.Err() != nil {
@@ -227,6 +228,7 @@ func (sc *scanner) scanLevel(l *level, opts Options) bool {
 			had := len(sc.found)
 			sc.detectAll(p, l.g, inverted)
 			if len(sc.found) > had {
+				p.read += len(sc.found) - had
 				sc.stale = 0
 			} else {
 				sc.stale++
