@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"errors"
 	"math"
 	"math/bits"
 	"sort"
@@ -180,6 +181,11 @@ func findSingle(m *gozxing.BitMatrix) (*detector.FinderPatternFinder, *detector.
 			}
 		}
 	}
+	if len(f.GetPossibleCenters()) > maxSingleCenters {
+		// Many symbols (or texture): ZXing's selection of one triple is
+		// cubic in the candidates, and the many-symbol search reads them.
+		return f, nil, errManyCenters
+	}
 	fps, err := f.SelectBestPatterns()
 	if err != nil {
 		return f, nil, err
@@ -187,6 +193,12 @@ func findSingle(m *gozxing.BitMatrix) (*detector.FinderPatternFinder, *detector.
 	bl, tl, tr := gozxing.ResultPoint_OrderBestPatterns(fps[0], fps[1], fps[2])
 	return f, detector.NewFinderPatternInfo(bl.(*detector.FinderPattern), tl.(*detector.FinderPattern), tr.(*detector.FinderPattern)), nil
 }
+
+// maxSingleCenters is the most finder-pattern candidates for which
+// findSingle selects ZXing's one triple.
+const maxSingleCenters = 2 * maxMultiCenters
+
+var errManyCenters = errors.New("decode: too many finder-pattern candidates for one symbol")
 
 func confirmedCenters(f *detector.FinderPatternFinder) int {
 	cs := f.GetPossibleCenters()

@@ -139,7 +139,6 @@ type passResult struct {
 	m       *gozxing.BitMatrix
 	centers []*detector.FinderPattern // the single detector's candidates
 	single  *common.DetectorResult    // its triple, nil when none
-	read    int                       // the codes it read
 }
 
 // binarize returns the pass of binarizer bi over l (its negative when
@@ -209,11 +208,11 @@ func (sc *scanner) scanLevel(l *level, opts Options) bool {
 			if inverted && !opts.TryInverted {
 				continue
 			}
-			if pos := l.passes[bi][0]; inverted && !opts.TryHarder && pos != nil && (pos.single != nil || pos.read > 0) {
+			if pos := l.passes[bi][0]; inverted && !opts.TryHarder && (pos != nil && pos.single != nil || sc.many && sc.darkRead) {
 				// The dark-on-light pass found a symbol's three finder
-				// patterns or read codes of many: the symbols are dark on
-				// light, and the negative's pass would find nothing it
-				// did not.
+				// patterns, or a pass read dark-on-light codes of many:
+				// the symbols are dark on light, and the negative's pass
+				// would find nothing it did not.
 				continue
 			}
 			if sc.ctx.Err() != nil {
@@ -228,7 +227,7 @@ func (sc *scanner) scanLevel(l *level, opts Options) bool {
 			had := len(sc.found)
 			sc.detectAll(p, l.g, inverted)
 			if len(sc.found) > had {
-				p.read += len(sc.found) - had
+				sc.darkRead = sc.darkRead || !inverted
 				sc.stale = 0
 			} else {
 				sc.stale++
@@ -257,6 +256,7 @@ type scanner struct {
 	retrying bool // the second round: retries allowed
 	many     bool // the photo has many codes (readGroups ran)
 	stale    int  // passes in a row that read no new code
+	darkRead bool // a dark-on-light pass read a code
 	model1   bool // a QR Model 1 symbol was seen
 	bin      *binarizer
 	matrices []*gozxing.BitMatrix // the passes' binarizations
@@ -412,14 +412,16 @@ func (sc *scanner) detectAll(p *passResult, l *gray, inverted bool) {
 	if thorough && sc.retrying {
 		stages = refitAll
 	}
-	if len(p.centers) > maxMultiCenters && !sc.anyUnread(p.centers, l) {
+	if len(p.centers) > maxMultiCenters && !sc.many && !sc.anyUnread(p.centers, l) {
 		// Noise or texture: no symbol among the candidates beside the
-		// codes read.
+		// codes read. (The candidates are those of ZXing's row-skipping
+		// scan, which stops at the first symbol: once a photo is known
+		// to hold many, its every pass looks for all of them.)
 		return
 	}
 	skip := skipOf(m.GetHeight(), tryHarder)
 	cs := multiCenters(m, skip)
-	if len(cs) > maxMultiCenters {
+	if len(cs) > maxMultiCenters || sc.many && len(cs) > 0 {
 		// A sheet or tray of codes: ZXing's selection is cubic in the
 		// candidates; group them by neighbourhood instead. ZXing's row
 		// skip is made for one large symbol and steps over the centres
