@@ -14,8 +14,10 @@
 // package's own. It adds the image limits and deadline, a scale pyramid with
 // contrast-stretched, smoothed and upscaled levels, inverted (light-on-dark)
 // codes, its own finder-pattern triples for symbols in strong perspective
-// and pairs for symbols with a lost finder pattern, a grid fitted to all
-// alignment and function patterns, de-duplication and the geometry.
+// and pairs for symbols with a lost finder pattern, a grouping of the finder
+// patterns of many symbols by neighbourhood (label sheets, trays of parts),
+// a grid fitted to all alignment and function patterns, de-duplication and
+// the geometry.
 // docs/adr/0005-qr-decoder.md has the design and the figures.
 package decode
 
