@@ -139,7 +139,8 @@ type userCheck struct {
 }
 
 // checkUser refuses an access token whose user has since been disabled or
-// removed, or whose role or lines changed (the user logs in again to get
+// removed, whose tokens were revoked after it was issued (logout everywhere,
+// password change, refresh reuse), or whose role or lines changed (the user logs in again to get
 // them). The user is looked up at most once per UserCheckEvery.
 func (s *Service) checkUser(ctx context.Context, c Claims) error {
 	now := s.clock.Now()
@@ -164,6 +165,8 @@ func (s *Service) checkUser(ctx context.Context, c Claims) error {
 		return invalidToken("user unknown")
 	case uc.user.Disabled:
 		return invalidToken("user disabled")
+	case !uc.user.TokensValidAfter.IsZero() && !c.IssuedTime().After(uc.user.TokensValidAfter):
+		return invalidToken("revoked")
 	case uc.user.Role != c.Role || !slices.Equal(uc.user.Lines, c.Lines) && (len(uc.user.Lines) > 0 || len(c.Lines) > 0):
 		return invalidToken("role or lines changed")
 	}

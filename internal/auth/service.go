@@ -242,8 +242,26 @@ func (s *Service) ResetPassword(ctx context.Context, userID, password string) er
 	if err := s.store.UpdateUser(ctx, u); err != nil {
 		return err
 	}
-	_, err = s.store.RevokeUserFamilies(ctx, userID, "password reset")
+	_, err = s.revokeSessions(ctx, userID, "password reset")
 	return err
+}
+
+// revokeSessions revokes every refresh token family of a user and every
+// access token issued until now: at once in this process, within
+// UserCheckEvery in the others (see checkUser).
+func (s *Service) revokeSessions(ctx context.Context, userID, reason string) (int, error) {
+	if err := s.revokeAccessTokens(ctx, userID); err != nil {
+		return 0, err
+	}
+	return s.store.RevokeUserFamilies(ctx, userID, reason)
+}
+
+func (s *Service) revokeAccessTokens(ctx context.Context, userID string) error {
+	if err := s.store.RevokeAccessTokens(ctx, userID, s.clock.Now()); err != nil {
+		return err
+	}
+	s.users.Delete(userID)
+	return nil
 }
 
 // Disable disables a user and revokes its refresh tokens; its access tokens
@@ -413,6 +431,12 @@ func (s *Service) Refresh(ctx context.Context, token string) (Session, error) {
 		return Session{}, err
 	}
 	if res.Outcome == Reused {
+		// A stolen refresh token may have minted access tokens: every access
+		// token of the user issued so far stops working too; the user's
+		// other logins get new ones by refreshing.
+		if err := s.revokeAccessTokens(ctx, res.Token.UserID); err != nil {
+			return Session{}, err
+		}
 		e := qrmfg.Errorf(qrmfg.EUNAUTHORIZED, "refresh token was already used; every session of this login is revoked")
 		e.Err = ErrRefreshReuse
 		return Session{}, e.WithDetail("reason", "reuse").WithDetail("family", res.Token.FamilyID).WithDetail("user", res.Token.UserID)
@@ -438,9 +462,10 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	return err
 }
 
-// LogoutAll revokes every refresh token family of a user.
+// LogoutAll revokes every refresh token family of a user and the access
+// tokens issued so far (see revokeSessions).
 func (s *Service) LogoutAll(ctx context.Context, userID string) (int, error) {
-	return s.store.RevokeUserFamilies(ctx, userID, "logout all")
+	return s.revokeSessions(ctx, userID, "logout all")
 }
 
 // VerifyAccessToken checks an access token (see Tokens.Parse).

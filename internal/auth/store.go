@@ -13,8 +13,11 @@ type User struct {
 	Role         Role
 	Lines        []string // production lines the user is restricted to; empty = all
 	Disabled     bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// TokensValidAfter, when set, invalidates every access token issued at
+	// or before it (logout everywhere, a password change, refresh reuse).
+	TokensValidAfter time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // RefreshToken is one stored refresh token: only its SHA-256 is kept. Tokens
@@ -92,6 +95,9 @@ type Store interface {
 	RevokeFamily(ctx context.Context, hash []byte, reason string) error
 	// RevokeUserFamilies revokes every family of a user and returns how many.
 	RevokeUserFamilies(ctx context.Context, userID, reason string) (int, error)
+	// RevokeAccessTokens sets the user's TokensValidAfter to at (never
+	// moving it back).
+	RevokeAccessTokens(ctx context.Context, userID string, at time.Time) error
 
 	CreateAPIKey(ctx context.Context, k APIKey) error
 	APIKeyByPrefix(ctx context.Context, prefix string) (APIKey, error)

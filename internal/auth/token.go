@@ -103,16 +103,29 @@ func validKID(s string) bool {
 
 // Claims are the claims of an access token.
 type Claims struct {
-	Issuer    string   `json:"iss"`
-	Audience  string   `json:"aud"`
-	Subject   string   `json:"sub"`
-	Name      string   `json:"name,omitempty"` // the username, for logs and the audit trail
-	Role      Role     `json:"role"`
-	Lines     []string `json:"lines,omitempty"`
-	ID        string   `json:"jti"`
-	IssuedAt  int64    `json:"iat"`
-	NotBefore int64    `json:"nbf"`
-	Expires   int64    `json:"exp"`
+	Issuer   string   `json:"iss"`
+	Audience string   `json:"aud"`
+	Subject  string   `json:"sub"`
+	Name     string   `json:"name,omitempty"` // the username, for logs and the audit trail
+	Role     Role     `json:"role"`
+	Lines    []string `json:"lines,omitempty"`
+	ID       string   `json:"jti"`
+	IssuedAt int64    `json:"iat"`
+	// IssuedAtMicro is the issue time in microseconds since the epoch: iat
+	// has whole seconds, too coarse to tell a token issued just before a
+	// "tokens issued before T are invalid" cut-off from one issued just after.
+	IssuedAtMicro int64 `json:"iat_us,omitempty"`
+	NotBefore     int64 `json:"nbf"`
+	Expires       int64 `json:"exp"`
+}
+
+// IssuedTime returns when the token was issued, to the microsecond when the
+// token says so (older tokens: to the second).
+func (c Claims) IssuedTime() time.Time {
+	if c.IssuedAtMicro > 0 {
+		return time.UnixMicro(c.IssuedAtMicro).UTC()
+	}
+	return time.Unix(c.IssuedAt, 0).UTC()
 }
 
 // ExpiresAt returns the expiry as a time.
@@ -177,7 +190,7 @@ func (t *Tokens) IssueNamed(subject, name string, role Role, lines []string) (st
 	now := t.clock.Now()
 	c := Claims{
 		Issuer: t.cfg.Issuer, Audience: t.cfg.Audience, Subject: subject, Name: name, Role: role, Lines: lines,
-		ID: qrmfg.NewID(), IssuedAt: now.Unix(), NotBefore: now.Unix(), Expires: now.Add(t.cfg.TTL).Unix(),
+		ID: qrmfg.NewID(), IssuedAt: now.Unix(), IssuedAtMicro: now.UnixMicro(), NotBefore: now.Unix(), Expires: now.Add(t.cfg.TTL).Unix(),
 	}
 	tok, err := t.Sign(c)
 	return tok, c, err

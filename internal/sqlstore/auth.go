@@ -42,16 +42,16 @@ func parseList(s string) ([]string, error) {
 	return l, nil
 }
 
-const userColumns = `id, username, password_hash, role, lines, disabled, created_at, updated_at`
+const userColumns = `id, username, password_hash, role, lines, disabled, created_at, updated_at, tokens_valid_after`
 
 func scanUser(row interface{ Scan(...any) error }) (auth.User, error) {
 	var u auth.User
 	var role, lines string
-	var created, updated dbTime
-	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &role, &lines, &u.Disabled, &created, &updated); err != nil {
+	var created, updated, validAfter dbTime
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &role, &lines, &u.Disabled, &created, &updated, &validAfter); err != nil {
 		return auth.User{}, err
 	}
-	u.Role, u.CreatedAt, u.UpdatedAt = auth.Role(role), created.Time, updated.Time
+	u.Role, u.CreatedAt, u.UpdatedAt, u.TokensValidAfter = auth.Role(role), created.Time, updated.Time, validAfter.Time
 	var err error
 	u.Lines, err = parseList(lines)
 	return u, err
@@ -60,9 +60,9 @@ func scanUser(row interface{ Scan(...any) error }) (auth.User, error) {
 // CreateUser implements auth.Store.
 func (s *AuthStore) CreateUser(ctx context.Context, u auth.User) error {
 	return s.db.inTx(ctx, func(t *txn) error {
-		_, err := t.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := t.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, strings.ToLower(u.Username), u.PasswordHash, string(u.Role), listJSON(u.Lines), u.Disabled,
-			s.db.ts(u.CreatedAt), s.db.ts(u.UpdatedAt))
+			s.db.ts(u.CreatedAt), s.db.ts(u.UpdatedAt), s.db.nullTS(&u.TokensValidAfter))
 		if err != nil {
 			return fmt.Errorf("create user %s: %w", u.Username, err)
 		}
@@ -261,6 +261,24 @@ func (s *AuthStore) RevokeUserFamilies(ctx context.Context, userID, reason strin
 		return nil
 	})
 	return int(n), err
+}
+
+// RevokeAccessTokens implements auth.Store.
+func (s *AuthStore) RevokeAccessTokens(ctx context.Context, userID string, at time.Time) error {
+	return s.db.inTx(ctx, func(t *txn) error {
+		r, err := t.exec(ctx, `UPDATE users SET tokens_valid_after = ? WHERE id = ? AND (tokens_valid_after IS NULL OR tokens_valid_after < ?)`,
+			s.db.ts(at), userID, s.db.ts(at))
+		if err != nil {
+			return fmt.Errorf("revoke access tokens of user %s: %w", userID, err)
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			var one int
+			if err := t.queryRow(ctx, `SELECT 1 FROM users WHERE id = ?`, userID).Scan(&one); err != nil {
+				return notFound(err, "user %s does not exist", userID)
+			}
+		}
+		return nil
+	})
 }
 
 const apiKeyColumns = `id, prefix, hash, name, owner_id, role, scopes, lines, created_at, last_used_at, revoked_at`

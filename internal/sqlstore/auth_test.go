@@ -548,20 +548,7 @@ func TestAccessTokenFollowsTheUser(t *testing.T) {
 	t.Parallel()
 	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		ctx := context.Background()
-		keys := auth.NewRandomKeyring()
-		clock := &fakeClock{t: time.Now()}
-		newSvc := func() *auth.Service {
-			tk, err := auth.NewTokens(auth.TokenConfig{Issuer: "qrmfg", Audience: "qrmfg-api"}, keys, clock)
-			if err != nil {
-				t.Fatal(err)
-			}
-			svc, err := auth.NewService(db.Auth(), auth.Config{Tokens: tk, Hasher: auth.NewHasher(cheapHash, 4), UserCheckEvery: 5 * time.Second, Clock: clock})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return svc
-		}
-		a, b := newSvc(), newSvc() // two processes
+		a, b, clock := twoProcesses(t, db)
 		u, err := a.CreateUser(ctx, auth.NewUser{Username: "ops", Password: "correct horse", Role: auth.RoleSupervisor})
 		if err != nil {
 			t.Fatal(err)
@@ -605,6 +592,99 @@ func TestAccessTokenFollowsTheUser(t *testing.T) {
 		clock.t = clock.t.Add(5 * time.Second)
 		if _, err := b.Identify(ctx, "Bearer "+sess.AccessToken); auth.RejectReason(err) != "user disabled" {
 			t.Errorf("after disabling, the other process: %v", err)
+		}
+	})
+}
+
+// twoProcesses returns two auth services sharing db and a signing key, as
+// two processes of one installation, with a clock the test moves and a
+// user check every 5 s.
+func twoProcesses(t *testing.T, db *sqlstore.DB) (a, b *auth.Service, clock *fakeClock) {
+	t.Helper()
+	keys := auth.NewRandomKeyring()
+	clock = &fakeClock{t: time.Now().UTC().Truncate(time.Microsecond)}
+	newSvc := func() *auth.Service {
+		tk, err := auth.NewTokens(auth.TokenConfig{Issuer: "qrmfg", Audience: "qrmfg-api"}, keys, clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc, err := auth.NewService(db.Auth(), auth.Config{Tokens: tk, Hasher: auth.NewHasher(cheapHash, 4), UserCheckEvery: 5 * time.Second, Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	return newSvc(), newSvc(), clock
+}
+
+// TestAccessTokensEndWithTheirLogin (item 14): after logging out
+// everywhere, a password change or a refresh token reuse, access tokens
+// issued before stop working at once in the process that revoked them and
+// within the user check interval (5 s) in another one; a new login works.
+func TestAccessTokensEndWithTheirLogin(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		a, b, clock := twoProcesses(t, db)
+		u, err := a.CreateUser(ctx, auth.NewUser{Username: "ops", Password: "correct horse", Role: auth.RoleOperator})
+		if err != nil {
+			t.Fatal(err)
+		}
+		password := "correct horse"
+		for _, c := range []struct {
+			name   string
+			revoke func(sess auth.Session) error
+		}{
+			{"logout everywhere", func(auth.Session) error { _, err := a.LogoutAll(ctx, u.ID); return err }},
+			{"password change", func(auth.Session) error {
+				password = "another horse"
+				return a.ResetPassword(ctx, u.ID, password)
+			}},
+			{"refresh token reuse", func(sess auth.Session) error {
+				next, err := a.Refresh(ctx, sess.RefreshToken)
+				if err != nil {
+					return err
+				}
+				if _, err := a.Refresh(ctx, next.RefreshToken); err != nil {
+					return err
+				}
+				if _, err := a.Refresh(ctx, sess.RefreshToken); !errors.Is(err, auth.ErrRefreshReuse) {
+					return fmt.Errorf("reuse of a twice-rotated token: %v", err)
+				}
+				return nil
+			}},
+		} {
+			sess, err := a.Login(ctx, "ops", password)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bearer := "Bearer " + sess.AccessToken
+			for _, svc := range []*auth.Service{a, b} {
+				if _, err := svc.Identify(ctx, bearer); err != nil {
+					t.Fatalf("%s: fresh token: %v", c.name, err)
+				}
+			}
+			clock.t = clock.t.Add(time.Millisecond)
+			if err := c.revoke(sess); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if _, err := a.Identify(ctx, bearer); auth.RejectReason(err) != "revoked" {
+				t.Errorf("%s: the old access token in the process that revoked it: %v", c.name, err)
+			}
+			clock.t = clock.t.Add(5 * time.Second)
+			if _, err := b.Identify(ctx, bearer); auth.RejectReason(err) != "revoked" {
+				t.Errorf("%s: the old access token in another process after 5 s: %v", c.name, err)
+			}
+			fresh, err := a.Login(ctx, "ops", password)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, svc := range []*auth.Service{a, b} {
+				if _, err := svc.Identify(ctx, "Bearer "+fresh.AccessToken); err != nil {
+					t.Errorf("%s: a new login afterwards: %v", c.name, err)
+				}
+			}
+			clock.t = clock.t.Add(time.Millisecond)
 		}
 	})
 }
