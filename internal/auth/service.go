@@ -160,6 +160,9 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
+	if err := checkGrant(ctx, lines); err != nil {
+		return User{}, err
+	}
 	hash, err := s.hasher.Hash(ctx, in.Password)
 	if err != nil {
 		return User{}, err
@@ -231,7 +234,7 @@ func (s *Service) ResetPassword(ctx context.Context, userID, password string) er
 	if err := checkPassword(password); err != nil {
 		return err
 	}
-	u, err := s.store.UserByID(ctx, userID)
+	u, err := s.managedUser(ctx, userID)
 	if err != nil {
 		return err
 	}
@@ -267,7 +270,7 @@ func (s *Service) revokeAccessTokens(ctx context.Context, userID string) error {
 // Disable disables a user and revokes its refresh tokens; its access tokens
 // stop working within UserCheckEvery (see Identify).
 func (s *Service) Disable(ctx context.Context, userID string) error {
-	u, err := s.store.UserByID(ctx, userID)
+	u, err := s.managedUser(ctx, userID)
 	if err != nil {
 		return err
 	}
@@ -282,7 +285,7 @@ func (s *Service) Disable(ctx context.Context, userID string) error {
 
 // Enable re-enables a disabled user.
 func (s *Service) Enable(ctx context.Context, userID string) error {
-	u, err := s.store.UserByID(ctx, userID)
+	u, err := s.managedUser(ctx, userID)
 	if err != nil {
 		return err
 	}
@@ -305,7 +308,10 @@ func (s *Service) SetRole(ctx context.Context, userID string, role Role, lines [
 	if err != nil {
 		return User{}, err
 	}
-	u, err := s.store.UserByID(ctx, userID)
+	if err := checkGrant(ctx, lines); err != nil {
+		return User{}, err
+	}
+	u, err := s.managedUser(ctx, userID)
 	if err != nil {
 		return User{}, err
 	}
@@ -323,7 +329,7 @@ func (s *Service) SetRole(ctx context.Context, userID string, role Role, lines [
 
 // User returns a user by id, without its password hash.
 func (s *Service) User(ctx context.Context, id string) (User, error) {
-	u, err := s.store.UserByID(ctx, id)
+	u, err := s.managedUser(ctx, id)
 	u.PasswordHash = ""
 	return u, err
 }
@@ -339,19 +345,21 @@ func (s *Service) UserByName(ctx context.Context, username string) (User, error)
 	return u, err
 }
 
-// ListUsers returns every user, without password hashes.
+// ListUsers returns every user the actor in ctx may manage, without
+// password hashes.
 func (s *Service) ListUsers(ctx context.Context) ([]User, error) {
 	us, err := s.store.ListUsers(ctx)
 	for i := range us {
 		us[i].PasswordHash = ""
 	}
-	return us, err
+	return slices.DeleteFunc(us, func(u User) bool { return !withinScope(ctx, u.Lines) }), err
 }
 
 // ListAPIKeys returns the keys of an owner (every key when ownerID is
-// empty), without their hashes.
+// empty) that the actor in ctx may manage, without their hashes.
 func (s *Service) ListAPIKeys(ctx context.Context, ownerID string) ([]APIKey, error) {
-	return s.store.ListAPIKeys(ctx, ownerID)
+	ks, err := s.store.ListAPIKeys(ctx, ownerID)
+	return slices.DeleteFunc(ks, func(k APIKey) bool { return !withinScope(ctx, k.Lines) }), err
 }
 
 // Session is the answer to a login or refresh.
@@ -504,6 +512,9 @@ func (s *Service) CreateAPIKey(ctx context.Context, in NewAPIKeyInput) (string, 
 	if err != nil {
 		return "", APIKey{}, err
 	}
+	if err := checkGrant(ctx, lines); err != nil {
+		return "", APIKey{}, err
+	}
 	key, p := NewAPIKeyString()
 	k := APIKey{ID: qrmfg.NewID(), Prefix: p.Prefix, Hash: p.SecretHash, Name: name, OwnerID: in.OwnerID, Role: in.Role,
 		Scopes: slices.Clone(in.Scopes), Lines: lines, CreatedAt: s.clock.Now()}
@@ -514,8 +525,18 @@ func (s *Service) CreateAPIKey(ctx context.Context, in NewAPIKeyInput) (string, 
 	return key, k, nil
 }
 
-// RevokeAPIKey revokes a key by id.
+// RevokeAPIKey revokes a key by id; a key beyond the lines of the actor in
+// ctx does not exist for it.
 func (s *Service) RevokeAPIKey(ctx context.Context, id string) error {
+	if len(qrmfg.LineScope(ctx)) > 0 {
+		ks, err := s.ListAPIKeys(ctx, "")
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(ks, func(k APIKey) bool { return k.ID == id }) {
+			return qrmfg.Errorf(qrmfg.ENOTFOUND, "API key %s does not exist", id)
+		}
+	}
 	return s.store.RevokeAPIKey(ctx, id, s.clock.Now())
 }
 
