@@ -147,6 +147,7 @@ type thresholdInput struct {
 	Type string `path:"component_type" example:"PAD"`
 	Body struct {
 		VendorCode   string `json:"vendor_code,omitempty" doc:"One vendor, or empty for all vendors together"`
+		Line         string `json:"line,omitempty" maxLength:"64" doc:"The production line whose stock counts; empty: the whole plant (a caller restricted to one line: its line)"`
 		MinAvailable int64  `json:"min_available" minimum:"0" example:"100"`
 	}
 }
@@ -158,6 +159,7 @@ type thresholdOutput struct {
 type deleteThresholdInput struct {
 	Type       string `path:"component_type"`
 	VendorCode string `query:"vendor_code"`
+	Line       string `query:"line" maxLength:"64" doc:"The threshold's line; empty: the whole plant (a caller restricted to one line: its line)"`
 }
 
 type alertsInput struct {
@@ -415,7 +417,8 @@ func (s *Server) registerInventory() {
 	huma.Register(s.api, huma.Operation{OperationID: "set-threshold", Method: http.MethodPut, Path: "/inventory/thresholds/{component_type}",
 		Summary: "Set the least available stock wanted for a component type", Tags: tags},
 		func(ctx context.Context, in *thresholdInput) (*thresholdOutput, error) {
-			th, err := inv.SetThreshold(ctx, in.Type, in.Body.VendorCode, in.Body.MinAvailable)
+			th, err := inv.SetThreshold(ctx, inventory.Threshold{ComponentType: in.Type, VendorCode: in.Body.VendorCode,
+				Line: in.Body.Line, MinAvailable: in.Body.MinAvailable})
 			if err != nil {
 				return nil, s.fail(ctx, err)
 			}
@@ -424,7 +427,7 @@ func (s *Server) registerInventory() {
 	huma.Register(s.api, huma.Operation{OperationID: "delete-threshold", Method: http.MethodDelete, Path: "/inventory/thresholds/{component_type}",
 		Summary: "Remove a stock threshold", Tags: tags, DefaultStatus: http.StatusNoContent},
 		func(ctx context.Context, in *deleteThresholdInput) (*struct{}, error) {
-			if err := inv.DeleteThreshold(ctx, in.Type, in.VendorCode); err != nil {
+			if err := inv.DeleteThreshold(ctx, in.Type, in.VendorCode, in.Line); err != nil {
 				return nil, s.fail(ctx, err)
 			}
 			return nil, nil

@@ -156,10 +156,14 @@ func (s *Service) ImportCSV(ctx context.Context, r io.Reader, dryRun bool) (Impo
 		items = append(items, it)
 	}
 	// Rows that are valid on their own may still clash with stored items.
+	// An item of a line the actor may not see is reported as nothing
+	// (exactly as a uid that does not exist, so that a dry run tells no one
+	// which uids other lines hold); the import itself still cannot take its
+	// uid (see errTaken).
 	for _, it := range items {
-		if _, err := s.store.GetItem(ctx, it.UID); err == nil {
+		if got, err := s.store.GetItem(ctx, it.UID); err == nil && qrmfg.LineVisible(ctx, got.Line) {
 			addErr(seen[it.UID], "uid", "item %s already exists", it.UID)
-		} else if qrmfg.ErrorCode(err) != qrmfg.ENOTFOUND {
+		} else if err != nil && qrmfg.ErrorCode(err) != qrmfg.ENOTFOUND {
 			return rep, err
 		}
 	}
@@ -178,6 +182,9 @@ func (s *Service) ImportCSV(ctx context.Context, r io.Reader, dryRun bool) (Impo
 			touched[[2]string{items[i].ComponentType, items[i].VendorCode}] = true
 		}
 		if err := tx.InsertItems(ctx, items); err != nil {
+			if qrmfg.ErrorCode(err) == qrmfg.ECONFLICT {
+				return errTaken()
+			}
 			return err
 		}
 		ev, err := qrmfg.NewEvent(ctx, EventSource, EventItemsImported, "", map[string]any{"count": len(items), "first_uid": items[0].UID})
@@ -205,6 +212,13 @@ func badCell(rec []string) (int, string) {
 		}
 	}
 	return 0, ""
+}
+
+// errTaken is the answer to an import that met a stored item the actor may
+// not see: nothing is written and no row is named.
+func errTaken() error {
+	return qrmfg.Errorf(qrmfg.ECONFLICT, "the import conflicts with items stored meanwhile or not visible to you; nothing was imported").
+		WithDetail("field", "file")
 }
 
 func countLines(errs []RowError) int {

@@ -176,10 +176,13 @@ type ItemPage struct {
 }
 
 // Threshold is the least number of available items wanted for a component
-// type, optionally for one vendor ("" means every vendor together).
+// type, optionally for one vendor ("" means every vendor together), on one
+// production line (its items only) or, with no line, on the whole plant
+// (every line's items).
 type Threshold struct {
 	ComponentType string    `json:"component_type"`
 	VendorCode    string    `json:"vendor_code"`
+	Line          string    `json:"line"`
 	MinAvailable  int64     `json:"min_available"`
 	UpdatedAt     time.Time `json:"updated_at"`
 }
@@ -196,6 +199,7 @@ type Alert struct {
 	ID             string     `json:"id"`
 	ComponentType  string     `json:"component_type"`
 	VendorCode     string     `json:"vendor_code"`
+	Line           string     `json:"line" doc:"The line of its threshold; empty: the whole plant"`
 	Threshold      int64      `json:"threshold"`
 	Available      int64      `json:"available"`
 	State          string     `json:"state"`
@@ -223,6 +227,7 @@ type DayCount struct {
 type StockLevel struct {
 	ComponentType string `json:"component_type"`
 	VendorCode    string `json:"vendor_code"`
+	Line          string `json:"line"`
 	Available     int64  `json:"available"`
 	MinAvailable  int64  `json:"min_available"`
 	Low           bool   `json:"low"`

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/qrmfg/qrmfg/internal/partid"
@@ -33,18 +34,18 @@ func (s *Service) checkStock(ctx context.Context, tx Tx, keys map[[2]string]bool
 }
 
 func (s *Service) evaluate(ctx context.Context, tx Tx, th Threshold) error {
-	n, err := tx.CountAvailable(ctx, th.ComponentType, th.VendorCode)
+	n, err := tx.CountAvailable(ctx, th.ComponentType, th.VendorCode, th.Line)
 	if err != nil {
 		return err
 	}
-	open, err := tx.OpenAlert(ctx, th.ComponentType, th.VendorCode)
+	open, err := tx.OpenAlert(ctx, th.ComponentType, th.VendorCode, th.Line)
 	if err != nil {
 		return err
 	}
-	data := map[string]any{"component_type": th.ComponentType, "vendor_code": th.VendorCode, "available": n, "threshold": th.MinAvailable}
+	data := map[string]any{"component_type": th.ComponentType, "vendor_code": th.VendorCode, "line": th.Line, "available": n, "threshold": th.MinAvailable}
 	switch {
 	case n < th.MinAvailable && open == nil:
-		a := Alert{ID: qrmfg.NewID(), ComponentType: th.ComponentType, VendorCode: th.VendorCode,
+		a := Alert{ID: qrmfg.NewID(), ComponentType: th.ComponentType, VendorCode: th.VendorCode, Line: th.Line,
 			Threshold: th.MinAvailable, Available: n, State: AlertOpen, RaisedAt: tx.Now()}
 		if err := tx.SaveAlert(ctx, a); err != nil {
 			return err
@@ -75,17 +76,23 @@ func (s *Service) emit(ctx context.Context, tx Tx, typ, subject string, data any
 }
 
 // SetThreshold sets the least available stock wanted for a component type
-// (and vendor, "" for all vendors together), and evaluates it at once.
-func (s *Service) SetThreshold(ctx context.Context, typ, vendor string, minAvailable int64) (Threshold, error) {
-	if err := partid.ValidateLot(typ, orDefault(vendor, "X"), "X"); err != nil {
+// (and vendor, "" for all vendors together) on a line ("" for the whole
+// plant; a restricted actor sets them on its own lines only), and evaluates
+// it at once.
+func (s *Service) SetThreshold(ctx context.Context, in Threshold) (Threshold, error) {
+	if err := partid.ValidateLot(in.ComponentType, orDefault(in.VendorCode, "X"), "X"); err != nil {
 		return Threshold{}, err
 	}
-	if minAvailable < 0 {
-		return Threshold{}, qrmfg.FieldError("min_available", "min_available must be 0 or more, got %d", minAvailable)
+	if in.MinAvailable < 0 {
+		return Threshold{}, qrmfg.FieldError("min_available", "min_available must be 0 or more, got %d", in.MinAvailable)
+	}
+	line, err := qrmfg.NewObjectLine(ctx, in.Line, "set a stock threshold on")
+	if err != nil {
+		return Threshold{}, err
 	}
 	var th Threshold
-	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		th = Threshold{ComponentType: typ, VendorCode: vendor, MinAvailable: minAvailable, UpdatedAt: tx.Now()}
+	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		th = Threshold{ComponentType: in.ComponentType, VendorCode: in.VendorCode, Line: line, MinAvailable: in.MinAvailable, UpdatedAt: tx.Now()}
 		if err := tx.SetThreshold(ctx, th); err != nil {
 			return err
 		}
@@ -94,13 +101,18 @@ func (s *Service) SetThreshold(ctx context.Context, typ, vendor string, minAvail
 	return th, err
 }
 
-// DeleteThreshold removes a threshold and resolves its open alert.
-func (s *Service) DeleteThreshold(ctx context.Context, typ, vendor string) error {
+// DeleteThreshold removes a threshold and resolves its open alert. A
+// threshold the actor in ctx may not see does not exist for it.
+func (s *Service) DeleteThreshold(ctx context.Context, typ, vendor, line string) error {
+	line = stockLine(ctx, line)
+	if !stockVisible(ctx, line) {
+		return qrmfg.Errorf(qrmfg.ENOTFOUND, "no threshold for %s/%s", typ, vendor)
+	}
 	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		if err := tx.DeleteThreshold(ctx, typ, vendor); err != nil {
+		if err := tx.DeleteThreshold(ctx, typ, vendor, line); err != nil {
 			return err
 		}
-		open, err := tx.OpenAlert(ctx, typ, vendor)
+		open, err := tx.OpenAlert(ctx, typ, vendor, line)
 		if err != nil || open == nil {
 			return err
 		}
@@ -110,9 +122,10 @@ func (s *Service) DeleteThreshold(ctx context.Context, typ, vendor string) error
 	})
 }
 
-// Thresholds lists every threshold.
+// Thresholds lists the thresholds the actor in ctx may see.
 func (s *Service) Thresholds(ctx context.Context) ([]Threshold, error) {
-	return s.store.Thresholds(ctx)
+	ths, err := s.store.Thresholds(ctx)
+	return slices.DeleteFunc(ths, func(th Threshold) bool { return !stockVisible(ctx, th.Line) }), err
 }
 
 // Alerts lists alerts in a state: open, acknowledged, resolved, or "" for all.
@@ -122,7 +135,8 @@ func (s *Service) Alerts(ctx context.Context, state string) ([]Alert, error) {
 	default:
 		return nil, qrmfg.FieldError("state", "unknown alert state %q; expected open, acknowledged or resolved", state)
 	}
-	return s.store.Alerts(ctx, state)
+	as, err := s.store.Alerts(ctx, state)
+	return slices.DeleteFunc(as, func(a Alert) bool { return !stockVisible(ctx, a.Line) }), err
 }
 
 // AcknowledgeAlert marks an open alert as seen; it stays until stock recovers.
@@ -132,6 +146,9 @@ func (s *Service) AcknowledgeAlert(ctx context.Context, id string) (Alert, error
 		var err error
 		if a, err = tx.GetAlert(ctx, id); err != nil {
 			return err
+		}
+		if !stockVisible(ctx, a.Line) {
+			return qrmfg.Errorf(qrmfg.ENOTFOUND, "alert %s does not exist", id)
 		}
 		if a.State != AlertOpen {
 			return qrmfg.Errorf(qrmfg.ECONFLICT, "alert %s is %s, not open", id, a.State)
@@ -143,7 +160,9 @@ func (s *Service) AcknowledgeAlert(ctx context.Context, id string) (Alert, error
 	return a, err
 }
 
-// Analytics summarises the inventory; PerDay covers [from, to).
+// Analytics summarises the inventory the actor in ctx may see (a restricted
+// actor: the items of its lines and of no line, its lines' thresholds);
+// PerDay covers [from, to).
 func (s *Service) Analytics(ctx context.Context, from, to time.Time) (Analytics, error) {
 	if to.IsZero() {
 		to = time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
@@ -159,19 +178,20 @@ func (s *Service) Analytics(ctx context.Context, from, to time.Time) (Analytics,
 	}
 	var a Analytics
 	var err error
+	lines := qrmfg.LineScope(ctx)
 	for _, c := range []struct {
 		col string
 		dst *[]Count
 	}{{"status", &a.ByStatus}, {"component_type", &a.ByType}, {"vendor_code", &a.ByVendor}, {"lot_number", &a.ByLot}} {
-		if *c.dst, err = s.store.Counts(ctx, c.col); err != nil {
+		if *c.dst, err = s.store.Counts(ctx, c.col, lines); err != nil {
 			return Analytics{}, err
 		}
 		sortCounts(*c.dst)
 	}
-	if a.PerDay, err = s.store.PerDay(ctx, from, to); err != nil {
+	if a.PerDay, err = s.store.PerDay(ctx, from, to, lines); err != nil {
 		return Analytics{}, err
 	}
-	ths, err := s.store.Thresholds(ctx)
+	ths, err := s.Thresholds(ctx)
 	if err != nil {
 		return Analytics{}, err
 	}
@@ -182,11 +202,11 @@ func (s *Service) Analytics(ctx context.Context, from, to time.Time) (Analytics,
 	for _, th := range ths {
 		var n int64
 		for k, v := range avail {
-			if k[0] == th.ComponentType && (th.VendorCode == "" || k[1] == th.VendorCode) {
+			if k[0] == th.ComponentType && (th.VendorCode == "" || k[1] == th.VendorCode) && (th.Line == "" || k[2] == th.Line) {
 				n += v
 			}
 		}
-		a.Stock = append(a.Stock, StockLevel{th.ComponentType, th.VendorCode, n, th.MinAvailable, n < th.MinAvailable})
+		a.Stock = append(a.Stock, StockLevel{th.ComponentType, th.VendorCode, th.Line, n, th.MinAvailable, n < th.MinAvailable})
 	}
 	return a, nil
 }

@@ -29,12 +29,14 @@ type Store interface {
 	Thresholds(ctx context.Context) ([]Threshold, error)
 	// Alerts lists alerts in a state ("" for all), newest first.
 	Alerts(ctx context.Context, state string) ([]Alert, error)
-	// Counts groups items by a column: status, component_type, vendor_code or lot_number.
-	Counts(ctx context.Context, column string) ([]Count, error)
-	// PerDay counts items generated, engraved and shipped per UTC day in [from, to).
-	PerDay(ctx context.Context, from, to time.Time) ([]DayCount, error)
-	// AvailableBy counts available items per (component type, vendor).
-	AvailableBy(ctx context.Context) (map[[2]string]int64, error)
+	// Counts groups items by a column: status, component_type, vendor_code
+	// or lot_number; with lines, only items of those lines and of no line.
+	Counts(ctx context.Context, column string, lines []string) ([]Count, error)
+	// PerDay counts items generated, engraved and shipped per UTC day in
+	// [from, to); with lines, only items of those lines and of no line.
+	PerDay(ctx context.Context, from, to time.Time, lines []string) ([]DayCount, error)
+	// AvailableBy counts available items per (component type, vendor, line).
+	AvailableBy(ctx context.Context) (map[[3]string]int64, error)
 	// Update runs fn in one transaction.
 	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 }
@@ -57,13 +59,15 @@ type Tx interface {
 	// bumps the version; ECONFLICT when someone changed it meanwhile.
 	UpdateItem(ctx context.Context, it *Item) error
 	AddHistory(ctx context.Context, h HistoryEntry) error
-	// CountAvailable counts available items of a type, of one vendor or of all ("").
-	CountAvailable(ctx context.Context, typ, vendor string) (int64, error)
+	// CountAvailable counts available items of a type, of one vendor or of
+	// all (""), of one line or of all ("").
+	CountAvailable(ctx context.Context, typ, vendor, line string) (int64, error)
+	// ThresholdsFor returns the thresholds of a type, of every line.
 	ThresholdsFor(ctx context.Context, typ string) ([]Threshold, error)
 	SetThreshold(ctx context.Context, t Threshold) error
-	DeleteThreshold(ctx context.Context, typ, vendor string) error
-	// OpenAlert returns the unresolved alert for (type, vendor), or nil.
-	OpenAlert(ctx context.Context, typ, vendor string) (*Alert, error)
+	DeleteThreshold(ctx context.Context, typ, vendor, line string) error
+	// OpenAlert returns the unresolved alert for (type, vendor, line), or nil.
+	OpenAlert(ctx context.Context, typ, vendor, line string) (*Alert, error)
 	GetAlert(ctx context.Context, id string) (Alert, error)
 	SaveAlert(ctx context.Context, a Alert) error
 	// Emit writes an event to the outbox; it is published after commit.

@@ -330,13 +330,13 @@ func (s *InventoryStore) Thresholds(ctx context.Context) ([]inventory.Threshold,
 }
 
 func (s *InventoryStore) thresholds(ctx context.Context, c conn, typ string) ([]inventory.Threshold, error) {
-	q := `SELECT component_type, vendor_code, min_available, updated_at FROM stock_thresholds`
+	q := `SELECT component_type, vendor_code, line, min_available, updated_at FROM stock_thresholds`
 	var args []any
 	if typ != "" {
 		q += ` WHERE component_type = ?`
 		args = append(args, typ)
 	}
-	rows, err := c.query(ctx, q+` ORDER BY component_type, vendor_code`, args...)
+	rows, err := c.query(ctx, q+` ORDER BY component_type, vendor_code, line`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("thresholds: %w", err)
 	}
@@ -345,7 +345,7 @@ func (s *InventoryStore) thresholds(ctx context.Context, c conn, typ string) ([]
 	for rows.Next() {
 		var t inventory.Threshold
 		var at dbTime
-		if err := rows.Scan(&t.ComponentType, &t.VendorCode, &t.MinAvailable, &at); err != nil {
+		if err := rows.Scan(&t.ComponentType, &t.VendorCode, &t.Line, &t.MinAvailable, &at); err != nil {
 			return nil, err
 		}
 		t.UpdatedAt = at.Time
@@ -354,12 +354,12 @@ func (s *InventoryStore) thresholds(ctx context.Context, c conn, typ string) ([]
 	return out, mapError(rows.Err())
 }
 
-const alertColumns = `id, component_type, vendor_code, threshold, available, state, raised_at, acknowledged_at, acknowledged_by, resolved_at`
+const alertColumns = `id, component_type, vendor_code, threshold, available, state, raised_at, acknowledged_at, acknowledged_by, resolved_at, line`
 
 func scanAlert(r rowScanner) (inventory.Alert, error) {
 	var a inventory.Alert
 	var raised, acked, resolved dbTime
-	err := r.Scan(&a.ID, &a.ComponentType, &a.VendorCode, &a.Threshold, &a.Available, &a.State, &raised, &acked, &a.AcknowledgedBy, &resolved)
+	err := r.Scan(&a.ID, &a.ComponentType, &a.VendorCode, &a.Threshold, &a.Available, &a.State, &raised, &acked, &a.AcknowledgedBy, &resolved, &a.Line)
 	a.RaisedAt, a.AcknowledgedAt, a.ResolvedAt = raised.Time, acked.ptr(), resolved.ptr()
 	return a, err
 }
@@ -389,13 +389,14 @@ func (s *InventoryStore) Alerts(ctx context.Context, state string) ([]inventory.
 }
 
 // Counts implements inventory.Store.
-func (s *InventoryStore) Counts(ctx context.Context, column string) ([]inventory.Count, error) {
+func (s *InventoryStore) Counts(ctx context.Context, column string, lines []string) ([]inventory.Count, error) {
 	switch column {
 	case "status", "component_type", "vendor_code", "lot_number":
 	default:
 		return nil, qrmfg.Errorf(qrmfg.EINTERNAL, "cannot count by %q", column)
 	}
-	rows, err := s.db.reader().query(ctx, `SELECT `+column+`, count(*) FROM items GROUP BY `+column)
+	where, args := s.where(inventory.ItemFilter{Lines: lines})
+	rows, err := s.db.reader().query(ctx, `SELECT `+column+`, count(*) FROM items`+where+` GROUP BY `+column, args...)
 	if err != nil {
 		return nil, fmt.Errorf("count by %s: %w", column, err)
 	}
@@ -412,23 +413,32 @@ func (s *InventoryStore) Counts(ctx context.Context, column string) ([]inventory
 }
 
 // PerDay implements inventory.Store.
-func (s *InventoryStore) PerDay(ctx context.Context, from, to time.Time) ([]inventory.DayCount, error) {
+func (s *InventoryStore) PerDay(ctx context.Context, from, to time.Time, lines []string) ([]inventory.DayCount, error) {
 	day := func(col string) string {
 		if s.db.dialect == Postgres {
 			return "to_char(" + col + " AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 		}
 		return "substr(" + col + ", 1, 10)"
 	}
+	// A restricted caller counts the items of its lines and of no line.
+	var lineCond, historyCond string
+	var lineArgs []any
+	if where, args := s.where(inventory.ItemFilter{Lines: lines}); where != "" {
+		cond := strings.TrimPrefix(where, " WHERE ")
+		lineCond, lineArgs = " AND "+cond, args
+		historyCond = " AND item_uid IN (SELECT uid FROM items WHERE " + cond + ")"
+	}
 	q := `SELECT d, sum(g), sum(e), sum(s) FROM (
 		SELECT ` + day("created_at") + ` AS d, count(*) AS g, 0 AS e, 0 AS s FROM items
-			WHERE created_at >= ? AND created_at < ? GROUP BY 1
+			WHERE created_at >= ? AND created_at < ?` + lineCond + ` GROUP BY 1
 		UNION ALL
 		SELECT ` + day("at") + ` AS d, 0, sum(CASE WHEN to_value = 'engraved' THEN 1 ELSE 0 END),
 			sum(CASE WHEN to_value = 'shipped' THEN 1 ELSE 0 END) FROM item_history
-			WHERE kind = 'status' AND to_value IN ('engraved', 'shipped') AND at >= ? AND at < ? GROUP BY 1
+			WHERE kind = 'status' AND to_value IN ('engraved', 'shipped') AND at >= ? AND at < ?` + historyCond + ` GROUP BY 1
 	) t GROUP BY d ORDER BY d`
 	f, t := s.db.ts(from), s.db.ts(to)
-	rows, err := s.db.reader().query(ctx, q, f, t, f, t)
+	args := append(append([]any{f, t}, lineArgs...), f, t)
+	rows, err := s.db.reader().query(ctx, q, append(args, lineArgs...)...)
 	if err != nil {
 		return nil, fmt.Errorf("per-day counts: %w", err)
 	}
@@ -445,20 +455,20 @@ func (s *InventoryStore) PerDay(ctx context.Context, from, to time.Time) ([]inve
 }
 
 // AvailableBy implements inventory.Store.
-func (s *InventoryStore) AvailableBy(ctx context.Context) (map[[2]string]int64, error) {
-	rows, err := s.db.reader().query(ctx, `SELECT component_type, vendor_code, count(*) FROM items WHERE status = 'available' GROUP BY component_type, vendor_code`)
+func (s *InventoryStore) AvailableBy(ctx context.Context) (map[[3]string]int64, error) {
+	rows, err := s.db.reader().query(ctx, `SELECT component_type, vendor_code, line, count(*) FROM items WHERE status = 'available' GROUP BY component_type, vendor_code, line`)
 	if err != nil {
 		return nil, fmt.Errorf("available stock: %w", err)
 	}
 	defer rows.Close()
-	out := map[[2]string]int64{}
+	out := map[[3]string]int64{}
 	for rows.Next() {
-		var t, v string
+		var t, v, l string
 		var n int64
-		if err := rows.Scan(&t, &v, &n); err != nil {
+		if err := rows.Scan(&t, &v, &l, &n); err != nil {
 			return nil, err
 		}
-		out[[2]string{t, v}] = n
+		out[[3]string{t, v, l}] = n
 	}
 	return out, mapError(rows.Err())
 }
@@ -608,12 +618,16 @@ func (t *invTx) AddHistory(ctx context.Context, h inventory.HistoryEntry) error 
 	return nil
 }
 
-func (t *invTx) CountAvailable(ctx context.Context, typ, vendor string) (int64, error) {
+func (t *invTx) CountAvailable(ctx context.Context, typ, vendor, line string) (int64, error) {
 	q := `SELECT count(*) FROM items WHERE component_type = ? AND status = 'available'`
 	args := []any{typ}
 	if vendor != "" {
-		q = `SELECT count(*) FROM items WHERE component_type = ? AND vendor_code = ? AND status = 'available'`
+		q += ` AND vendor_code = ?`
 		args = append(args, vendor)
+	}
+	if line != "" {
+		q += ` AND line = ?`
+		args = append(args, line)
 	}
 	var n int64
 	if err := t.queryRow(ctx, q, args...).Scan(&n); err != nil {
@@ -627,17 +641,17 @@ func (t *invTx) ThresholdsFor(ctx context.Context, typ string) ([]inventory.Thre
 }
 
 func (t *invTx) SetThreshold(ctx context.Context, th inventory.Threshold) error {
-	_, err := t.exec(ctx, `INSERT INTO stock_thresholds (component_type, vendor_code, min_available, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (component_type, vendor_code) DO UPDATE SET min_available = excluded.min_available, updated_at = excluded.updated_at`,
-		th.ComponentType, th.VendorCode, th.MinAvailable, t.db.ts(th.UpdatedAt))
+	_, err := t.exec(ctx, `INSERT INTO stock_thresholds (line, component_type, vendor_code, min_available, updated_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (line, component_type, vendor_code) DO UPDATE SET min_available = excluded.min_available, updated_at = excluded.updated_at`,
+		th.Line, th.ComponentType, th.VendorCode, th.MinAvailable, t.db.ts(th.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("set threshold: %w", err)
 	}
 	return nil
 }
 
-func (t *invTx) DeleteThreshold(ctx context.Context, typ, vendor string) error {
-	res, err := t.exec(ctx, `DELETE FROM stock_thresholds WHERE component_type = ? AND vendor_code = ?`, typ, vendor)
+func (t *invTx) DeleteThreshold(ctx context.Context, typ, vendor, line string) error {
+	res, err := t.exec(ctx, `DELETE FROM stock_thresholds WHERE component_type = ? AND vendor_code = ? AND line = ?`, typ, vendor, line)
 	if err != nil {
 		return fmt.Errorf("delete threshold: %w", err)
 	}
@@ -647,9 +661,9 @@ func (t *invTx) DeleteThreshold(ctx context.Context, typ, vendor string) error {
 	return nil
 }
 
-func (t *invTx) OpenAlert(ctx context.Context, typ, vendor string) (*inventory.Alert, error) {
+func (t *invTx) OpenAlert(ctx context.Context, typ, vendor, line string) (*inventory.Alert, error) {
 	a, err := scanAlert(t.queryRow(ctx, `SELECT `+alertColumns+` FROM stock_alerts
-		WHERE component_type = ? AND vendor_code = ? AND state <> 'resolved' ORDER BY raised_at DESC LIMIT 1`, typ, vendor))
+		WHERE line = ? AND component_type = ? AND vendor_code = ? AND state <> 'resolved' ORDER BY raised_at DESC LIMIT 1`, line, typ, vendor))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -668,11 +682,11 @@ func (t *invTx) GetAlert(ctx context.Context, id string) (inventory.Alert, error
 }
 
 func (t *invTx) SaveAlert(ctx context.Context, a inventory.Alert) error {
-	_, err := t.exec(ctx, `INSERT INTO stock_alerts (`+alertColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := t.exec(ctx, `INSERT INTO stock_alerts (`+alertColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET available = excluded.available, state = excluded.state,
 			acknowledged_at = excluded.acknowledged_at, acknowledged_by = excluded.acknowledged_by, resolved_at = excluded.resolved_at`,
 		a.ID, a.ComponentType, a.VendorCode, a.Threshold, a.Available, a.State, t.db.ts(a.RaisedAt),
-		t.db.nullTS(a.AcknowledgedAt), a.AcknowledgedBy, t.db.nullTS(a.ResolvedAt))
+		t.db.nullTS(a.AcknowledgedAt), a.AcknowledgedBy, t.db.nullTS(a.ResolvedAt), a.Line)
 	if err != nil {
 		return fmt.Errorf("save alert: %w", err)
 	}

@@ -303,7 +303,7 @@ func TestStockAlerts(t *testing.T) {
 				}
 			}
 		}
-		if _, err := svc.SetThreshold(ctx, "PAD", "", 4); err != nil {
+		if _, err := svc.SetThreshold(ctx, inventory.Threshold{ComponentType: "PAD", MinAvailable: 4}); err != nil {
 			t.Fatal(err)
 		}
 		countLow := func() int {

@@ -3,3 +3,26 @@
 -- Access tokens issued before tokens_valid_after are refused (logout
 -- everywhere, a password change, a refresh token reuse).
 ALTER TABLE users ADD COLUMN tokens_valid_after TIMESTAMPTZ;
+
+-- Addresses from which a user logged in successfully: a login from one of
+-- them is not slowed down by failures from elsewhere.
+CREATE TABLE login_addresses (
+    user_id  TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    address  TEXT NOT NULL,
+    last_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (user_id, address)
+);
+
+-- Stock thresholds and their alerts belong to a production line ('' = the
+-- whole plant).
+ALTER TABLE stock_thresholds ADD COLUMN line TEXT NOT NULL DEFAULT '';
+ALTER TABLE stock_thresholds DROP CONSTRAINT stock_thresholds_pkey;
+ALTER TABLE stock_thresholds ADD PRIMARY KEY (line, component_type, vendor_code);
+ALTER TABLE stock_alerts ADD COLUMN line TEXT NOT NULL DEFAULT '';
+DROP INDEX stock_alerts_key;
+CREATE INDEX stock_alerts_key ON stock_alerts (line, component_type, vendor_code, state);
+
+-- Audit entries and the events they come from carry the production lines
+-- they concern (a JSON array; '[]' = none).
+ALTER TABLE audit_entries ADD COLUMN lines TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE outbox ADD COLUMN lines TEXT NOT NULL DEFAULT '[]';
