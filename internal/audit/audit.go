@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
@@ -54,8 +55,12 @@ type Entry struct {
 	After      json.RawMessage `json:"after,omitempty"`
 	RequestID  string          `json:"request_id,omitempty"`
 	Outcome    Outcome         `json:"outcome"`
-	PrevHash   HashValue       `json:"prev_hash"`
-	Hash       HashValue       `json:"hash"`
+	// Lines are the production lines the entry concerns: those of its
+	// actor when restricted and of the objects it touched (see
+	// qrmfg.ConcernedLines). Empty: none.
+	Lines    []string  `json:"lines,omitempty"`
+	PrevHash HashValue `json:"prev_hash"`
+	Hash     HashValue `json:"hash"`
 }
 
 // HashValue is a SHA-256 hash, hex in JSON.
@@ -107,6 +112,11 @@ func (e Entry) ComputeHash() HashValue {
 	put([]byte(e.RequestID))
 	put([]byte(e.Outcome))
 	put(e.PrevHash)
+	if len(e.Lines) > 0 {
+		// Only entries with lines have the field, so the hashes of
+		// earlier entries stay what they were.
+		put([]byte(strings.Join(e.Lines, "\x00")))
+	}
 	h := sha256.Sum256(buf.Bytes())
 	return h[:]
 }
@@ -156,6 +166,18 @@ type Filter struct {
 	Until      time.Time // exclusive
 	AfterSeq   int64     // cursor: entries with a larger seq
 	Limit      int       // 0: no limit (Scan), default page size (List)
+	// Visible, when set, keeps only the entries it accepts (the reader's
+	// production lines: see ForReader); Limit counts the kept ones.
+	Visible func(Entry) bool
+}
+
+// ForReader restricts f to the entries the actor in ctx may read: an actor
+// restricted to lines reads the entries whose lines are all among its own.
+func (f Filter) ForReader(ctx context.Context) Filter {
+	if len(qrmfg.LineScope(ctx)) > 0 {
+		f.Visible = func(e Entry) bool { return qrmfg.LinesVisible(ctx, e.Lines) }
+	}
+	return f
 }
 
 // Checkpoint is a signed statement that the log had Size entries and that

@@ -43,7 +43,7 @@ func EventEntry(ev qrmfg.Event) Entry {
 		objectType = ev.Type[:i]
 	}
 	return Entry{Time: ev.Time, Actor: actor, Action: ev.Type, ObjectType: objectType, ObjectID: ev.Subject,
-		After: ev.Data, RequestID: ev.CorrelationID, Outcome: Success}
+		After: ev.Data, RequestID: ev.CorrelationID, Outcome: Success, Lines: ev.Lines}
 }
 
 // HandleEvent is the bus handler that records a committed change. Events of

@@ -92,7 +92,7 @@ func (l *Log) checkpointIfDue(ctx context.Context, seq int64) {
 func (l *Log) Record(ctx context.Context, action, objectType, objectID string, before, after any, outcome Outcome) (Entry, error) {
 	a := qrmfg.ActorFrom(ctx)
 	e := Entry{Actor: Actor{Kind: a.Kind, ID: a.ID, Name: a.Name}, Action: action, ObjectType: objectType,
-		ObjectID: objectID, RequestID: qrmfg.RequestID(ctx), Outcome: outcome}
+		ObjectID: objectID, RequestID: qrmfg.RequestID(ctx), Outcome: outcome, Lines: qrmfg.ConcernedLines(ctx)}
 	var err error
 	if e.Before, err = marshalOpt(before); err != nil {
 		return Entry{}, err

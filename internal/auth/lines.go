@@ -36,6 +36,7 @@ func withinScope(ctx context.Context, lines []string) bool {
 // checkGrant refuses lines beyond the lines of the actor in ctx (EFORBIDDEN
 // naming the field lines).
 func checkGrant(ctx context.Context, lines []string) error {
+	qrmfg.NoteLines(ctx, lines...)
 	if withinScope(ctx, lines) {
 		return nil
 	}
@@ -55,6 +56,7 @@ func (s *Service) managedUser(ctx context.Context, id string) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
+	qrmfg.NoteLines(ctx, u.Lines...)
 	if !withinScope(ctx, u.Lines) {
 		return User{}, qrmfg.Errorf(qrmfg.ENOTFOUND, "user %s does not exist", id)
 	}

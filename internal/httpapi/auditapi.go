@@ -88,7 +88,7 @@ func (s *Server) registerAudit() {
 	huma.Register(s.api, huma.Operation{OperationID: "list-audit-events", Method: http.MethodGet, Path: "/audit/events",
 		Summary: "Audit entries, oldest first, filtered", Tags: tags},
 		func(ctx context.Context, in *auditListInput) (*auditListOutput, error) {
-			f := in.filter()
+			f := in.filter().ForReader(ctx)
 			f.AfterSeq, f.Limit = in.After, in.Limit
 			es, next, err := lg.List(ctx, f)
 			if err != nil {
@@ -108,7 +108,7 @@ func (s *Server) registerAudit() {
 		Summary: "Export audit entries as CSV or JSON (streamed), for compliance", Tags: tags,
 		Responses: map[string]*huma.Response{"200": binary("The entries", "text/csv", "application/json")}},
 		func(ctx context.Context, in *auditExportInput) (*huma.StreamResponse, error) {
-			f := in.filter()
+			f := in.filter().ForReader(ctx)
 			return &huma.StreamResponse{Body: func(hc huma.Context) {
 				ct := "text/csv; charset=utf-8"
 				if in.Format == "json" {

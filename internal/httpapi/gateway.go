@@ -202,6 +202,9 @@ func (s *Server) gate(ctx huma.Context, next func(huma.Context)) {
 			sw.keep = createdIDLimit // a creation: its id is in the answer
 		}
 	}
+	// The services note the production lines of the objects the operation
+	// touches, for its audit entry (qrmfg.ConcernedLines).
+	rctx = qrmfg.WithLineNotes(rctx)
 	ctx = huma.WithContext(ctx, rctx)
 	status := 0
 	if err := checkText(ctx, r); err != nil {

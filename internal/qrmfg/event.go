@@ -28,6 +28,9 @@ type Event struct {
 	ActorKind string `json:"actorkind,omitempty"`
 	ActorID   string `json:"actorid,omitempty"`
 	ActorName string `json:"actorname,omitempty"`
+	// Lines are the production lines the event concerns (see
+	// ConcernedLines); empty: none.
+	Lines []string `json:"lines,omitempty"`
 }
 
 // NewEvent builds an event with its data marshalled as JSON. ID and Time are
@@ -42,6 +45,7 @@ func NewEvent(ctx context.Context, source, typ, subject string, data any) (Event
 		ActorKind:       a.Kind,
 		ActorID:         a.ID,
 		ActorName:       a.Name,
+		Lines:           ConcernedLines(ctx),
 		Source:          source,
 		SpecVersion:     "1.0",
 		Type:            typ,

@@ -21,7 +21,7 @@ var _ audit.Store = (*AuditStore)(nil)
 // Audit returns the audit log store.
 func (db *DB) Audit() *AuditStore { return &AuditStore{db: db} }
 
-const auditColumns = `seq, time, actor_kind, actor_id, actor_name, action, object_type, object_id, before, after, request_id, outcome, prev_hash, hash`
+const auditColumns = `seq, time, actor_kind, actor_id, actor_name, action, object_type, object_id, before, after, request_id, outcome, prev_hash, hash, lines`
 
 func nullJSON(b json.RawMessage) any {
 	if len(b) == 0 {
@@ -84,9 +84,9 @@ func (s *AuditStore) appendTx(ctx context.Context, t *txn, e audit.Entry) (audit
 	}
 	e.Seq, e.PrevHash = seq+1, prev
 	e.Hash = e.ComputeHash()
-	if _, err := t.exec(ctx, `INSERT INTO audit_entries (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := t.exec(ctx, `INSERT INTO audit_entries (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, s.db.ts(e.Time), e.Actor.Kind, e.Actor.ID, e.Actor.Name, e.Action, e.ObjectType, e.ObjectID,
-		nullJSON(e.Before), nullJSON(e.After), e.RequestID, string(e.Outcome), e.PrevHash.String(), e.Hash.String()); err != nil {
+		nullJSON(e.Before), nullJSON(e.After), e.RequestID, string(e.Outcome), e.PrevHash.String(), e.Hash.String(), listJSON(e.Lines)); err != nil {
 		return e, fmt.Errorf("insert audit entry: %w", err)
 	}
 	if _, err := t.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, e.Seq, e.Hash.String()); err != nil {
@@ -99,10 +99,17 @@ func scanAudit(row interface{ Scan(...any) error }) (audit.Entry, error) {
 	var e audit.Entry
 	var tm dbTime
 	var before, after sql.NullString
-	var outcome, prev, hash string
+	var outcome, prev, hash, lines string
 	if err := row.Scan(&e.Seq, &tm, &e.Actor.Kind, &e.Actor.ID, &e.Actor.Name, &e.Action, &e.ObjectType, &e.ObjectID,
-		&before, &after, &e.RequestID, &outcome, &prev, &hash); err != nil {
+		&before, &after, &e.RequestID, &outcome, &prev, &hash, &lines); err != nil {
 		return audit.Entry{}, err
+	}
+	// Lines that do not decode are kept as one line, so that verification
+	// reports the row instead of failing to read it.
+	if l, err := parseList(lines); err == nil {
+		e.Lines = l
+	} else {
+		e.Lines = []string{lines}
 	}
 	e.Time, e.Outcome = tm.Time, audit.Outcome(outcome)
 	if before.Valid {
@@ -198,9 +205,10 @@ func (s auditReader) Scan(ctx context.Context, f audit.Filter, fn func(audit.Ent
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	q += ` ORDER BY seq`
-	if f.Limit > 0 {
+	if f.Limit > 0 && f.Visible == nil {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
+	kept := 0
 	rows, err := s.c.query(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("read audit log: %w", err)
@@ -211,8 +219,14 @@ func (s auditReader) Scan(ctx context.Context, f audit.Filter, fn func(audit.Ent
 		if err != nil {
 			return fmt.Errorf("read audit log: %w", mapError(err))
 		}
+		if f.Visible != nil && !f.Visible(e) {
+			continue
+		}
 		if err := fn(e); err != nil {
 			return err
+		}
+		if kept++; f.Limit > 0 && kept == f.Limit {
+			break
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -20,10 +20,10 @@ func (t *txn) emit(ctx context.Context, ev qrmfg.Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = t.now
 	}
-	q := `INSERT INTO outbox (id, type, source, subject, time, data, traceparent, correlation_id, actor_kind, actor_id, actor_name)
-		VALUES (?, ?, ?, ?, ?, ` + t.db.jsonb() + `, ?, ?, ?, ?, ?)`
+	q := `INSERT INTO outbox (id, type, source, subject, time, data, traceparent, correlation_id, actor_kind, actor_id, actor_name, lines)
+		VALUES (?, ?, ?, ?, ?, ` + t.db.jsonb() + `, ?, ?, ?, ?, ?, ?)`
 	_, err := t.exec(ctx, q, ev.ID, ev.Type, ev.Source, ev.Subject, t.db.ts(ev.Time), jsonValue(ev.Data), ev.TraceParent, ev.CorrelationID,
-		ev.ActorKind, ev.ActorID, ev.ActorName)
+		ev.ActorKind, ev.ActorID, ev.ActorName, listJSON(ev.Lines))
 	if err != nil {
 		return fmt.Errorf("write event %s to the outbox: %w", ev.Type, err)
 	}
@@ -57,7 +57,7 @@ const MaxAttempts = 20
 // Unsent returns up to limit unsent events in commit order, skipping dead letters.
 func (o *Outbox) Unsent(ctx context.Context, limit int) ([]OutboxEvent, error) {
 	rows, err := o.db.reader().query(ctx, `SELECT seq, attempts, id, type, source, subject, time, data, traceparent, correlation_id,
-		actor_kind, actor_id, actor_name FROM outbox WHERE sent_at IS NULL AND attempts < ? ORDER BY seq LIMIT ?`, MaxAttempts, limit)
+		actor_kind, actor_id, actor_name, lines FROM outbox WHERE sent_at IS NULL AND attempts < ? ORDER BY seq LIMIT ?`, MaxAttempts, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -67,8 +67,12 @@ func (o *Outbox) Unsent(ctx context.Context, limit int) ([]OutboxEvent, error) {
 		var e OutboxEvent
 		var at dbTime
 		var data jsonText
+		var lines string
 		if err := rows.Scan(&e.Seq, &e.Attempts, &e.ID, &e.Type, &e.Source, &e.Subject, &at, &data, &e.TraceParent, &e.CorrelationID,
-			&e.ActorKind, &e.ActorID, &e.ActorName); err != nil {
+			&e.ActorKind, &e.ActorID, &e.ActorName, &lines); err != nil {
+			return nil, fmt.Errorf("read outbox: %w", err)
+		}
+		if e.Lines, err = parseList(lines); err != nil {
 			return nil, fmt.Errorf("read outbox: %w", err)
 		}
 		e.Time, e.Data, e.SpecVersion, e.DataContentType = at.Time, []byte(data), "1.0", "application/json"
