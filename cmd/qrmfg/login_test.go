@@ -53,3 +53,31 @@ func TestLoginThrottle(t *testing.T) {
 	}
 	t.Logf("RESULT T4-throttle account_burst=5 ip_burst=20 known=%v unknown=%v ip_limited=%d/10 pass=%t", known, unknown, limited, !t.Failed())
 }
+
+// TestLockoutAttackFailsOverHTTP (item 15): wrong passwords for admin from
+// ten addresses (behind a trusted proxy) get 429 once the account's burst
+// is spent, but the admin, from the address it logged in from before, logs
+// in at once.
+func TestLockoutAttackFailsOverHTTP(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "QRMFG_RATE_LIMIT_IP=1000", "QRMFG_RATE_LIMIT_LOGINS_PER_MINUTE=1", "QRMFG_TRUSTED_PROXIES=127.0.0.1/32,::1/128")
+	login := func(password, addr string) int {
+		body := fmt.Sprintf(`{"username":"admin","password":%q}`, password)
+		return s.json("POST", "/auth/login", body, "Authorization", "", "X-Forwarded-For", addr).status
+	}
+	if st := login(testAdminPassword, "10.1.1.1"); st != 200 {
+		t.Fatalf("the admin's first login from its desk: %d", st)
+	}
+	var attack []int
+	for i := range 10 {
+		attack = append(attack, login("wrong password 123", fmt.Sprintf("203.0.113.%d", i+1)))
+	}
+	if attack[len(attack)-1] != 429 {
+		t.Errorf("the attack is not throttled: %v", attack)
+	}
+	owner := login(testAdminPassword, "10.1.1.1")
+	if owner != 200 {
+		t.Errorf("the admin from its known address after the attack: %d, want 200", owner)
+	}
+	t.Logf("RESULT lockout-attack attack=%v owner_from_known_address=%d pass=%t", attack, owner, !t.Failed())
+}

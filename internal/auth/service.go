@@ -41,9 +41,13 @@ type Config struct {
 	// user was disabled, deleted or given another role or lines (default
 	// 5 s): Identify looks the user up at most this often per user.
 	UserCheckEvery time.Duration
-	// AccountLimiter, when set, throttles password checks per account (key
-	// "account:<username>", cost 1 per attempt, checked before any hashing),
-	// for example ratelimit.Login. Per-IP throttling is the gateway's.
+	// AccountLimiter, when set, throttles password checks before any
+	// hashing (cost 1 per attempt; for example ratelimit.Login): per account
+	// and client address (key "account:<username>@<address>"), and per
+	// account (key "account:<username>") for addresses from which the
+	// account never logged in. Failures from elsewhere thus slow down
+	// strangers but never lock the owner out of a known address (OWASP,
+	// Authentication Cheat Sheet). Per-IP throttling is the gateway's.
 	AccountLimiter ratelimit.Limiter
 	Clock          qrmfg.Clock
 }
@@ -185,19 +189,16 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (User, error) {
 // AccountLimiter, too many attempts on one account give ERATELIMITED (for
 // known and unknown names alike) before any hashing.
 func (s *Service) Authenticate(ctx context.Context, username, password string) (User, error) {
+	return s.authenticate(ctx, username, password, "")
+}
+
+func (s *Service) authenticate(ctx context.Context, username, password, address string) (User, error) {
 	name, nerr := NormalizeUsername(username)
-	if s.cfg.AccountLimiter != nil {
-		key := "account:" + name
-		if nerr != nil {
-			key = "account:(malformed)"
-		}
-		d, err := s.cfg.AccountLimiter.Allow(ctx, key, 1)
-		if err != nil {
-			return User{}, err
-		}
-		if err := d.Err(); err != nil {
-			return User{}, err
-		}
+	if nerr != nil {
+		name = "(malformed)"
+	}
+	if err := s.throttle(ctx, name, address, nerr == nil); err != nil {
+		return User{}, err
 	}
 	var u User
 	var err error
@@ -227,6 +228,36 @@ func (s *Service) Authenticate(ctx context.Context, username, password string) (
 		}
 	}
 	return u, nil
+}
+
+// throttle charges a password check to the account at address and, unless
+// the account logged in from address before, to the account as a whole.
+func (s *Service) throttle(ctx context.Context, name, address string, valid bool) error {
+	lim := s.cfg.AccountLimiter
+	if lim == nil {
+		return nil
+	}
+	keys := []string{"account:" + name + "@" + address}
+	known := false
+	if valid && address != "" {
+		var err error
+		if known, err = s.store.KnownLoginAddress(ctx, name, address); err != nil {
+			return err
+		}
+	}
+	if !known {
+		keys = append(keys, "account:"+name)
+	}
+	for _, k := range keys {
+		d, err := lim.Allow(ctx, k, 1)
+		if err != nil {
+			return err
+		}
+		if err := d.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ResetPassword sets a new password and logs the user out everywhere.
@@ -373,9 +404,20 @@ type Session struct {
 
 // Login authenticates and starts a new refresh token family.
 func (s *Service) Login(ctx context.Context, username, password string) (Session, error) {
-	u, err := s.Authenticate(ctx, username, password)
+	return s.LoginFrom(ctx, username, password, "")
+}
+
+// LoginFrom is Login by a client at address (see Config.AccountLimiter);
+// a successful login makes address known for the account.
+func (s *Service) LoginFrom(ctx context.Context, username, password, address string) (Session, error) {
+	u, err := s.authenticate(ctx, username, password, address)
 	if err != nil {
 		return Session{}, err
+	}
+	if address != "" {
+		if err := s.store.RememberLoginAddress(ctx, u.ID, address, s.clock.Now()); err != nil {
+			return Session{}, err
+		}
 	}
 	var raw [32]byte
 	_, _ = rand.Read(raw[:])

@@ -67,6 +67,9 @@ type APIKey struct {
 	RevokedAt  *time.Time
 }
 
+// MaxKnownAddresses bounds the addresses remembered per user.
+const MaxKnownAddresses = 20
+
 // Store keeps users, refresh tokens and API keys. Every method is atomic.
 // Lookups of missing rows return ENOTFOUND.
 type Store interface {
@@ -98,6 +101,13 @@ type Store interface {
 	// RevokeAccessTokens sets the user's TokensValidAfter to at (never
 	// moving it back).
 	RevokeAccessTokens(ctx context.Context, userID string, at time.Time) error
+
+	// RememberLoginAddress records a successful login of the user from
+	// address, keeping the most recent MaxKnownAddresses addresses.
+	RememberLoginAddress(ctx context.Context, userID, address string, at time.Time) error
+	// KnownLoginAddress reports whether the user with username logged in
+	// from address before (false for a user that does not exist).
+	KnownLoginAddress(ctx context.Context, username, address string) (bool, error)
 
 	CreateAPIKey(ctx context.Context, k APIKey) error
 	APIKeyByPrefix(ctx context.Context, prefix string) (APIKey, error)

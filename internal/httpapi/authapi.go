@@ -191,7 +191,7 @@ func (s *Server) registerAuth() {
 			if p := s.charge(ctx, s.opt.Limits.Login, "login-ip:"+ip, 1, nil); p != nil {
 				return nil, p
 			}
-			sess, err := s.opt.Auth.Login(ctx, in.Body.Username, in.Body.Password)
+			sess, err := s.opt.Auth.LoginFrom(ctx, in.Body.Username, in.Body.Password, ip)
 			if err != nil {
 				if code := qrmfg.ErrorCode(err); code == qrmfg.EUNAUTHORIZED || code == qrmfg.ERATELIMITED {
 					// The name as typed, unless it cannot be a user name (a

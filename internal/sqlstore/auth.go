@@ -281,6 +281,33 @@ func (s *AuthStore) RevokeAccessTokens(ctx context.Context, userID string, at ti
 	})
 }
 
+// RememberLoginAddress implements auth.Store.
+func (s *AuthStore) RememberLoginAddress(ctx context.Context, userID, address string, at time.Time) error {
+	return s.db.inTx(ctx, func(t *txn) error {
+		if _, err := t.exec(ctx, `INSERT INTO login_addresses (user_id, address, last_at) VALUES (?, ?, ?)
+			ON CONFLICT (user_id, address) DO UPDATE SET last_at = excluded.last_at`, userID, address, s.db.ts(at)); err != nil {
+			return fmt.Errorf("remember login address: %w", err)
+		}
+		_, err := t.exec(ctx, `DELETE FROM login_addresses WHERE user_id = ? AND address NOT IN (
+			SELECT address FROM login_addresses WHERE user_id = ? ORDER BY last_at DESC, address LIMIT ?)`, userID, userID, auth.MaxKnownAddresses)
+		if err != nil {
+			return fmt.Errorf("forget old login addresses: %w", err)
+		}
+		return nil
+	})
+}
+
+// KnownLoginAddress implements auth.Store.
+func (s *AuthStore) KnownLoginAddress(ctx context.Context, username, address string) (bool, error) {
+	var n int
+	err := s.db.reader().queryRow(ctx, `SELECT count(*) FROM login_addresses a JOIN users u ON u.id = a.user_id
+		WHERE u.username = ? AND a.address = ?`, strings.ToLower(username), address).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("look up login address: %w", mapError(err))
+	}
+	return n > 0, nil
+}
+
 const apiKeyColumns = `id, prefix, hash, name, owner_id, role, scopes, lines, created_at, last_used_at, revoked_at`
 
 func scanAPIKey(row interface{ Scan(...any) error }) (auth.APIKey, error) {

@@ -541,6 +541,59 @@ func TestAccountThrottle(t *testing.T) {
 	}
 }
 
+// TestLockoutAttackFails (item 15): wrong passwords for alice from many
+// addresses throttle alice for strangers (each address after its burst,
+// every unknown address once the account's burst is spent) but alice, from
+// the address she logged in from before, gets in at once.
+func TestLockoutAttackFails(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		lim, err := ratelimit.NewMemory(ratelimit.Policy{Name: "login", Rate: 10, Period: time.Hour, Burst: 5}, ratelimit.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk, _ := auth.NewTokens(auth.TokenConfig{Issuer: "qrmfg", Audience: "qrmfg-api"}, auth.NewRandomKeyring(), nil)
+		svc, _ := auth.NewService(db.Auth(), auth.Config{Tokens: tk, Hasher: auth.NewHasher(cheapHash, 2), AccountLimiter: lim})
+		if _, err := svc.CreateUser(ctx, auth.NewUser{Username: "alice", Password: "correct horse", Role: auth.RoleViewer}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.LoginFrom(ctx, "alice", "correct horse", "10.0.0.1"); err != nil {
+			t.Fatal(err)
+		}
+		limited := 0
+		for i := range 10 {
+			for range 3 {
+				_, err := svc.LoginFrom(ctx, "alice", "wrong password", fmt.Sprintf("192.0.2.%d", i+1))
+				switch qrmfg.ErrorCode(err) {
+				case qrmfg.ERATELIMITED:
+					limited++
+				case qrmfg.EUNAUTHORIZED:
+				default:
+					t.Fatalf("attack attempt: %v", err)
+				}
+			}
+		}
+		if limited != 30-4 {
+			t.Errorf("%d of 30 attempts from 10 strange addresses limited, want 26 (the account's burst of 5 has 4 left after one success)", limited)
+		}
+		if _, err := svc.LoginFrom(ctx, "alice", "correct horse", "10.0.0.1"); err != nil {
+			t.Errorf("alice from her known address after the attack: %v", err)
+		}
+		if _, err := svc.LoginFrom(ctx, "alice", "correct horse", "198.51.100.7"); qrmfg.ErrorCode(err) != qrmfg.ERATELIMITED {
+			t.Errorf("alice from a new address during the attack: %v, want rate_limited", err)
+		}
+		// From her known address, too, guessing stops after the burst (two
+		// logins spent two of its five).
+		for i := range 6 {
+			_, err := svc.LoginFrom(ctx, "alice", "wrong password", "10.0.0.1")
+			if want := map[bool]string{true: qrmfg.ERATELIMITED, false: qrmfg.EUNAUTHORIZED}[i >= 3]; qrmfg.ErrorCode(err) != want {
+				t.Errorf("guess %d from the known address: %v, want %s", i+1, err, want)
+			}
+		}
+	})
+}
+
 // TestAccessTokenFollowsTheUser: an access token stops working when its user
 // is disabled or given another role, at once in the process that made the
 // change and within UserCheckEvery in another one sharing the database.
