@@ -702,7 +702,7 @@ func TestAccessTokensEndWithTheirLogin(t *testing.T) {
 					return err
 				}
 				if _, err := a.Refresh(ctx, sess.RefreshToken); !errors.Is(err, auth.ErrRefreshReuse) {
-					return fmt.Errorf("reuse of a twice-rotated token: %v", err)
+					return fmt.Errorf("reuse of a twice-rotated token: %w", err)
 				}
 				return nil
 			}},
