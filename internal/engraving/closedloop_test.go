@@ -22,8 +22,8 @@ var simConfig = grblsim.Config{TimeScale: 300, FullLookahead: true}
 // checkEstimate prints the estimate against the simulator's motion clock
 // (the job's actual time) and the predicted share of machine time by
 // activity, and fails unless the estimate is within 5% of the measured time
-// (stops of a
-// starved planner count against it). before is the simulator's Stats before the job was created.
+// (stops of a starved planner count against it). before is the simulator's
+// Stats before the job was created.
 func checkEstimate(t *testing.T, b *bundle, sim *grblsim.Sim, before grblsim.Stats, j engraving.Job) {
 	t.Helper()
 	p, m, err := b.svc.Program(context.Background(), j.ID)
