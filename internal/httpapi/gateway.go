@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -223,7 +225,34 @@ func (s *Server) gate(ctx huma.Context, next func(huma.Context)) {
 				id = sw.Header().Get("X-Batch-ID") // a file answer (ZIP, PDF)
 			}
 		}
-		s.auditMutation(rctx, ru, id, status, body)
+		var broken error
+		if sw != nil {
+			// What was written: a streamed answer that only wrote its body
+			// has the implicit 200, which the handler's context never saw.
+			status, broken = sw.status, sw.broken
+		}
+		s.auditMutation(rctx, ru, id, status, broken, body)
+	}
+	if sw != nil && sw.broken != nil {
+		// The client must not take a cut stream for a whole file: end the
+		// connection without the end of the body (a short chunked answer
+		// is then an error on the client's side, not a short ZIP or PDF).
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// streamFailed records that a streamed answer could not be finished. Before
+// anything was written the client gets the problem; after, the gate audits
+// the request as failed and cuts the connection.
+func (s *Server) streamFailed(ctx context.Context, hc huma.Context, err error) {
+	_, w := humago.Unwrap(hc)
+	sw, ok := w.(*statusWriter)
+	if ok && sw.status == 0 {
+		writeProblem(w, s.fail(ctx, err))
+		return
+	}
+	if ok {
+		sw.broken = err
 	}
 }
 
@@ -283,7 +312,7 @@ func (s *Server) guard(operationID string, h http.HandlerFunc) http.HandlerFunc 
 		sw, ok := w.(*statusWriter)
 		h(w, r.WithContext(ctx))
 		if ru.action != "" && ok {
-			s.auditMutation(ctx, ru, r.PathValue(ru.param), sw.status, nil)
+			s.auditMutation(ctx, ru, r.PathValue(ru.param), sw.status, sw.broken, nil)
 		}
 	}
 }
@@ -507,8 +536,9 @@ func redact(v any) {
 }
 
 // auditMutation records a mutation with its outcome: success for 2xx,
-// denied for 401/403, failed otherwise.
-func (s *Server) auditMutation(ctx context.Context, ru rule, objectID string, status int, body *capture) {
+// denied for 401/403, failed otherwise and for an answer that broke after
+// its header (broken).
+func (s *Server) auditMutation(ctx context.Context, ru rule, objectID string, status int, broken error, body *capture) {
 	if s.opt.Audit == nil {
 		return
 	}
@@ -516,14 +546,30 @@ func (s *Server) auditMutation(ctx context.Context, ru rule, objectID string, st
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		outcome = audit.Denied
-	case status >= 300 || status == 0:
+	case status >= 300 || status == 0 || broken != nil:
 		outcome = audit.Failed
 	}
 	after := map[string]any{"status": status}
+	if broken != nil {
+		after["error"] = "the answer broke off after its header: " + brokenReason(broken)
+	}
 	if req := body.request(); req != nil {
 		after["request"] = req
 	}
 	s.record(ctx, ru.action, ru.object, objectID, after, outcome)
+}
+
+// brokenReason says why a stream broke, without internal details.
+func brokenReason(err error) string {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
+		return "the client went away"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the request ran out of time"
+	case qrmfg.AsError(err) != nil:
+		return qrmfg.ErrorMessage(err)
+	}
+	return "internal error (logged with the request id)"
 }
 
 // auditSecurity records a security event (a refused credential or permission).

@@ -195,8 +195,9 @@ func (s *Server) registerGeneration() {
 		})
 }
 
-// writeBatch streams a batch in a format; an error after the first byte can
-// only end the stream, so it is logged.
+// writeBatch streams a batch in a format. An error before the first byte is
+// answered as a problem; after it, the stream is cut (never finished as if
+// whole), logged and audited as failed.
 func (s *Server) writeBatch(ctx context.Context, hc huma.Context, gen *generation.Service, r *generation.Result, format string) {
 	id := r.Batch.ID
 	// The batch id of a ZIP or PDF answer, for clients and the audit trail.
@@ -233,6 +234,7 @@ func (s *Server) writeBatch(ctx context.Context, hc huma.Context, gen *generatio
 	}
 	if err != nil {
 		s.log.Error("batch stream failed", "batch", id, "format", format, "request_id", qrmfg.RequestID(ctx), "err", err)
+		s.streamFailed(ctx, hc, err)
 	}
 }
 

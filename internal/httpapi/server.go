@@ -170,6 +170,9 @@ type statusWriter struct {
 	// gateway to find the id of what a request created.
 	keep int
 	head []byte
+	// broken is set when a streamed answer failed after its header was
+	// sent (see streamFailed).
+	broken error
 }
 
 func (w *statusWriter) WriteHeader(code int) {
