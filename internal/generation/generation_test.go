@@ -31,6 +31,9 @@ func (m *memInventory) AllocateBatch(_ context.Context, r inventory.AllocateRequ
 	if r.Count < 1 {
 		return inventory.Batch{}, qrmfg.FieldError("count", "count must be at least 1")
 	}
+	if r.MaxSerial > 0 && m.next+int64(r.Count) > r.MaxSerial {
+		return inventory.Batch{}, qrmfg.FieldError("count", "past serial %d: %s", r.MaxSerial, r.MaxSerialReason)
+	}
 	b := inventory.Batch{ID: fmt.Sprintf("b%d", m.calls), ComponentType: r.ComponentType, VendorCode: r.VendorCode,
 		LotNumber: r.LotNumber, FirstSerial: m.next + 1, Count: r.Count, ManufacturingDate: r.ManufacturingDate}
 	m.next += int64(r.Count)

@@ -49,12 +49,12 @@ func (s *Service) RenderItem(ctx context.Context, uid, format string, override *
 	if override != nil {
 		spec.Style = mergeStyle(spec.Style, *override)
 	}
-	c, err := spec.compile()
+	c, err := spec.compile(s.payloads)
 	if err != nil {
 		return nil, err
 	}
 	mfg, _ := time.Parse(time.DateOnly, it.ManufacturingDate)
-	payload, err := s.payloads.Encode(c.payload, id, mfg)
+	payload, err := c.payloads.Encode(c.payload, id, mfg)
 	if err != nil {
 		return nil, err
 	}

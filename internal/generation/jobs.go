@@ -20,7 +20,7 @@ func (s *Service) startJob(rec Record, b inventory.Batch) {
 }
 
 func (s *Service) runJob(ctx context.Context, rec Record, b inventory.Batch) {
-	c, err := rec.Spec.compile()
+	c, err := rec.Spec.compile(s.payloads)
 	if err == nil {
 		err = s.renderArtifact(ctx, &rec, b, c)
 	}

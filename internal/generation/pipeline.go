@@ -49,6 +49,10 @@ func (s *Service) renderBatch(ctx context.Context, b inventory.Batch, c compiled
 	id := partid.ID{Type: b.ComponentType, Vendor: b.VendorCode, Lot: b.LotNumber}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	per, err := s.perChunk(b, c, w, id, mfg)
+	if err != nil {
+		return err
+	}
 	workers := max(1, min(s.workers, runtime.GOMAXPROCS(0)))
 	todo := make(chan *chunk)
 	order := make(chan *chunk, workers*4)
@@ -69,8 +73,8 @@ func (s *Service) renderBatch(ctx context.Context, b inventory.Batch, c compiled
 	go func() {
 		defer close(todo)
 		defer close(order)
-		for off := 0; off < b.Count; off += chunkSize {
-			ch := &chunk{first: b.FirstSerial + int64(off), n: min(chunkSize, b.Count-off), done: make(chan struct{})}
+		for off := 0; off < b.Count; off += per {
+			ch := &chunk{first: b.FirstSerial + int64(off), n: min(per, b.Count-off), done: make(chan struct{})}
 			select {
 			case order <- ch:
 			case <-ctx.Done():
@@ -101,10 +105,44 @@ func (s *Service) renderBatch(ctx context.Context, b inventory.Batch, c compiled
 	return ctx.Err()
 }
 
+// chunkPixels bounds the image pixels of a chunk, so that the chunks in
+// flight stay within a few megabytes however large the images are.
+const chunkPixels = 1 << 26
+
+// perChunk is how many codes a chunk of the batch holds: chunkSize, fewer
+// when its images are large (sized by its last, largest code).
+func (s *Service) perChunk(b inventory.Batch, c compiled, w what, id partid.ID, mfg time.Time) (int, error) {
+	if !w.png && !w.svg || b.Count < 1 {
+		return chunkSize, nil
+	}
+	id.Serial = b.LastSerial()
+	_, sym, err := c.symbol(id, mfg)
+	if err != nil {
+		return 0, err
+	}
+	side := c.side(sym.Matrix)
+	return max(1, min(chunkSize, chunkPixels/(side*side))), nil
+}
+
+// symbol returns the payload and symbol of an item.
+func (c compiled) symbol(id partid.ID, mfg time.Time) (string, *qr.Symbol, error) {
+	payload, err := c.payloads.Encode(c.payload, id, mfg)
+	if err != nil {
+		return "", nil, err
+	}
+	sym, err := qr.Encode(payload, c.opts)
+	return payload, sym, err
+}
+
+// side is the width of m's image in pixels.
+func (c compiled) side(m *qr.Matrix) int {
+	return (m.Size() + 2*c.style.QuietZone) * c.style.ModulePx
+}
+
 func (s *Service) renderOne(wk *worker, id partid.ID, serial int64, mfg time.Time, c compiled, w what, out *code) error {
 	id.Serial = serial
 	out.UID = id.String()
-	payload, err := s.payloads.Encode(c.payload, id, mfg)
+	payload, err := c.payloads.Encode(c.payload, id, mfg)
 	if err != nil {
 		return err
 	}

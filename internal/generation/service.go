@@ -16,7 +16,6 @@ import (
 
 	"github.com/qrmfg/qrmfg/internal/inventory"
 	"github.com/qrmfg/qrmfg/internal/partid"
-	"github.com/qrmfg/qrmfg/internal/qr"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 	"github.com/qrmfg/qrmfg/internal/render"
 )
@@ -119,6 +118,9 @@ type Request struct {
 	Payload           string          `json:"payload,omitempty"`
 	Format            string          `json:"format,omitempty"`
 	Style             StyleRequest    `json:"style,omitempty"`
+	// RequestBase is scheme://host of the request, the base of url
+	// payloads when QRMFG_PAYLOAD_BASE_URL is not set.
+	RequestBase string `json:"-"`
 }
 
 // Result is an allocated batch ready to be packaged.
@@ -137,7 +139,13 @@ func (s *Service) Generate(ctx context.Context, req Request) (*Result, error) {
 	if spec.Payload == "" {
 		spec.Payload = partid.FormatUID
 	}
-	c, err := spec.compile()
+	if spec.Payload == partid.FormatURL {
+		spec.BaseURL = s.payloads.BaseURL
+		if spec.BaseURL == "" && req.RequestBase != "" {
+			spec.BaseURL = req.RequestBase + partid.ItemURLPath
+		}
+	}
+	c, err := spec.compile(s.payloads)
 	if err != nil {
 		return nil, err
 	}
@@ -151,16 +159,22 @@ func (s *Service) Generate(ctx context.Context, req Request) (*Result, error) {
 	if err := partid.ValidateLot(req.ComponentType, req.VendorCode, req.LotNumber); err != nil {
 		return nil, err
 	}
-	// Check the payload and symbol before allocating: a request that cannot
-	// render must not consume serials.
+	// Check every bound before allocating: a request that cannot render
+	// must not consume serials. Codes that only fit up to some serial cap
+	// the allocation, which refuses a batch that would pass it.
 	mfg, _ := time.Parse(time.DateOnly, req.ManufacturingDate)
-	probe := partid.ID{Type: req.ComponentType, Vendor: req.VendorCode, Lot: req.LotNumber, Serial: partid.MaxSerial}
-	if err := s.probe(c, probe, mfg); err != nil {
+	id := partid.ID{Type: req.ComponentType, Vendor: req.VendorCode, Lot: req.LotNumber}
+	top, why, err := s.reach(c, format, id, mfg, req.Count)
+	if err != nil {
 		return nil, err
 	}
-	b, err := s.inv.AllocateBatch(ctx, inventory.AllocateRequest{ComponentType: req.ComponentType, VendorCode: req.VendorCode,
+	alloc := inventory.AllocateRequest{ComponentType: req.ComponentType, VendorCode: req.VendorCode,
 		LotNumber: req.LotNumber, Count: req.Count, ManufacturingDate: req.ManufacturingDate,
-		WarrantyYears: req.WarrantyYears, Attributes: req.Attributes, Line: req.Line})
+		WarrantyYears: req.WarrantyYears, Attributes: req.Attributes, Line: req.Line}
+	if top < partid.MaxSerial {
+		alloc.MaxSerial, alloc.MaxSerialReason = top, qrmfg.ErrorMessage(why)
+	}
+	b, err := s.inv.AllocateBatch(ctx, alloc)
 	if err != nil {
 		return nil, err
 	}
@@ -181,12 +195,86 @@ func (s *Service) Generate(ctx context.Context, req Request) (*Result, error) {
 	return res, nil
 }
 
-// probe encodes one payload of the batch's longest form to check that the
-// payload format is configured and the symbol fits.
-func (s *Service) probe(c compiled, id partid.ID, mfg time.Time) error {
-	var out code
-	return s.renderOne(&worker{enc: qr.NewEncoder()}, id, id.Serial, mfg, c, what{}, &out)
+// MaxZIPBytes bounds the size of a batch's ZIP.
+const MaxZIPBytes = 2 << 30
+
+// reach checks, before anything is allocated, every code a batch can
+// produce. A payload (and so its symbol and images) grows only with the
+// digits of the serial, so the last serial of each width stands for all of
+// its width: the narrowest must pass (its error is returned), and top is
+// the largest serial whose code passes, with why the next one does not.
+func (s *Service) reach(c compiled, format string, id partid.ID, mfg time.Time, count int) (top int64, why, err error) {
+	narrowest := int64(1)
+	for range partid.SerialWidth {
+		narrowest *= 10
+	}
+	narrowest--
+	for last := narrowest; ; last = min(last*10+9, partid.MaxSerial) {
+		id.Serial = last
+		if err := s.check(c, format, id, mfg, count); err != nil {
+			if last == narrowest {
+				return 0, nil, err
+			}
+			return top, err, nil
+		}
+		top = last
+		if last == partid.MaxSerial {
+			return top, nil, nil
+		}
+	}
 }
+
+// check renders the code of id as the batch's recipe and format would and
+// returns the first bound it breaks, naming the field: the payload format
+// and its configuration, the symbol's capacity, the image size, the label
+// of a PDF and the size of a ZIP of count such codes.
+func (s *Service) check(c compiled, format string, id partid.ID, mfg time.Time, count int) error {
+	payload, sym, err := c.symbol(id, mfg)
+	if err != nil {
+		return err
+	}
+	n, qz, px := sym.Matrix.Size(), c.style.QuietZone, c.style.ModulePx
+	if side := c.side(sym.Matrix); side > render.MaxImagePx {
+		return qrmfg.FieldError("style.module_px", "the code of %s is %d modules plus a quiet zone of 2×%d at %d px per module: %d px, over the %d px image limit (module_px at most %d)",
+			id, n, qz, px, side, render.MaxImagePx, render.MaxImagePx/(n+2*qz))
+	}
+	switch format {
+	case FormatPDF:
+		sheet, err := render.NewLabelSheet(io.Discard, c.sheet, c.style)
+		if err != nil {
+			return styleField(err)
+		}
+		if err := sheet.Add(sym.Matrix, id.String()); err != nil {
+			return styleField(err)
+		}
+	case FormatZIP:
+		var wk worker
+		size := int64(zipEntryOverhead + 2*len(id.String()) + len(payload))
+		if c.png {
+			b, err := wk.png.Append(nil, sym.Matrix, c.style)
+			if err != nil {
+				return styleField(err)
+			}
+			size += int64(len(b)) + zipEntryOverhead
+		}
+		if c.svg {
+			b, err := wk.svg.Append(nil, sym.Matrix, c.style)
+			if err != nil {
+				return styleField(err)
+			}
+			size += int64(len(b)) + zipEntryOverhead
+		}
+		if total := size * int64(count); total > MaxZIPBytes {
+			return qrmfg.FieldError("count", "%d codes of about %d bytes each make a ZIP of %.1f GiB, over the limit of %d GiB: generate fewer codes at once or use a smaller style.module_px",
+				count, size, float64(total)/(1<<30), MaxZIPBytes>>30)
+		}
+	}
+	return nil
+}
+
+// zipEntryOverhead is what a ZIP adds per file: local header, data
+// descriptor and central directory entry, without the name.
+const zipEntryOverhead = 30 + 16 + 46
 
 // Open returns a generated batch for packaging.
 func (s *Service) Open(ctx context.Context, batchID string) (*Result, error) {
@@ -198,11 +286,20 @@ func (s *Service) Open(ctx context.Context, batchID string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := rec.Spec.compile()
+	c, err := rec.Spec.compile(s.payloads)
 	if err != nil {
 		return nil, err
 	}
 	return &Result{Batch: b, Record: rec, c: c}, nil
+}
+
+// Check tells whether a generated batch can be written in format, before
+// anything of it is sent: the recipe's bounds for its largest code and its
+// count (a batch made as JSON may be too large to download as a ZIP).
+func (s *Service) Check(r *Result, format string) error {
+	mfg, _ := time.Parse(time.DateOnly, r.Batch.ManufacturingDate)
+	id := partid.ID{Type: r.Batch.ComponentType, Vendor: r.Batch.VendorCode, Lot: r.Batch.LotNumber, Serial: r.Batch.LastSerial()}
+	return s.check(r.c, format, id, mfg, r.Batch.Count)
 }
 
 // Item is one code of a JSON answer.
@@ -220,7 +317,7 @@ func (s *Service) eachPayload(ctx context.Context, r *Result, fn func(uid, paylo
 	id := partid.ID{Type: r.Batch.ComponentType, Vendor: r.Batch.VendorCode, Lot: r.Batch.LotNumber}
 	for i := range r.Batch.Count {
 		id.Serial = r.Batch.FirstSerial + int64(i)
-		p, err := s.payloads.Encode(r.c.payload, id, mfg)
+		p, err := r.c.payloads.Encode(r.c.payload, id, mfg)
 		if err != nil {
 			return err
 		}

@@ -42,28 +42,38 @@ type StyleRequest struct {
 // batch so downloads and single-item renders look the same later.
 type Spec struct {
 	Payload partid.Format `json:"payload"`
-	Level   string        `json:"level"`
-	Style   StyleRequest  `json:"style"`
+	// BaseURL is the base of url payloads: QRMFG_PAYLOAD_BASE_URL, or the
+	// base of the request that generated the batch when it is not set.
+	BaseURL string       `json:"base_url,omitempty"`
+	Level   string       `json:"level"`
+	Style   StyleRequest `json:"style"`
 }
 
 // compiled is a Spec resolved into the encoder's and renderer's types.
 type compiled struct {
-	payload partid.Format
-	opts    qr.Options
-	style   render.Style
-	sheet   render.SheetLayout
-	png     bool
-	svg     bool
+	payload  partid.Format
+	payloads *partid.PayloadConfig // with the spec's base URL
+	opts     qr.Options
+	style    render.Style
+	sheet    render.SheetLayout
+	png      bool
+	svg      bool
 }
 
-// compile validates a spec; the error names the field at fault.
-func (sp Spec) compile() (compiled, error) {
+// compile validates a spec against the payload configuration; the error
+// names the field at fault.
+func (sp Spec) compile(pc *partid.PayloadConfig) (compiled, error) {
 	var c compiled
 	f, err := partid.ParseFormat(string(sp.Payload))
 	if err != nil {
 		return c, err
 	}
-	c.payload = f
+	c.payload, c.payloads = f, pc
+	if sp.BaseURL != "" && sp.BaseURL != pc.BaseURL {
+		own := *pc
+		own.BaseURL = sp.BaseURL
+		c.payloads = &own
+	}
 	lv := sp.Style.ECLevel
 	if lv == "" {
 		lv = "M"
@@ -76,6 +86,9 @@ func (sp Spec) compile() (compiled, error) {
 	st := render.DefaultStyle()
 	if sp.Style.ModulePx != 0 {
 		st.ModulePx = sp.Style.ModulePx
+	}
+	if st.ModulePx > render.MaxImagePx {
+		return c, qrmfg.FieldError("style.module_px", "module size %d px is larger than the largest image (%d px)", st.ModulePx, render.MaxImagePx)
 	}
 	if sp.Style.QuietZone != nil {
 		st.QuietZone = *sp.Style.QuietZone
@@ -92,10 +105,7 @@ func (sp Spec) compile() (compiled, error) {
 	}
 	st.Invert, st.DPI, st.ModuleMM = sp.Style.Invert, sp.Style.DPI, sp.Style.ModuleMM
 	if err := st.Validate(); err != nil {
-		if e := qrmfg.AsError(err); e != nil && e.Field != "" && !strings.HasPrefix(e.Field, "style.") {
-			e.Field = "style." + e.Field
-		}
-		return c, err
+		return c, styleField(err)
 	}
 	c.style = st
 	sheet := sp.Style.Sheet
@@ -103,7 +113,7 @@ func (sp Spec) compile() (compiled, error) {
 		sheet = render.A4x24.Name
 	}
 	if c.sheet, err = render.LookupSheetLayout(sheet); err != nil {
-		return c, err
+		return c, fieldAs(err, "style.sheet")
 	}
 	switch sp.Style.Image {
 	case "", "png":
@@ -129,4 +139,21 @@ func parseColour(field, s string) (color.RGBA, error) {
 		return color.RGBA{}, qrmfg.FieldError(field, "colour %q: expected #RRGGBB", s)
 	}
 	return color.RGBA{uint8(v >> 16), uint8(v >> 8), uint8(v), 255}, nil
+}
+
+// styleField names a renderer's field as the request's style field.
+func styleField(err error) error {
+	if e := qrmfg.AsError(err); e != nil && e.Field != "" && !strings.HasPrefix(e.Field, "style.") {
+		e.Field = "style." + e.Field
+	}
+	return err
+}
+
+// fieldAs names the request field of an error about a field the request
+// does not have by that name.
+func fieldAs(err error, field string) error {
+	if e := qrmfg.AsError(err); e != nil && e.Field != "" {
+		e.Field = field
+	}
+	return err
 }

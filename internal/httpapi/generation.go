@@ -91,6 +91,7 @@ func (s *Server) registerGeneration() {
 			if err := s.spend(ctx, s.opt.Limits.Codes, in.Body.Count); err != nil {
 				return nil, err
 			}
+			in.Body.RequestBase, _ = ctx.Value(requestBaseKey{}).(string)
 			res, err := gen.Generate(ctx, in.Body)
 			if err != nil {
 				return nil, s.fail(ctx, err)
@@ -215,6 +216,10 @@ func (s *Server) writeBatch(ctx context.Context, hc huma.Context, gen *generatio
 			}
 		}
 	}
+	if err := gen.Check(r, format); err != nil {
+		s.streamFailed(ctx, hc, err)
+		return
+	}
 	setDownload(hc, format, id)
 	w := hc.BodyWriter()
 	var err error
@@ -257,4 +262,25 @@ func withCtx(hc huma.Context, ctx context.Context) *http.Request {
 		}
 	}
 	return r
+}
+
+type requestBaseKey struct{}
+
+// requestBase is scheme://host of the request as the client sent it: a
+// trusted proxy's X-Forwarded-Proto and X-Forwarded-Host are believed, as
+// for the client's address.
+func (s *Server) requestBase(r *http.Request) string {
+	scheme, host := "http", r.Host
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if _, viaProxy := peerOf(r, s.opt.TrustedProxies); viaProxy {
+		if p := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto"))); p == "https" || p == "http" {
+			scheme = p
+		}
+		if h, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Host"), ","); strings.TrimSpace(h) != "" {
+			host = strings.TrimSpace(h)
+		}
+	}
+	return scheme + "://" + host
 }

@@ -208,6 +208,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		ctx := qrmfg.WithRequestID(r.Context(), id)
 		ctx = context.WithValue(ctx, clientAddrKey{}, clientIP(r, s.opt.TrustedProxies))
+		ctx = context.WithValue(ctx, requestBaseKey{}, s.requestBase(r))
 		if tp := r.Header.Get("traceparent"); len(tp) <= 128 && traceparentPattern.MatchString(tp) {
 			ctx = qrmfg.WithTraceParent(ctx, tp)
 		}

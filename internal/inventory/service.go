@@ -82,6 +82,11 @@ type AllocateRequest struct {
 	Line string `json:"line,omitempty"`
 	// Claim, when set, is completed with the batch in the same transaction.
 	Claim *idempotency.Claim `json:"-"`
+	// MaxSerial, when set, refuses a batch that would pass this serial of
+	// the lot (checked on the lot's counter in the allocation's
+	// transaction); MaxSerialReason says why, for the error.
+	MaxSerial       int64  `json:"max_serial,omitempty"`
+	MaxSerialReason string `json:"max_serial_reason,omitempty"`
 }
 
 // AllocateBatch reserves a contiguous range of serials in the lot and inserts
@@ -124,6 +129,10 @@ func (s *Service) AllocateBatch(ctx context.Context, req AllocateRequest) (Batch
 		}
 		if first+int64(req.Count)-1 > partid.MaxSerial {
 			return qrmfg.FieldError("count", "lot %s has only %d serials left", req.LotNumber, max(0, partid.MaxSerial-first+1))
+		}
+		if last := first + int64(req.Count) - 1; req.MaxSerial > 0 && last > req.MaxSerial {
+			return qrmfg.FieldError("count", "the batch would reach serial %d of lot %s, past %d (%d of its serials are left below it): %s",
+				last, req.LotNumber, req.MaxSerial, max(0, req.MaxSerial-first+1), req.MaxSerialReason)
 		}
 		batch = Batch{
 			ID: qrmfg.NewID(), ComponentType: req.ComponentType, VendorCode: req.VendorCode,

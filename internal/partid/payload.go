@@ -86,7 +86,8 @@ func decodeError(reason error, format string, args ...any) error {
 // read-only once built and safe for concurrent use.
 type PayloadConfig struct {
 	// BaseURL prefixes the id in the url format, for example
-	// "HTTPS://TRACE.EXAMPLE.COM/P/". It is used verbatim. Upper-case keeps
+	// "HTTPS://TRACE.EXAMPLE.COM/P/"; a base without a trailing '/' gets
+	// one ("…/P" gives "…/P/PAD-…"). Upper-case keeps
 	// the whole payload in the QR alphanumeric set (smaller symbol); scheme
 	// and host are case-insensitive, so the trace server only has to route
 	// its path prefix case-insensitively. A lower-case base works too but
@@ -164,6 +165,41 @@ func validateBase(field, base string) error {
 	return nil
 }
 
+// ItemURLPath is the path of url payloads made without a configured base
+// URL: the base of the request that generated them, then this path, then
+// the id (https://factory.example.com/inventory/items/PAD-…), the item on
+// the server that made the code.
+const ItemURLPath = "/inventory/items/"
+
+// requestBaseID returns the id part of a url payload made with a request's
+// base: http(s)://host[:port]/inventory/items/{id}.
+func requestBaseID(payload string) (string, bool) {
+	lower := strings.ToLower(payload)
+	rest, ok := strings.CutPrefix(lower, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(lower, "http://"); !ok {
+			return "", false
+		}
+	}
+	host, _, ok := strings.Cut(rest, "/")
+	if !ok || host == "" {
+		return "", false
+	}
+	base := payload[:len(payload)-len(rest)+len(host)]
+	if validateBase("base_url", base) != nil {
+		return "", false
+	}
+	return strings.CutPrefix(payload[len(base):], ItemURLPath)
+}
+
+// urlPrefix is the base URL joined to the id with one '/'.
+func (c *PayloadConfig) urlPrefix() string {
+	if strings.HasSuffix(c.BaseURL, "/") {
+		return c.BaseURL
+	}
+	return c.BaseURL + "/"
+}
+
 func (c *PayloadConfig) resolver() string {
 	if c.GS1Resolver == "" {
 		return DefaultGS1Resolver
@@ -189,7 +225,7 @@ func (c *PayloadConfig) Encode(f Format, id ID, mfgDate time.Time) (string, erro
 		if err := validateBase("base_url", c.BaseURL); err != nil {
 			return "", err
 		}
-		return c.BaseURL + s, nil
+		return c.urlPrefix() + s, nil
 	case FormatGS1:
 		return c.encodeGS1(id, mfgDate)
 	case FormatSigned:
@@ -212,12 +248,18 @@ func (c *PayloadConfig) Decode(payload string) (Decoded, error) {
 	if r := c.resolver(); strings.HasPrefix(payload, r+"/01/") {
 		return c.decodeGS1(payload[len(r):])
 	}
-	if c.BaseURL != "" && strings.HasPrefix(payload, c.BaseURL) {
-		id, err := parsePayloadID(payload[len(c.BaseURL):])
+	if p := c.urlPrefix(); c.BaseURL != "" && strings.HasPrefix(payload, p) {
+		id, err := parsePayloadID(payload[len(p):])
 		if err != nil {
 			return Decoded{}, err
 		}
 		return Decoded{ID: id, Format: FormatURL}, nil
+	}
+	if c.BaseURL == "" {
+		if id, ok := requestBaseID(payload); ok {
+			d, err := parsePayloadID(id)
+			return Decoded{ID: d, Format: FormatURL}, err
+		}
 	}
 	if strings.Contains(payload, "://") {
 		return Decoded{}, decodeError(ErrMalformed, "payload %.80q is a URL that is not under the configured base URL or GS1 resolver", payload)

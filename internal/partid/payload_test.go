@@ -327,3 +327,37 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestURLBaseJoin: a base with or without its trailing '/' gives one '/'
+// before the id, and the payload decodes back; without a configured base,
+// a payload made with a request's base (scheme://host/inventory/items/)
+// decodes, and other URLs stay malformed.
+func TestURLBaseJoin(t *testing.T) {
+	t.Parallel()
+	for _, base := range []string{"https://id.example.com/p", "https://id.example.com/p/"} {
+		c := &PayloadConfig{BaseURL: base}
+		p, err := c.Encode(FormatURL, testID, time.Time{})
+		if err != nil || p != "https://id.example.com/p/PAD-V0100-L2025-09-00001" {
+			t.Errorf("base %q: %q %v", base, p, err)
+			continue
+		}
+		if d, err := c.Decode(p); err != nil || d.ID != testID || d.Format != FormatURL {
+			t.Errorf("base %q: Decode(%q) = %+v %v", base, p, d, err)
+		}
+	}
+	c := &PayloadConfig{BaseURL: "http://factory.local:8000" + ItemURLPath}
+	p, err := c.Encode(FormatURL, testID, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare := &PayloadConfig{}
+	if d, err := bare.Decode(p); err != nil || d.ID != testID || d.Format != FormatURL {
+		t.Errorf("request-base payload %q: %+v %v", p, d, err)
+	}
+	for _, bad := range []string{"https://evil.example.com/x/PAD-V0100-L2025-09-00001", "https://a b/inventory/items/PAD-V0100-L2025-09-00001",
+		"https:///inventory/items/PAD-V0100-L2025-09-00001"} {
+		if _, err := bare.Decode(bad); Verdict(err) != VerdictMalformed {
+			t.Errorf("Decode(%q) = %v, want malformed", bad, err)
+		}
+	}
+}
