@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/qrmfg/qrmfg/internal/inventory"
@@ -12,9 +13,17 @@ import (
 
 // startJob renders a background batch's artifact.
 func (s *Service) startJob(rec Record, b inventory.Batch) {
+	s.mu.Lock()
+	s.running[rec.BatchID] = struct{}{}
+	s.mu.Unlock()
 	s.jobs.Add(1)
 	go func() {
 		defer s.jobs.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.running, rec.BatchID)
+			s.mu.Unlock()
+		}()
 		s.runJob(context.Background(), rec, b)
 	}()
 }
@@ -87,6 +96,7 @@ func (s *Service) renderArtifact(ctx context.Context, rec *Record, b inventory.B
 // deterministic and the serials were allocated before the record was
 // written, so starting over is safe.
 func (s *Service) Resume(ctx context.Context) error {
+	s.removeStale()
 	recs, err := s.store.Unfinished(ctx)
 	if err != nil {
 		return err
@@ -102,6 +112,31 @@ func (s *Service) Resume(ctx context.Context) error {
 		s.startJob(rec, b)
 	}
 	return nil
+}
+
+// removeStale deletes the partial artifacts (*.tmp) that a process killed
+// while rendering left behind, except those of jobs running here. Their
+// batches start over (see Resume); without this each crash would leave a
+// file as large as the part it had written, for ever.
+func (s *Service) removeStale() {
+	dir := filepath.Join(s.opt.DataDir, "batches")
+	tmps, err := filepath.Glob(filepath.Join(dir, "*.tmp"))
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, path := range tmps {
+		batchID, _, _ := strings.Cut(filepath.Base(path), ".")
+		if _, ok := s.running[batchID]; ok {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			s.log.Warn("cannot remove a partial batch artifact", "path", path, "err", err)
+			continue
+		}
+		s.log.Info("removed the partial artifact of an interrupted batch", "path", path, "batch", batchID)
+	}
 }
 
 // Wait blocks until every background job has finished.

@@ -81,9 +81,10 @@ type Service struct {
 	workers  int
 	log      *slog.Logger
 
-	mu   sync.Mutex
-	subs map[string]map[chan Record]struct{}
-	jobs sync.WaitGroup
+	mu      sync.Mutex
+	subs    map[string]map[chan Record]struct{}
+	running map[string]struct{} // batches whose artifact renders here
+	jobs    sync.WaitGroup
 }
 
 // NewService returns the generation service.
@@ -102,7 +103,7 @@ func NewService(inv Inventory, payloads *partid.PayloadConfig, store Store, opt 
 		payloads = &partid.PayloadConfig{}
 	}
 	return &Service{inv: inv, payloads: payloads, store: store, opt: opt, workers: w, log: opt.Log,
-		subs: map[string]map[chan Record]struct{}{}}
+		subs: map[string]map[chan Record]struct{}{}, running: map[string]struct{}{}}
 }
 
 // Request is POST /qr/generate: the seed's body plus payload, format and style.
