@@ -37,6 +37,21 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
+// realBinary skips in short mode (saying why), marks the test parallel and
+// returns the built binary.
+func realBinary(t *testing.T, why string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(why)
+	}
+	t.Parallel()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
 var listenRE = regexp.MustCompile(`msg="qrmfg listening" addr=(\S+)`)
 
 // startProcess runs `qrmfg serve` as a child process and returns its base URL.
@@ -108,14 +123,7 @@ func startProcess(t *testing.T, bin string, env []string) (*exec.Cmd, string) {
 // batch is whole and contiguous and that no serial was issued twice; then
 // allocation goes on from where the counter stands.
 func TestKillDuringAllocation(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and kills a real process")
-	}
-	t.Parallel()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t, "builds and kills a real process")
 	for _, d := range sqltest.Dialects {
 		t.Run(d.String(), func(t *testing.T) {
 			t.Parallel()

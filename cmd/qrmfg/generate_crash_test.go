@@ -17,14 +17,7 @@ import (
 // the restart removes it, renders the batch again, and the finished PDF is
 // the only file of the batch in the data directory.
 func TestKillDuringBackgroundPDF(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and kills a real process")
-	}
-	t.Parallel()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t, "builds and kills a real process")
 	data := t.TempDir()
 	env := []string{"QRMFG_DATA_DIR=" + data, "QRMFG_ASYNC_BATCH_THRESHOLD=100"}
 	cmd, url := startProcess(t, bin, env)

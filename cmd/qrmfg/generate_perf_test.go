@@ -55,14 +55,7 @@ func BenchmarkGenerateZIP10k(b *testing.B) {
 // process and checks its peak resident memory stays under 300 MB: the batch
 // is rendered and written in bounded chunks, never held whole.
 func TestGenerate100kMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a binary and renders 100,000 codes")
-	}
-	t.Parallel()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t, "builds a binary and renders 100,000 codes")
 	cmd, url := startProcess(t, bin, []string{"QRMFG_DATA_DIR=" + t.TempDir(), "QRMFG_ASYNC_BATCH_THRESHOLD=1000000"})
 	res, err := postJSON(http.DefaultClient, url+"/qr/generate", loginAt(t, url),
 		`{"component_type":"PAD","vendor_code":"V0100","lot_number":"L2025-09","count":100000,"format":"zip"}`)
