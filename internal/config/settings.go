@@ -103,7 +103,7 @@ func settings() []setting {
 		{name: "QRMFG_PAYLOAD_ED25519_KEYS", secret: whole, help: "Ed25519 private keys (base64 32-byte seeds) of ed25519 payloads as id=seed pairs, the first one current. Empty: generated like the HMAC key.", bind: text(func(c *Config) *string { return &c.Payload.Ed25519Keys }, nil, "id=base64seed[,id=base64seed…]")},
 		{name: "QRMFG_GS1_GTINS", help: "GTIN-14 of each component type for gs1 payloads, e.g. PAD=09506000134352,BRK=09506000134369.", bind: text(func(c *Config) *string { return &c.Payload.GTINs }, nil, "TYPE=GTIN14[,TYPE=GTIN14…]")},
 		{name: "QRMFG_GS1_RESOLVER", help: "GS1 Digital Link resolver base for gs1 payloads. Empty: https://id.gs1.org.", bind: text(func(c *Config) *string { return &c.Payload.GS1Resolver }, httpURL, httpExpect)},
-		{name: "QRMFG_PAYLOAD_BASE_URL", help: "Base of URL payloads encoded in QR codes. Empty: derived from the request.", bind: text(func(c *Config) *string { return &c.PayloadBaseURL }, httpURL, httpExpect)},
+		{name: "QRMFG_PAYLOAD_BASE_URL", help: "Base of URL payloads encoded in QR codes, joined to the id with one '/'. Empty: the generating request's scheme and host (a trusted proxy's X-Forwarded-Proto and X-Forwarded-Host) followed by /inventory/items/.", bind: text(func(c *Config) *string { return &c.PayloadBaseURL }, httpURL, httpExpect)},
 
 		// Engraving.
 		{name: "QRMFG_MACHINE_NETWORKS", def: "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16", help: "Networks that laser machine addresses must be in.", bind: prefixes(func(c *Config) *[]netip.Prefix { return &c.Engraving.MachineNetworks }, true)},
