@@ -87,6 +87,29 @@ func TestAllocateBatch(t *testing.T) {
 	})
 }
 
+// TestAllocateUpToMaxSerial: a batch that would pass the caller's serial cap
+// (the largest serial whose code fits its payload format) is refused naming
+// count, and its refusal consumes no serial; a batch ending on the cap is
+// allocated.
+func TestAllocateUpToMaxSerial(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		svc := newService(db)
+		mustAllocate(t, svc, "L1", 95)
+		req := inventory.AllocateRequest{ComponentType: "PAD", VendorCode: "V0100", LotNumber: "L1", Count: 6,
+			MaxSerial: 100, MaxSerialReason: "serial 101 does not fit"}
+		_, err := svc.AllocateBatch(ctx, req)
+		if e := qrmfg.AsError(err); e == nil || e.Code != qrmfg.EINVALID || e.Field != "count" || !strings.Contains(e.Message, "serial 101 does not fit") {
+			t.Fatalf("batch past the cap: %v", err)
+		}
+		req.Count = 5
+		if b, err := svc.AllocateBatch(ctx, req); err != nil || b.FirstSerial != 96 || b.LastSerial() != 100 {
+			t.Fatalf("batch up to the cap: %+v %v", b, err)
+		}
+	})
+}
+
 // TestConcurrentAllocation: 8 concurrent allocations of 12,500 in one lot
 // give 100,000 distinct serials in 8 contiguous ranges.
 func TestConcurrentAllocation(t *testing.T) {
