@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"image/png"
 	"io"
 	"net/http"
 	"strings"
@@ -129,6 +131,17 @@ func TestGenerateStyleBoundsBeforeAllocation(t *testing.T) {
 	}
 	if n := totalItems(t, s); n != 0 {
 		t.Fatalf("refused requests allocated %v items", n)
+	}
+	// One item's image with style overrides in the query.
+	if r := s.json("POST", "/qr/generate", base+`1}`); r.status != 200 {
+		t.Fatalf("one code: %d %.300s", r.status, r.body)
+	}
+	img := s.do("GET", "/qr/items/PAD-V0100-L1-00001.png?module_px=3&quiet_zone=2", "", "")
+	if cfg, err := png.DecodeConfig(bytes.NewReader(img.body)); img.status != 200 || err != nil || cfg.Width != (21+2*2)*3 {
+		t.Errorf("image with module_px=3, quiet_zone=2: %d %v %+v %.200s", img.status, err, cfg, img.body)
+	}
+	if r := s.do("GET", "/qr/items/PAD-V0100-L1-00001.png?module_px=600", "", ""); r.status != 422 || !namesField(r, "style.module_px") {
+		t.Errorf("image with module_px=600: %d %.300s; want 422 naming style.module_px", r.status, r.body)
 	}
 	// Made as JSON (fine: the images render one at a time), too large as one ZIP.
 	r := s.json("POST", "/qr/generate", base+`15000,"style":{"module_px":400}}`)

@@ -54,6 +54,9 @@ func (s *Service) RenderItem(ctx context.Context, uid, format string, override *
 		return nil, err
 	}
 	mfg, _ := time.Parse(time.DateOnly, it.ManufacturingDate)
+	if err := s.check(c, "", id, mfg, 1); err != nil { // the payload and the image size
+		return nil, err
+	}
 	payload, err := c.payloads.Encode(c.payload, id, mfg)
 	if err != nil {
 		return nil, err

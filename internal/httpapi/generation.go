@@ -41,8 +41,26 @@ type batchStatusOutput struct {
 type itemImageInput struct {
 	File        string `path:"file" doc:"The uid with the image extension: .png, .svg, .pdf or .txt" example:"PAD-V0100-L2025-09-00001.png"`
 	IfNoneMatch string `header:"If-None-Match"`
-	generation.StyleRequest
-	Payload string `query:"payload" doc:"ignored: the payload format is the batch's" hidden:"true"`
+	// Style overrides of the batch's recipe; zero values keep the recipe's.
+	ModulePx   int     `query:"module_px" doc:"Module side in pixels (PNG, SVG)"`
+	QuietZone  int     `query:"quiet_zone" doc:"Light margin in modules (at least 2)"`
+	Foreground string  `query:"foreground" doc:"Ink colour, #RRGGBB"`
+	Background string  `query:"background" doc:"Substrate colour, #RRGGBB"`
+	Invert     bool    `query:"invert" doc:"Light-on-dark: ink the light modules"`
+	ECLevel    string  `query:"ec_level" doc:"Error correction L, M, Q or H"`
+	DPI        int     `query:"dpi" doc:"Physical resolution written into PNG files"`
+	ModuleMM   float64 `query:"module_mm" doc:"Physical module size in mm (SVG size, PDF label)"`
+	Payload    string  `query:"payload" doc:"ignored: the payload format is the batch's" hidden:"true"`
+}
+
+// style is the request's overrides of the batch's style.
+func (in *itemImageInput) style() *generation.StyleRequest {
+	st := &generation.StyleRequest{ModulePx: in.ModulePx, Foreground: in.Foreground, Background: in.Background,
+		Invert: in.Invert, ECLevel: in.ECLevel, DPI: in.DPI, ModuleMM: in.ModuleMM}
+	if in.QuietZone != 0 {
+		st.QuietZone = &in.QuietZone
+	}
+	return st
 }
 
 type itemImageOutput struct {
@@ -182,7 +200,7 @@ func (s *Server) registerGeneration() {
 			if dot < 0 {
 				return nil, s.fail(ctx, qrmfg.FieldError("file", "%q has no extension: use .png, .svg, .pdf or .txt", in.File))
 			}
-			img, err := gen.RenderItem(ctx, in.File[:dot], in.File[dot+1:], &in.StyleRequest)
+			img, err := gen.RenderItem(ctx, in.File[:dot], in.File[dot+1:], in.style())
 			if err != nil {
 				return nil, s.fail(ctx, err)
 			}
