@@ -98,9 +98,27 @@ func startProcess(t *testing.T, bin string, env []string) (*exec.Cmd, string) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	found := make(chan string, 1)
+	// The last lines the server logged are shown when the test fails, so a
+	// failure names the server's side of it.
+	var (
+		mu   sync.Mutex
+		tail []string
+	)
+	t.Cleanup(func() {
+		if t.Failed() {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("the server's last log lines:\n%s", strings.Join(tail, "\n"))
+		}
+	})
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			mu.Lock()
+			if tail = append(tail, sc.Text()); len(tail) > 40 {
+				tail = tail[1:]
+			}
+			mu.Unlock()
 			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case found <- m[1]:
