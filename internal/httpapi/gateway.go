@@ -207,7 +207,7 @@ func (s *Server) gate(ctx huma.Context, next func(huma.Context)) {
 	// The services note the production lines of the objects the operation
 	// touches, for its audit entry (qrmfg.ConcernedLines).
 	rctx = qrmfg.WithLineNotes(rctx)
-	ctx = huma.WithContext(ctx, rctx)
+	ctx = withReadDeadline(huma.WithContext(ctx, rctx), r, w)
 	status := 0
 	if err := checkText(ctx, r); err != nil {
 		p := s.fail(rctx, err)

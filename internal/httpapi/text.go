@@ -29,6 +29,8 @@ func checkText(ctx huma.Context, r *http.Request) error {
 		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
 		if err != nil {
 			body = nil
+		} else if rd, ok := ctx.(readDeadline); ok {
+			rd.lift() // the body is read
 		}
 	}
 	for _, p := range ctx.Operation().Parameters {
