@@ -87,7 +87,13 @@ func postJSON(client *http.Client, url, token, body string) (*http.Response, err
 
 func startProcess(t *testing.T, bin string, env []string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
+	return startCommand(t, exec.Command(bin, "serve", "--addr", "127.0.0.1:0"), env)
+}
+
+// startCommand starts cmd, a `qrmfg serve` (perhaps under a wrapper such as
+// prlimit), and returns it with its base URL.
+func startCommand(t *testing.T, cmd *exec.Cmd, env []string) (*exec.Cmd, string) {
+	t.Helper()
 	cmd.Env = append(append(os.Environ(), "QRMFG_ADMIN_PASSWORD="+testAdminPassword), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -29,6 +29,7 @@ type Service struct {
 	opt      Options
 	hub      *hub
 	log      *slog.Logger
+	decodes  *decodeGate
 }
 
 // NewService returns the scanning service. payloads must be the same
@@ -60,7 +61,7 @@ func NewService(store Store, inv Inventory, payloads *partid.PayloadConfig, opt 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, inv: inv, payloads: payloads, opt: opt, hub: newHub(), log: log}
+	return &Service{store: store, inv: inv, payloads: payloads, opt: opt, hub: newHub(), log: log, decodes: newDecodeGate(opt.Budget)}
 }
 
 // Limits returns the service's limits.
@@ -104,28 +105,19 @@ func (s *Service) ScanImage(ctx context.Context, data []byte, req ScanRequest) (
 		return ScanResult{}, err
 	}
 	start := time.Now()
-	img, format, err := DecodeImage(data, s.opt.Limits.MaxUploadBytes, s.opt.Limits.MaxImagePixels)
+	ph, release, err := loadPhoto(ctx, s.decodes, data, s.opt.Limits.MaxUploadBytes, s.opt.Limits.MaxImagePixels)
 	if err != nil {
 		return ScanResult{}, err
 	}
-	codes, err := decode.Image(ctx, img, s.opt.Decode)
+	inputs, err := s.readPhoto(ctx, ph)
+	release()
 	if err != nil {
 		return ScanResult{}, err
 	}
 	sum := sha256.Sum256(data)
-	b := img.Bounds()
-	info := &ImageInfo{Width: b.Dx(), Height: b.Dy(), Format: format, SHA256: hex.EncodeToString(sum[:])}
-	inputs := make([]input, len(codes))
-	for i, c := range codes {
-		in := input{payload: c.Text, symbol: SymbolOf(c)}
-		if !s.opt.NoGrade {
-			if g, err := grade.Measure(img, c); err == nil {
-				in.grade = &g
-			} else {
-				s.log.Warn("cannot grade a decoded code", "err", err)
-			}
-		}
-		inputs[i] = in
+	info := &ImageInfo{Width: ph.width, Height: ph.height, Format: ph.format, SHA256: hex.EncodeToString(sum[:])}
+	if ph.scale > 1 {
+		info.Downscale = ph.scale
 	}
 	info.DecodeMS = float64(time.Since(start).Microseconds()) / 1000
 	res, err := s.record(ctx, req, SourceImage, info.SHA256, inputs)
@@ -134,6 +126,35 @@ func (s *Service) ScanImage(ctx context.Context, data []byte, req ScanRequest) (
 	}
 	res.Image = info
 	return res, nil
+}
+
+// readPhoto finds and grades every code in a loaded photo; positions are in
+// the photo's pixels.
+func (s *Service) readPhoto(ctx context.Context, ph photo) ([]input, error) {
+	codes, err := decode.Image(ctx, ph.img, s.opt.Decode)
+	if err != nil {
+		return nil, err
+	}
+	inputs := make([]input, len(codes))
+	for i, c := range codes {
+		in := input{payload: c.Text, symbol: SymbolOf(c)}
+		if !s.opt.NoGrade {
+			if g, err := grade.Measure(ph.img, c); err == nil {
+				in.grade = &g
+			} else {
+				s.log.Warn("cannot grade a decoded code", "err", err)
+			}
+		}
+		if k := float64(ph.scale); k > 1 {
+			in.symbol.ModuleSize *= k
+			for j := range in.symbol.Corners {
+				in.symbol.Corners[j].X *= k
+				in.symbol.Corners[j].Y *= k
+			}
+		}
+		inputs[i] = in
+	}
+	return inputs, nil
 }
 
 // DecodeImage loads an encoded photo with decode.Load (limits checked on the
