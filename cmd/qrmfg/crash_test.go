@@ -30,7 +30,11 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "qrmfg")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	// Static, without cgo, as `make build` ships it (glibc's per-thread
+	// malloc arenas would take 64 MiB of address space each).
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}
