@@ -96,9 +96,15 @@ func (r *ScanRequest) validate() error {
 // ScanImage finds every QR code in an encoded photo (PNG, JPEG, GIF, WebP),
 // grades each mark, validates and records each code.
 //
+// The decode is admitted within Options.Budget: a photo larger than the
+// whole budget is decoded downscaled (ImageInfo.Downscale).
+//
 // Errors: ETOOLARGE when the photo is over MaxUploadBytes or declares more
-// than MaxImagePixels; EINVALID for an empty, unknown or corrupt image or a
-// bad request field; ENOTFOUND / ECONFLICT for a missing or closed session.
+// than MaxImagePixels; EINVALID for an empty, unknown or corrupt image, one
+// too large for the budget even at a quarter of its size, or a bad request
+// field; EUNAVAILABLE (with retry_after_seconds) when the budget stays taken
+// by other decodes for Budget.Wait; ENOTFOUND / ECONFLICT for a missing or
+// closed session.
 // A photo with no code is no error: the answer lists no codes.
 func (s *Service) ScanImage(ctx context.Context, data []byte, req ScanRequest) (ScanResult, error) {
 	if err := req.validate(); err != nil {
