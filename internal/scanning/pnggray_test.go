@@ -2,6 +2,9 @@ package scanning
 
 import (
 	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
@@ -101,5 +104,59 @@ func TestPNGGrayRefusesCorrupt(t *testing.T) {
 	bad[45] ^= 0xff // inside IDAT: its checksum fails
 	if _, err := pngGray(bad); err == nil {
 		t.Error("damaged IDAT: no error")
+	}
+}
+
+// TestPNGGrayInterlaced: an Adam7-interlaced PNG (which Go's encoder does
+// not write, so the test writes it) reads pixel for pixel as image/png
+// reads it.
+func TestPNGGrayInterlaced(t *testing.T) {
+	const w, h = 29, 19
+	rng := rand.New(rand.NewPCG(3, 4))
+	src := image.NewGray(image.Rect(0, 0, w, h))
+	for i := range src.Pix {
+		src.Pix[i] = uint8(rng.IntN(256))
+	}
+	var raw bytes.Buffer
+	for _, p := range adam7 {
+		for y := p[1]; y < h; y += p[3] {
+			if p[0] >= w {
+				break
+			}
+			raw.WriteByte(0) // filter none
+			for x := p[0]; x < w; x += p[2] {
+				raw.WriteByte(src.GrayAt(x, y).Y)
+			}
+		}
+	}
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	_, _ = zw.Write(raw.Bytes())
+	_ = zw.Close()
+	var out bytes.Buffer
+	out.WriteString("\x89PNG\r\n\x1a\n")
+	chunk := func(typ string, data []byte) {
+		_ = binary.Write(&out, binary.BigEndian, uint32(len(data)))
+		out.WriteString(typ)
+		out.Write(data)
+		_ = binary.Write(&out, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	}
+	chunk("IHDR", []byte{0, 0, 0, w, 0, 0, 0, h, 8, 0, 0, 0, 1})
+	chunk("IDAT", z.Bytes())
+	chunk("IEND", nil)
+	ref, err := png.Decode(bytes.NewReader(out.Bytes()))
+	if err != nil {
+		t.Fatalf("image/png refuses the test's PNG: %v", err)
+	}
+	g, err := pngGray(out.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for y := range h {
+		for x := range w {
+			if want := ref.(*image.Gray).GrayAt(x, y).Y; g.GrayAt(x, y).Y != want || src.GrayAt(x, y).Y != want {
+				t.Fatalf("pixel (%d,%d): %d, image/png %d, written %d", x, y, g.GrayAt(x, y).Y, want, src.GrayAt(x, y).Y)
+			}
+		}
 	}
 }
