@@ -90,9 +90,6 @@ func (g *decodeGate) acquire(ctx context.Context, cost int64) (release func(), e
 	wctx, cancel := context.WithTimeout(ctx, g.b.Wait)
 	defer cancel()
 	busy := func() error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		return qrmfg.Errorf(qrmfg.EUNAVAILABLE, "the server is decoding as many photos as its memory allows; try again in a few seconds").
 			WithDetail("retry_after_seconds", decodeRetryAfter)
 	}
