@@ -87,10 +87,10 @@ func TestStreamCaps(t *testing.T) {
 
 	// open opens a stream and keeps it open (the body unread) when it is
 	// admitted; it returns the status and Retry-After.
-	var open []*http.Response
+	var open []io.ReadCloser // the bodies of the open streams
 	t.Cleanup(func() {
-		for _, res := range open {
-			res.Body.Close()
+		for _, body := range open {
+			body.Close()
 		}
 	})
 	streams := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 5 * time.Second}}
@@ -102,7 +102,7 @@ func TestStreamCaps(t *testing.T) {
 			t.Fatalf("stream %d: %v", len(open)+1, err)
 		}
 		if res.StatusCode == 200 {
-			open = append(open, res)
+			open = append(open, res.Body)
 		} else {
 			res.Body.Close()
 		}
@@ -139,7 +139,7 @@ func TestStreamCaps(t *testing.T) {
 	}
 	answered := time.Since(start)
 	// A stream that ends frees its place.
-	open[0].Body.Close()
+	open[0].Close()
 	open = open[1:]
 	var status int
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
