@@ -111,6 +111,10 @@ func New(opt Options, svc Services) *Server {
 	cfg.Security = []map[string][]string{{"bearer": {}}}
 	s := &Server{opt: opt, svc: svc, mux: mux, log: opt.Log, refusals: newRefusalAudit(opt.Log),
 		streams: newStreamGate(opt.Streams)}
+	if total := s.streams.Total(); total < opt.Streams.Total {
+		s.log.Info("event streams lowered to fit the open-file limit", "streams_max", total,
+			"open_files", opt.Streams.OpenFiles, "reserve", opt.Streams.FDReserve)
+	}
 	s.api = humago.New(mux, cfg)
 	s.api.UseMiddleware(s.gate)
 	s.registerHealth()
