@@ -3,7 +3,6 @@ package scanning
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"image"
 	"image/color"
 	"runtime"
@@ -135,7 +134,7 @@ func loadPhoto(ctx context.Context, g *decodeGate, data []byte, maxBytes int64, 
 	if err != nil {
 		return photo{}, nil, err
 	}
-	img, format, err := decodePhoto(data, maxBytes, maxPixels)
+	img, format, err := DecodeImage(data, maxBytes, maxPixels)
 	if err != nil {
 		release()
 		return photo{}, nil, err
@@ -160,19 +159,6 @@ func photoHeader(data []byte, maxBytes int64, maxPixels int) (image.Config, stri
 		err = qrmfg.FieldError("image", "image header is unreadable")
 	}
 	return cfg, format, err
-}
-
-// decodePhoto decodes data: a PNG straight to grey (pngGray), any other
-// format with decode.Load.
-func decodePhoto(data []byte, maxBytes int64, maxPixels int) (image.Image, string, error) {
-	if bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")) {
-		g, err := pngGray(data)
-		if err != nil {
-			return nil, "", &qrmfg.Error{Code: qrmfg.EINVALID, Field: "image", Message: fmt.Sprintf("png image is corrupt: %v", err), Err: err}
-		}
-		return g, "png", nil
-	}
-	return DecodeImage(data, maxBytes, maxPixels)
 }
 
 // shrink returns img's luminance shrunk by k with a k×k box filter (the

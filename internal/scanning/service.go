@@ -1,6 +1,7 @@
 package scanning
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -163,11 +164,20 @@ func (s *Service) readPhoto(ctx context.Context, ph photo) ([]input, error) {
 	return inputs, nil
 }
 
-// DecodeImage loads an encoded photo with decode.Load (limits checked on the
-// header before any pixel is decoded) and keeps the image, which grading
+// DecodeImage loads an encoded photo, its limits checked on the header
+// before any pixel is decoded: a PNG straight to a grey plane (pngGray),
+// any other format with decode.Load. It keeps the image, which grading
 // needs. Errors: ETOOLARGE with the limit in its detail, or EINVALID naming
 // the field "image" for an empty, unknown or corrupt image.
 func DecodeImage(data []byte, maxBytes int64, maxPixels int) (image.Image, string, error) {
+	if cfg, format, err := image.DecodeConfig(bytes.NewReader(data)); err == nil && format == "png" &&
+		int64(len(data)) <= maxBytes && cfg.Width > 0 && cfg.Height > 0 && int64(cfg.Width)*int64(cfg.Height) <= int64(maxPixels) {
+		g, err := pngGray(data)
+		if err != nil {
+			return nil, "", &qrmfg.Error{Code: qrmfg.EINVALID, Field: "image", Message: fmt.Sprintf("png image is corrupt: %v", err), Err: err}
+		}
+		return g, "png", nil
+	}
 	img, format, err := decode.Load(context.Background(), data, decode.Options{MaxBytes: maxBytes, MaxPixels: maxPixels})
 	if e := qrmfg.AsError(err); e != nil {
 		e.Field = "image"
