@@ -30,7 +30,11 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "qrmfg")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	// Static, without cgo, as `make build` ships it (glibc's per-thread
+	// malloc arenas would take 64 MiB of address space each).
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}
@@ -87,7 +91,13 @@ func postJSON(client *http.Client, url, token, body string) (*http.Response, err
 
 func startProcess(t *testing.T, bin string, env []string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
+	return startCommand(t, exec.Command(bin, "serve", "--addr", "127.0.0.1:0"), env)
+}
+
+// startCommand starts cmd, a `qrmfg serve` (perhaps under a wrapper such as
+// prlimit), and returns it with its base URL.
+func startCommand(t *testing.T, cmd *exec.Cmd, env []string) (*exec.Cmd, string) {
+	t.Helper()
 	cmd.Env = append(append(os.Environ(), "QRMFG_ADMIN_PASSWORD="+testAdminPassword), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -96,8 +96,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	}
 	a.Generation = generation.NewService(a.Inventory, payloads, db.Generation(), generation.Options{
 		AsyncThreshold: cfg.Limits.AsyncBatchThreshold, DataDir: cfg.DataDir, Log: log})
-	a.Scanning = scanning.NewService(db.Scanning(), a.Inventory, payloads, scanning.Options{Limits: scanning.Limits{
-		MaxUploadBytes: cfg.Limits.MaxUploadBytes, MaxImagePixels: int(cfg.Limits.MaxImagePixels)}}, log)
+	procLimits := readProcessLimits()
+	a.Scanning = scanning.NewService(db.Scanning(), a.Inventory, payloads, scanning.Options{
+		Limits: scanning.Limits{MaxUploadBytes: cfg.Limits.MaxUploadBytes, MaxImagePixels: int(cfg.Limits.MaxImagePixels)},
+		Budget: scanning.Budget{Memory: decodeMemory(cfg.Limits.ScanMemory, procLimits, log),
+			Concurrency: cfg.Limits.ScanConcurrency, Wait: cfg.Limits.ScanQueueWait}}, log)
 	if err := a.Bus.Subscribe(inventory.SeenConsumer, inventory.SeenPattern, a.Inventory.HandleScanRecorded); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("subscribe %s: %w", inventory.SeenConsumer, err)
@@ -139,6 +142,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		Version: version, MaxBodyBytes: cfg.Limits.MaxBodyBytes, Log: log,
 		Auth: a.Security.Auth, Audit: a.Security.Audit, Limits: a.Security.Limits,
 		CORSOrigins: cfg.HTTP.CORSOrigins, TrustedProxies: cfg.Rate.TrustedProxies,
+		Streams: httpapi.StreamLimits{PerIdentity: cfg.Limits.StreamsPerIdentity, Total: cfg.Limits.StreamsMax,
+			FDReserve: cfg.Limits.StreamsFDReserve, OpenFiles: procLimits.openFiles},
 		Ready: func(ctx context.Context) error {
 			if err := db.Ping(ctx); err != nil {
 				return err

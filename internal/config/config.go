@@ -165,11 +165,17 @@ func (s Services) URL(target string) string {
 
 // Limits holds the size limits.
 type Limits struct {
-	MaxBatch            int   // QRMFG_MAX_BATCH: most items in one allocation
-	AsyncBatchThreshold int   // QRMFG_ASYNC_BATCH_THRESHOLD: larger batches run in the background (202)
-	MaxBodyBytes        int64 // QRMFG_MAX_BODY_BYTES
-	MaxUploadBytes      int64 // QRMFG_MAX_UPLOAD_BYTES
-	MaxImagePixels      int64 // QRMFG_MAX_IMAGE_PIXELS
+	MaxBatch            int           // QRMFG_MAX_BATCH: most items in one allocation
+	AsyncBatchThreshold int           // QRMFG_ASYNC_BATCH_THRESHOLD: larger batches run in the background (202)
+	MaxBodyBytes        int64         // QRMFG_MAX_BODY_BYTES
+	MaxUploadBytes      int64         // QRMFG_MAX_UPLOAD_BYTES
+	MaxImagePixels      int64         // QRMFG_MAX_IMAGE_PIXELS
+	ScanMemory          int64         // QRMFG_SCAN_MEMORY: bytes the photo decodes in flight may use together
+	ScanConcurrency     int           // QRMFG_SCAN_CONCURRENCY: photos decoded at once (0: one per CPU)
+	ScanQueueWait       time.Duration // QRMFG_SCAN_QUEUE_WAIT: wait for decode room before 503
+	StreamsPerIdentity  int           // QRMFG_STREAMS_PER_IDENTITY: SSE streams per user or API key
+	StreamsMax          int           // QRMFG_STREAMS_MAX: SSE streams in the process
+	StreamsFDReserve    int           // QRMFG_STREAMS_FD_RESERVE: file descriptors streams leave free
 }
 
 // HTTP holds the HTTP server settings.

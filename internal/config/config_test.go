@@ -91,7 +91,8 @@ func TestDefault(t *testing.T) {
 	if !c.Features.Caching || !c.Features.RateLimiting || !c.Features.Monitoring || !c.Engraving.Simulator {
 		t.Errorf("Features = %+v, Simulator %v", c.Features, c.Engraving.Simulator)
 	}
-	wantLimits := Limits{MaxBatch: 100000, AsyncBatchThreshold: 5000, MaxBodyBytes: 10 << 20, MaxUploadBytes: 20 << 20, MaxImagePixels: 40_000_000}
+	wantLimits := Limits{MaxBatch: 100000, AsyncBatchThreshold: 5000, MaxBodyBytes: 10 << 20, MaxUploadBytes: 20 << 20, MaxImagePixels: 40_000_000,
+		ScanMemory: 512 << 20, ScanQueueWait: time.Second, StreamsPerIdentity: 16, StreamsMax: 4096, StreamsFDReserve: 256}
 	if c.Limits != wantLimits {
 		t.Errorf("Limits = %+v, want %+v", c.Limits, wantLimits)
 	}

@@ -36,6 +36,9 @@ type rule struct {
 	action string
 	object string // audit object type
 	param  string // path parameter that names the object
+	// stream marks a server-sent event stream: it holds its connection
+	// while the client listens, so it is admitted within StreamLimits.
+	stream bool
 }
 
 // routes is the gateway's route table: every operation the API registers is
@@ -96,14 +99,14 @@ var routes = map[string]rule{
 	// QR generation.
 	"generate":            {op: auth.OpQRGenerate, action: "qr.batch.generate", object: "batch"},
 	"get-generated-batch": {op: auth.OpGenerationRead},
-	"batch-events":        {op: auth.OpGenerationRead},
+	"batch-events":        {op: auth.OpGenerationRead, stream: true},
 	"download-batch":      {op: auth.OpGenerationRead},
 	"item-image":          {op: auth.OpGenerationRead},
 
 	// Engraving.
 	"list-engraving-jobs":        {op: auth.OpEngravingRead},
 	"get-engraving-job":          {op: auth.OpEngravingRead},
-	"engraving-job-events":       {op: auth.OpEngravingRead},
+	"engraving-job-events":       {op: auth.OpEngravingRead, stream: true},
 	"engraving-job-gcode":        {op: auth.OpEngravingRead},
 	"engraving-job-preview":      {op: auth.OpEngravingRead},
 	"create-engraving-job":       {op: auth.OpEngravingWrite, action: "engraving.job.create", object: "job"},
@@ -113,7 +116,7 @@ var routes = map[string]rule{
 	"resolve-engraving-job":      {op: auth.OpEngravingResolve, action: "engraving.job.resolve", object: "job", param: "id"},
 	"list-machines":              {op: auth.OpMachinesRead},
 	"get-machine":                {op: auth.OpMachinesRead},
-	"machine-events":             {op: auth.OpMachinesRead},
+	"machine-events":             {op: auth.OpMachinesRead, stream: true},
 	"machine-history":            {op: auth.OpMachinesRead},
 	"register-machine":           {op: auth.OpMachinesManage, action: "engraving.machine.register", object: "machine"},
 	"connect-machine":            {op: auth.OpMachinesControl, action: "engraving.machine.connect", object: "machine", param: "id"},
@@ -130,7 +133,7 @@ var routes = map[string]rule{
 	"scan-texts":         {op: auth.OpScanningScan},
 	"list-scans":         {op: auth.OpScanningRead},
 	"get-session":        {op: auth.OpScanningRead},
-	"session-events":     {op: auth.OpScanningRead},
+	"session-events":     {op: auth.OpScanningRead, stream: true},
 	"session-report-csv": {op: auth.OpScanningRead},
 	"session-report-pdf": {op: auth.OpScanningRead},
 	"open-session":       {op: auth.OpScanningSessions, action: "scanning.session.open", object: "session"},
@@ -207,6 +210,14 @@ func (s *Server) gate(ctx huma.Context, next func(huma.Context)) {
 	// The services note the production lines of the objects the operation
 	// touches, for its audit entry (qrmfg.ConcernedLines).
 	rctx = qrmfg.WithLineNotes(rctx)
+	if ru.stream {
+		release, p := s.admitStream(rctx)
+		if p != nil {
+			writeProblem(w, p)
+			return
+		}
+		defer release()
+	}
 	ctx = withReadDeadline(huma.WithContext(ctx, rctx), r, w)
 	status := 0
 	if err := checkText(ctx, r); err != nil {
@@ -364,6 +375,20 @@ func (s *Server) admit(r *http.Request, w http.ResponseWriter, opID string, ru r
 		return ctx, s.fail(ctx, err)
 	}
 	return ctx, nil
+}
+
+// admitStream takes one of the caller's event streams (429 when it holds its
+// share, 503 when the process holds all it may) and returns its release.
+func (s *Server) admitStream(ctx context.Context) (release func(), p *Problem) {
+	key := "anonymous:" + clientAddr(ctx)
+	if pr, ok := auth.PrincipalFrom(ctx); ok {
+		key = pr.Kind + ":" + pr.ID
+	}
+	release, err := s.streams.acquire(key)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return release, nil
 }
 
 // refusalAudit bounds how many refused credentials of one kind (the reason)

@@ -251,7 +251,9 @@ func (s *Server) registerScanUpload(tags []string) {
 		Summary: "Find, grade, validate and record every QR code in a photo", Tags: tags,
 		Description: fmt.Sprintf("multipart/form-data with the photo in field `image` (at most %d bytes and %d pixels) and optional "+
 			"`session_id`, `device`, `location`. Each code found is answered with its verdict, the item, an indicative ISO/IEC 15415 grade and its corners. "+
-			"A photo with no code answers an empty list; an unreadable image is 422, an oversized one 413.",
+			"A photo with no code answers an empty list; an unreadable image is 422, an oversized one 413. "+
+			"Photos are decoded within a memory budget: one larger than the budget is decoded downscaled (image.downscale), "+
+			"and when the budget is taken by other uploads the answer is 503 with Retry-After.",
 			s.svc.Scanning.Limits().MaxUploadBytes, s.svc.Scanning.Limits().MaxImagePixels),
 		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{"multipart/form-data": {Schema: schema}}},
 		Responses: map[string]*huma.Response{

@@ -60,6 +60,8 @@ type Options struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
 	// X-Forwarded-Proto are believed.
 	TrustedProxies []netip.Prefix
+	// Streams bound the server-sent event streams open at once.
+	Streams StreamLimits
 }
 
 // Services are the contexts the API exposes. A nil service's routes are not registered.
@@ -81,6 +83,7 @@ type Server struct {
 	root http.Handler
 
 	refusals refusalAudit
+	streams  *streamGate
 }
 
 // New builds the API and registers the routes of every given service.
@@ -106,7 +109,12 @@ func New(opt Options, svc Services) *Server {
 			Description: "POST /auth/login for a token; API keys from POST /auth/api-keys"},
 	}
 	cfg.Security = []map[string][]string{{"bearer": {}}}
-	s := &Server{opt: opt, svc: svc, mux: mux, log: opt.Log, refusals: newRefusalAudit(opt.Log)}
+	s := &Server{opt: opt, svc: svc, mux: mux, log: opt.Log, refusals: newRefusalAudit(opt.Log),
+		streams: newStreamGate(opt.Streams)}
+	if total := s.streams.Total(); total < opt.Streams.Total {
+		s.log.Info("event streams lowered to fit the open-file limit", "streams_max", total,
+			"open_files", opt.Streams.OpenFiles, "reserve", opt.Streams.FDReserve)
+	}
 	s.api = humago.New(mux, cfg)
 	s.api.UseMiddleware(s.gate)
 	s.registerHealth()
@@ -261,9 +269,10 @@ func (s *Server) fail(ctx context.Context, err error) *Problem {
 	}
 	p := problem(err)
 	p.Instance = qrmfg.RequestID(ctx)
-	if e := qrmfg.AsError(err); e != nil && e.Code == qrmfg.ERATELIMITED {
-		// A limit a service enforces (logins per account) answers like the
-		// gateway's own: Retry-After and the RateLimit field.
+	if e := qrmfg.AsError(err); e != nil && (e.Code == qrmfg.ERATELIMITED || e.Code == qrmfg.EUNAVAILABLE) {
+		// A limit a service enforces (logins per account, decode memory,
+		// event streams) answers like the gateway's own: Retry-After, and
+		// the RateLimit field when it names its policy.
 		if secs, ok := e.Detail["retry_after_seconds"].(int); ok {
 			policy, _ := e.Detail["policy"].(string)
 			p.Headers = http.Header{"Retry-After": {strconv.Itoa(secs)}}

@@ -158,6 +158,10 @@ type ImageInfo struct {
 	Format   string  `json:"format"`
 	SHA256   string  `json:"sha256"`
 	DecodeMS float64 `json:"decode_ms"`
+	// Downscale is set when the photo was decoded at 1/Downscale of its
+	// size to fit the server's decode memory; positions are still in the
+	// photo's pixels.
+	Downscale int `json:"downscale,omitempty"`
 }
 
 // ScanRequest carries what is common to the codes of one request.
@@ -274,4 +278,6 @@ type Options struct {
 	Decode decode.Options
 	// Grade turns mark grading of photos on (default on: set NoGrade to skip).
 	NoGrade bool
+	// Budget bounds the photo decodes in flight.
+	Budget Budget
 }

@@ -1,6 +1,7 @@
 package scanning
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -29,6 +30,7 @@ type Service struct {
 	opt      Options
 	hub      *hub
 	log      *slog.Logger
+	decodes  *decodeGate
 }
 
 // NewService returns the scanning service. payloads must be the same
@@ -60,7 +62,7 @@ func NewService(store Store, inv Inventory, payloads *partid.PayloadConfig, opt 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, inv: inv, payloads: payloads, opt: opt, hub: newHub(), log: log}
+	return &Service{store: store, inv: inv, payloads: payloads, opt: opt, hub: newHub(), log: log, decodes: newDecodeGate(opt.Budget)}
 }
 
 // Limits returns the service's limits.
@@ -95,37 +97,34 @@ func (r *ScanRequest) validate() error {
 // ScanImage finds every QR code in an encoded photo (PNG, JPEG, GIF, WebP),
 // grades each mark, validates and records each code.
 //
+// The decode is admitted within Options.Budget: a photo larger than the
+// whole budget is decoded downscaled (ImageInfo.Downscale).
+//
 // Errors: ETOOLARGE when the photo is over MaxUploadBytes or declares more
-// than MaxImagePixels; EINVALID for an empty, unknown or corrupt image or a
-// bad request field; ENOTFOUND / ECONFLICT for a missing or closed session.
+// than MaxImagePixels; EINVALID for an empty, unknown or corrupt image, one
+// too large for the budget even at a quarter of its size, or a bad request
+// field; EUNAVAILABLE (with retry_after_seconds) when the budget stays taken
+// by other decodes for Budget.Wait; ENOTFOUND / ECONFLICT for a missing or
+// closed session.
 // A photo with no code is no error: the answer lists no codes.
 func (s *Service) ScanImage(ctx context.Context, data []byte, req ScanRequest) (ScanResult, error) {
 	if err := req.validate(); err != nil {
 		return ScanResult{}, err
 	}
 	start := time.Now()
-	img, format, err := DecodeImage(data, s.opt.Limits.MaxUploadBytes, s.opt.Limits.MaxImagePixels)
+	ph, release, err := loadPhoto(ctx, s.decodes, data, s.opt.Limits.MaxUploadBytes, s.opt.Limits.MaxImagePixels)
 	if err != nil {
 		return ScanResult{}, err
 	}
-	codes, err := decode.Image(ctx, img, s.opt.Decode)
+	inputs, err := s.readPhoto(ctx, ph)
+	release()
 	if err != nil {
 		return ScanResult{}, err
 	}
 	sum := sha256.Sum256(data)
-	b := img.Bounds()
-	info := &ImageInfo{Width: b.Dx(), Height: b.Dy(), Format: format, SHA256: hex.EncodeToString(sum[:])}
-	inputs := make([]input, len(codes))
-	for i, c := range codes {
-		in := input{payload: c.Text, symbol: SymbolOf(c)}
-		if !s.opt.NoGrade {
-			if g, err := grade.Measure(img, c); err == nil {
-				in.grade = &g
-			} else {
-				s.log.Warn("cannot grade a decoded code", "err", err)
-			}
-		}
-		inputs[i] = in
+	info := &ImageInfo{Width: ph.width, Height: ph.height, Format: ph.format, SHA256: hex.EncodeToString(sum[:])}
+	if ph.scale > 1 {
+		info.Downscale = ph.scale
 	}
 	info.DecodeMS = float64(time.Since(start).Microseconds()) / 1000
 	res, err := s.record(ctx, req, SourceImage, info.SHA256, inputs)
@@ -136,11 +135,49 @@ func (s *Service) ScanImage(ctx context.Context, data []byte, req ScanRequest) (
 	return res, nil
 }
 
-// DecodeImage loads an encoded photo with decode.Load (limits checked on the
-// header before any pixel is decoded) and keeps the image, which grading
+// readPhoto finds and grades every code in a loaded photo; positions are in
+// the photo's pixels.
+func (s *Service) readPhoto(ctx context.Context, ph photo) ([]input, error) {
+	codes, err := decode.Image(ctx, ph.img, s.opt.Decode)
+	if err != nil {
+		return nil, err
+	}
+	inputs := make([]input, len(codes))
+	for i, c := range codes {
+		in := input{payload: c.Text, symbol: SymbolOf(c)}
+		if !s.opt.NoGrade {
+			if g, err := grade.Measure(ph.img, c); err == nil {
+				in.grade = &g
+			} else {
+				s.log.Warn("cannot grade a decoded code", "err", err)
+			}
+		}
+		if k := float64(ph.scale); k > 1 {
+			in.symbol.ModuleSize *= k
+			for j := range in.symbol.Corners {
+				in.symbol.Corners[j].X *= k
+				in.symbol.Corners[j].Y *= k
+			}
+		}
+		inputs[i] = in
+	}
+	return inputs, nil
+}
+
+// DecodeImage loads an encoded photo, its limits checked on the header
+// before any pixel is decoded: a PNG straight to a grey plane (pngGray),
+// any other format with decode.Load. It keeps the image, which grading
 // needs. Errors: ETOOLARGE with the limit in its detail, or EINVALID naming
 // the field "image" for an empty, unknown or corrupt image.
 func DecodeImage(data []byte, maxBytes int64, maxPixels int) (image.Image, string, error) {
+	if cfg, format, err := image.DecodeConfig(bytes.NewReader(data)); err == nil && format == "png" &&
+		int64(len(data)) <= maxBytes && cfg.Width > 0 && cfg.Height > 0 && int64(cfg.Width)*int64(cfg.Height) <= int64(maxPixels) {
+		g, err := pngGray(data)
+		if err != nil {
+			return nil, "", &qrmfg.Error{Code: qrmfg.EINVALID, Field: "image", Message: fmt.Sprintf("png image is corrupt: %v", err), Err: err}
+		}
+		return g, "png", nil
+	}
 	img, format, err := decode.Load(context.Background(), data, decode.Options{MaxBytes: maxBytes, MaxPixels: maxPixels})
 	if e := qrmfg.AsError(err); e != nil {
 		e.Field = "image"
