@@ -24,6 +24,8 @@ import (
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 	"github.com/qrmfg/qrmfg/internal/scanning"
 	"github.com/qrmfg/qrmfg/internal/sqlstore"
+	"github.com/qrmfg/qrmfg/internal/webui"
+	"github.com/qrmfg/qrmfg/web"
 )
 
 // Built lists the targets this version can run; the others are accepted by
@@ -139,6 +141,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		Version: version, MaxBodyBytes: cfg.Limits.MaxBodyBytes, Log: log,
 		Auth: a.Security.Auth, Audit: a.Security.Audit, Limits: a.Security.Limits,
 		CORSOrigins: cfg.HTTP.CORSOrigins, TrustedProxies: cfg.Rate.TrustedProxies,
+		UI: webui.Handler(web.Dist()),
 		Ready: func(ctx context.Context) error {
 			if err := db.Ping(ctx); err != nil {
 				return err
