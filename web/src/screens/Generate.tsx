@@ -129,7 +129,7 @@ export function Generate() {
         </button>
       </form>
       {background && <BatchProgress initial={background} />}
-      {created && <CreatedBatch created={created} style={f} />}
+      {created && <CreatedBatch created={created} />}
     </Page>
   );
 }
@@ -144,9 +144,8 @@ function Downloads({ id }: { id: string }) {
   );
 }
 
-function CreatedBatch({ created, style }: { created: Created; style: GenerateForm }) {
+function CreatedBatch({ created }: { created: Created }) {
   const first = created.items[0];
-  const q = new URLSearchParams({ ec_level: style.ec_level, module_px: style.module_px }).toString();
   return (
     <div className="card" role="status">
       <h2>Batch {created.batch.id}</h2>
@@ -155,7 +154,7 @@ function CreatedBatch({ created, style }: { created: Created; style: GenerateFor
         <Link to={`/inventory/${created.items[created.items.length - 1].uid}`}>{created.items[created.items.length - 1].uid}</Link>.
       </p>
       <div className="preview">
-        <AuthImage path={`/qr/items/${encodeURIComponent(first.uid)}.png?${q}`} alt={`QR code of ${first.uid}`} className="qr" />
+        <AuthImage path={`/qr/items/${encodeURIComponent(first.uid)}.png`} alt={`QR code of ${first.uid}`} className="qr" />
         <code className="payload">{first.payload}</code>
       </div>
       <Downloads id={created.batch.id} />
