@@ -17,6 +17,7 @@ const root = join(here, "..", "..");
 const shots = join(here, "screenshots");
 const password = "e2e-admin-password-1";
 const tmp = mkdtempSync(join(tmpdir(), "qrmfg-e2e-"));
+rmSync(shots, { recursive: true, force: true });
 mkdirSync(shots, { recursive: true });
 
 const failures = [];
@@ -43,7 +44,7 @@ function freePort() {
   });
 }
 
-let bin = process.env.QRMFG_BIN;
+let bin = process.env.UI_E2E_BIN;
 if (!bin) {
   bin = join(tmp, "qrmfg");
   execFileSync("go", ["build", "-o", bin, "./cmd/qrmfg"], { cwd: root, stdio: "inherit" });

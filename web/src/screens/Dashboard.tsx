@@ -170,7 +170,7 @@ export function DayChart({ days }: { days: Schemas["DayCount"][] }) {
   const w = 600;
   const h = 160;
   const max = Math.max(...days.map((d) => d.generated), 1);
-  const bw = w / days.length;
+  const bw = Math.min(w / days.length, 48);
   return (
     <figure className="chart">
       <svg viewBox={`0 0 ${w} ${h + 20}`} role="img" aria-label={`Codes generated per day, ${days.length} days, at most ${max} a day`}>
