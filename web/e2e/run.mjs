@@ -1,5 +1,5 @@
 // End-to-end test of the UI in headless Chromium against the real binary:
-// builds qrmfg (or uses $QRMFG_BIN), starts `qrmfg serve` on a free port with
+// builds qrmfg (or uses $UI_E2E_BIN), starts `qrmfg serve` on a free port with
 // a temporary data directory, and drives the screens a user would. Writes
 // screenshots of every screen at 1440 and 390 px to e2e/screenshots/ and
 // fails on any step that does not behave, any CSP refusal or page error, and
@@ -129,6 +129,21 @@ const expectVisible = (locator, timeout = 15000) => locator.first().waitFor({ st
 page = await newPage();
 let firstUID = "";
 let batchID = "";
+
+await step("first load: the sign-in form of a cold browser, on the loopback", async () => {
+  const cold = await newPage();
+  const t0 = Date.now();
+  await cold.goto(base + "/ui/");
+  await cold.getByLabel("Username").waitFor();
+  const wall = Date.now() - t0;
+  const nav = await cold.evaluate(() => {
+    const n = performance.getEntriesByType("navigation")[0];
+    const bytes = performance.getEntriesByType("resource").reduce((a, r) => a + r.transferSize, n.transferSize);
+    return { dcl: Math.round(n.domContentLoadedEventEnd), load: Math.round(n.loadEventEnd), bytes };
+  });
+  console.log(`RESULT ui-first-load form_visible_ms=${wall} dom_content_loaded_ms=${nav.dcl} load_ms=${nav.load} transferred_bytes=${nav.bytes}`);
+  await cold.context().close();
+});
 
 await step("login: / goes to the sign-in form, a wrong password is refused next to the form", async () => {
   await page.goto(base + "/");
