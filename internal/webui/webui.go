@@ -7,14 +7,17 @@ package webui
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
+	"mime"
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -47,6 +50,38 @@ type handler struct {
 	dist  fs.FS
 	index []byte
 	etag  string
+	gz    sync.Map // asset name → its gzip bytes, made on the first request
+}
+
+// compressible are the asset types worth gzipping (images are compressed already).
+var compressible = map[string]bool{".js": true, ".css": true, ".svg": true, ".html": true, ".json": true, ".txt": true}
+
+// gzipped returns the gzip encoding of an asset, computed once.
+func (h *handler) gzipped(name string, f fs.File) ([]byte, error) {
+	if b, ok := h.gz.Load(name); ok {
+		return b.([]byte), nil
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if _, err := io.Copy(zw, f); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	h.gz.Store(name, buf.Bytes())
+	return buf.Bytes(), nil
+}
+
+// acceptsGzip reports whether the client takes a gzip-encoded answer.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		coding, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			return strings.ReplaceAll(q, " ", "") != "q=0"
+		}
+	}
+	return false
 }
 
 // epoch is the modification time of every embedded file (embed.FS has none):
@@ -71,6 +106,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 				} else {
 					w.Header().Set("Cache-Control", "no-cache")
+				}
+				if compressible[path.Ext(name)] {
+					w.Header().Add("Vary", "Accept-Encoding")
+					if acceptsGzip(r) {
+						b, err := h.gzipped(name, f)
+						if err != nil {
+							http.Error(w, "internal error", http.StatusInternalServerError)
+							return
+						}
+						if ct := mime.TypeByExtension(path.Ext(name)); ct != "" {
+							w.Header().Set("Content-Type", ct)
+						}
+						w.Header().Set("Content-Encoding", "gzip")
+						http.ServeContent(w, r, name, epoch, bytes.NewReader(b))
+						return
+					}
 				}
 				if rs, ok := f.(io.ReadSeeker); ok {
 					http.ServeContent(w, r, name, epoch, rs)
