@@ -87,21 +87,25 @@ export function Inventory() {
                   <tr>
                     <th scope="col">UID</th>
                     <th scope="col">Status</th>
-                    <th scope="col">Location</th>
-                    <th scope="col">Created</th>
+                    <th scope="col" className="wide-only">
+                      Location
+                    </th>
+                    <th scope="col" className="wide-only">
+                      Created
+                    </th>
                   </tr>
                 </thead>
                 <tbody>
                   {(page.data.items ?? []).map((it) => (
                     <tr key={it.uid}>
-                      <td>
+                      <td className="uid">
                         <Link to={`/inventory/${it.uid}`}>{it.uid}</Link>
                       </td>
                       <td>
                         <Status s={it.status} />
                       </td>
-                      <td>{it.location || "—"}</td>
-                      <td>{fmtTime(it.created_at)}</td>
+                      <td className="wide-only">{it.location || "—"}</td>
+                      <td className="wide-only">{fmtTime(it.created_at)}</td>
                     </tr>
                   ))}
                 </tbody>
