@@ -206,6 +206,17 @@ await step("inventory: the batch is listed; the item page shows its code and mov
   await expectVisible(page.getByRole("heading", { name: firstUID }));
   await expectVisible(page.getByRole("img", { name: `QR code of ${firstUID}` }));
   await snap(page, "item");
+  // Move another item on (the first one is engraved next: only generated items can be).
+  const uid3 = firstUID.replace(/\d+$/, (d) => String(Number(d) + 2).padStart(d.length, "0"));
+  await page.goto(`${base}/ui/inventory/${uid3}`);
+  await expectVisible(page.getByRole("heading", { name: uid3 }));
+  const badge = page.locator(".page-head .badge");
+  const before = (await badge.textContent()).trim();
+  const move = page.getByRole("button", { name: /^→ / }).first();
+  const to = (await move.textContent()).replace("→", "").trim();
+  await move.click();
+  await expectVisible(page.locator(".page-head .badge", { hasText: to }));
+  if (to === before) throw new Error(`the transition button kept the status ${before}`);
 });
 
 let jobDone = false;
