@@ -324,7 +324,7 @@ export interface paths {
         put?: never;
         /**
          * Queue an engraving job
-         * @description The seed's body: item_uid (in status generated), qr_code_data (default: the item's payload), laser_settings (power %, speed mm/min, passes, depth mm) and priority (urgent, high, normal, low). The dispatcher gives the job to an idle machine that fits; follow it at /engraving/jobs/{id}/events.
+         * @description The seed's body: item_uid (in status generated), qr_code_data (default: the item's payload), laser_settings (power %, speed mm/min, passes, depth mm) and priority (urgent, high, normal, low). The dispatcher gives the job to an idle machine that fits; follow it at /engraving/jobs/{id}/events. 409 when the item has a queued or running job, or an interrupted job not resolved yet (named in the answer: resolve it first).
          */
         post: operations["create-engraving-job"];
         delete?: never;
@@ -478,7 +478,7 @@ export interface paths {
         put?: never;
         /**
          * Queue engraving jobs for many items
-         * @description By item_uids or by lot (every generated item without an active job). Without a tray, one job per item; with a tray (cols × rows fixtures at a pitch), one program per tray load, each part still tracked to its own item. All or nothing.
+         * @description By item_uids or by lot (every generated item without an active job). Without a tray, one job per item; with a tray (cols × rows fixtures at a pitch), one program per tray load, each part still tracked to its own item. All or nothing: 409 when an item has a queued or running job, or (also by lot) an interrupted job not resolved yet, named in the answer.
          */
         post: operations["create-engraving-jobs-bulk"];
         delete?: never;
@@ -670,7 +670,7 @@ export interface paths {
         put?: never;
         /**
          * Let the dispatcher use a paused machine again
-         * @description A machine is paused after a job on it failed, was cancelled while running or was interrupted: the fixture holds a part to look at.
+         * @description A machine is paused after a job on it failed, was cancelled while running or was interrupted (also when the server stopped during the job and found it at the next start): the fixture holds a part to look at. The pause is stored; only this call lifts it.
          */
         post: operations["resume-machine"];
         delete?: never;
@@ -1322,6 +1322,8 @@ export interface components {
             available: number;
             component_type: string;
             id: string;
+            /** @description The line of its threshold; empty: the whole plant */
+            line: string;
             /** Format: date-time */
             raised_at: string;
             /** Format: date-time */
@@ -1607,6 +1609,7 @@ export interface components {
             after?: unknown;
             before?: unknown;
             hash: string;
+            lines?: string[] | null;
             object_id?: string;
             object_type?: string;
             outcome: string;
@@ -2299,6 +2302,7 @@ export interface components {
             /** Format: int64 */
             available: number;
             component_type: string;
+            line: string;
             low: boolean;
             /** Format: int64 */
             min_available: number;
@@ -2371,6 +2375,7 @@ export interface components {
         };
         Threshold: {
             component_type: string;
+            line: string;
             /** Format: int64 */
             min_available: number;
             /** Format: date-time */
@@ -2378,6 +2383,8 @@ export interface components {
             vendor_code: string;
         };
         ThresholdInputBody: {
+            /** @description The production line whose stock counts; empty: the whole plant (a caller restricted to one line: its line) */
+            line?: string;
             /**
              * Format: int64
              * @example 100
@@ -2574,6 +2581,7 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4949,6 +4957,8 @@ export interface operations {
     "delete-threshold": {
         parameters: {
             query?: {
+                /** @description The threshold's line; empty: the whole plant (a caller restricted to one line: its line) */
+                line?: string;
                 vendor_code?: string;
             };
             header?: never;
