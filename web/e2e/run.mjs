@@ -176,6 +176,13 @@ await step("generate: a batch of 6, preview, ZIP and PDF downloads", async () =>
   batchID = (await heading.textContent()).replace("Batch ", "").trim();
   await expectVisible(page.getByRole("img", { name: /QR code of PAD-V0100-L2025-09-/ }));
   firstUID = (await page.getByRole("img", { name: /QR code of/ }).getAttribute("alt")).replace("QR code of ", "");
+  // The style controls preview on the batch's first code.
+  const before = await page.getByRole("img", { name: /QR code of/ }).getAttribute("src");
+  await page.getByLabel("Error correction").selectOption("H");
+  await page.waitForFunction((old) => {
+    const img = document.querySelector("img.qr");
+    return img && img.getAttribute("src") !== old && img.complete && img.naturalWidth > 0;
+  }, before);
   await snap(page, "generate");
   for (const [label, magic] of [
     ["Download ZIP", "PK"],

@@ -2288,6 +2288,7 @@ export interface components {
             warnings: components["schemas"]["Scan"][] | null;
         };
         Spec: {
+            base_url?: string;
             level: string;
             payload: string;
             style: components["schemas"]["StyleRequest"];
@@ -5211,7 +5212,24 @@ export interface operations {
     };
     "item-image": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Substrate colour, #RRGGBB */
+                background?: string;
+                /** @description Physical resolution written into PNG files */
+                dpi?: number;
+                /** @description Error correction L, M, Q or H */
+                ec_level?: string;
+                /** @description Ink colour, #RRGGBB */
+                foreground?: string;
+                /** @description Light-on-dark: ink the light modules */
+                invert?: boolean;
+                /** @description Physical module size in mm (SVG size, PDF label) */
+                module_mm?: number;
+                /** @description Module side in pixels (PNG, SVG) */
+                module_px?: number;
+                /** @description Light margin in modules (at least 2) */
+                quiet_zone?: number;
+            };
             header?: {
                 "If-None-Match"?: string;
             };

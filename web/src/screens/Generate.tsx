@@ -129,7 +129,7 @@ export function Generate() {
         </button>
       </form>
       {background && <BatchProgress initial={background} />}
-      {created && <CreatedBatch created={created} />}
+      {created && <CreatedBatch created={created} style={f} />}
     </Page>
   );
 }
@@ -144,8 +144,17 @@ function Downloads({ id }: { id: string }) {
   );
 }
 
-function CreatedBatch({ created }: { created: Created }) {
+/** The item image query that previews the form's style on an existing code. */
+export function styleQuery(f: GenerateForm): string {
+  const q = new URLSearchParams();
+  if (f.ec_level) q.set("ec_level", f.ec_level);
+  if (/^\d+$/.test(f.module_px.trim())) q.set("module_px", f.module_px.trim());
+  return q.toString();
+}
+
+function CreatedBatch({ created, style }: { created: Created; style: GenerateForm }) {
   const first = created.items[0];
+  const q = styleQuery(style);
   return (
     <div className="card" role="status">
       <h2>Batch {created.batch.id}</h2>
@@ -154,7 +163,7 @@ function CreatedBatch({ created }: { created: Created }) {
         <Link to={`/inventory/${created.items[created.items.length - 1].uid}`}>{created.items[created.items.length - 1].uid}</Link>.
       </p>
       <div className="preview">
-        <AuthImage path={`/qr/items/${encodeURIComponent(first.uid)}.png`} alt={`QR code of ${first.uid}`} className="qr" />
+        <AuthImage path={`/qr/items/${encodeURIComponent(first.uid)}.png${q ? "?" + q : ""}`} alt={`QR code of ${first.uid}`} className="qr" />
         <code className="payload">{first.payload}</code>
       </div>
       <Downloads id={created.batch.id} />

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Schemas } from "../api/client";
 import { match } from "../router";
 import { queueOrder } from "./Engraving";
-import { emptyForm, generateRequest } from "./Generate";
+import { emptyForm, generateRequest, styleQuery } from "./Generate";
 
 describe("generate form", () => {
   it("sends what the user typed, normalised, and asks for the items as JSON", () => {
@@ -21,6 +21,13 @@ describe("generate form", () => {
 
   it("leaves a non-number for the server to name, rather than sending 0", () => {
     expect(generateRequest({ ...emptyForm, count: "many" }).count).toBeNaN();
+  });
+});
+
+describe("style preview", () => {
+  it("asks the item image for the form's error correction and module size", () => {
+    expect(styleQuery({ ...emptyForm, ec_level: "H", module_px: "6" })).toBe("ec_level=H&module_px=6");
+    expect(styleQuery({ ...emptyForm, ec_level: "Q", module_px: "" })).toBe("ec_level=Q");
   });
 });
 
