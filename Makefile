@@ -11,7 +11,7 @@ GOLANGCI_VERSION := v2.15.0
 TEST_DEBS := curl zbar-tools zxing-cpp-tools qrencode python3-qrcodegen poppler-utils chromium
 export QRMFG_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
-.PHONY: help build run test test-unit test-race bench lint fmt vet deps tools clean
+.PHONY: help build run test test-unit test-race test-web web web-deps web-check bench lint fmt vet deps tools clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ deps: ## install the Debian tools the tests use (needs root; skipped when presen
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: deps vet test-unit test-race ## everything: vet, unit, store conformance on SQLite and PostgreSQL, e2e
+test: deps vet test-unit test-race test-web ## everything: vet, unit, store conformance on SQLite and PostgreSQL, e2e, the web UI
 
 vet:
 	$(GO) vet $(PKG)
@@ -40,6 +40,22 @@ test-unit:
 
 test-race: ## the concurrent code under the race detector (short mode skips the big data sets)
 	$(GO) test -count=1 -race -short -timeout 10m ./internal/bus/... ./internal/httpapi/... ./internal/inventory/... ./internal/config/... ./internal/idempotency/... ./cmd/...
+
+# The web UI (web/): its build in web/dist is committed and embedded in the
+# binary, so Go builds need no Node. These targets need Node 20 and npm.
+web-deps:
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+web: web-deps ## rebuild the web UI into web/dist (commit the result)
+	cd web && npm run gen:api && npm run build
+
+web-check: web-deps ## fail when web/src/api/schema.ts or web/dist is stale
+	cd web && npm run gen:api -- --check && npm run build
+	@test -z "$$(git status --porcelain -- web/dist)" || { git status --short -- web/dist; \
+		echo "web/dist is stale: run 'make web' and commit it"; exit 1; }
+
+test-web: web-check build ## the UI: unit tests, then headless Chromium against bin/qrmfg
+	cd web && npm test && UI_E2E_BIN=$(CURDIR)/$(BIN) npm run e2e
 
 bench: ## benchmarks of the hot paths (figures in docs/benchmarks.md)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/qr/ ./internal/render/ ./internal/sqlstore/

@@ -145,6 +145,7 @@ Usage:
   qrmfg inventory export [--out FILE] [--status S] [--lot L] ... | import FILE.csv [--dry-run] [--server URL]
                           export items as CSV, or import them (all rows or none)
   qrmfg config            print the effective configuration (secrets masked)
+  qrmfg openapi           print the OpenAPI document the server serves at /openapi.json
   qrmfg version
 
 Flags may follow a command's verbs and arguments; qrmfg COMMAND --help lists the
@@ -171,6 +172,7 @@ var (
 		"user":      {userUsage, dbFlags},
 		"audit":     {auditUsage, dbFlags},
 		"inventory": {inventoryUsage + "\n\nExports items as CSV or imports them (all rows or none), in the local database or on a server (--server).", dbFlags},
+		"openapi":   {"qrmfg openapi\n\nPrints the OpenAPI document the server serves at /openapi.json, without serving or touching a database.", []string{}},
 	}
 )
 
@@ -268,6 +270,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return nil
 	case "config":
 		return m.Config.Dump(m.Stdout)
+	case "openapi":
+		return m.openapi(ctx)
 	case "migrate":
 		return m.migrate(ctx)
 	case "serve":

@@ -24,6 +24,8 @@ import (
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 	"github.com/qrmfg/qrmfg/internal/scanning"
 	"github.com/qrmfg/qrmfg/internal/sqlstore"
+	"github.com/qrmfg/qrmfg/internal/webui"
+	"github.com/qrmfg/qrmfg/web"
 )
 
 // Built lists the targets this version can run; the others are accepted by
@@ -144,6 +146,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		CORSOrigins: cfg.HTTP.CORSOrigins, TrustedProxies: cfg.Rate.TrustedProxies,
 		Streams: httpapi.StreamLimits{PerIdentity: cfg.Limits.StreamsPerIdentity, Total: cfg.Limits.StreamsMax,
 			FDReserve: cfg.Limits.StreamsFDReserve, OpenFiles: procLimits.openFiles},
+		UI: webui.Handler(web.Dist()),
 		Ready: func(ctx context.Context) error {
 			if err := db.Ping(ctx); err != nil {
 				return err

@@ -62,6 +62,9 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Streams bound the server-sent event streams open at once.
 	Streams StreamLimits
+	// UI serves the browser UI under /ui/ (and / redirects there); nil
+	// leaves both out.
+	UI http.Handler
 }
 
 // Services are the contexts the API exposes. A nil service's routes are not registered.
@@ -140,6 +143,11 @@ func New(opt Options, svc Services) *Server {
 	mux.HandleFunc("GET /docs", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, sub, "index.html")
 	})
+	if opt.UI != nil {
+		mux.Handle("GET /ui/", opt.UI)
+		mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+		mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	}
 	s.root = s.middleware(mux)
 	return s
 }

@@ -1,0 +1,149 @@
+// Package webui serves the browser UI (the Vite build embedded by package
+// web) under /ui/: hashed assets cached for a year as immutable, every other
+// path under /ui/ answered with index.html so client routes survive a reload,
+// and a Content-Security-Policy of its own that allows the page's scripts and
+// styles from the same origin only (no inline script, no eval).
+package webui
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Prefix is the path the UI is served under.
+const Prefix = "/ui/"
+
+// CSP is the UI's Content-Security-Policy. Images and media also come from
+// blob: URLs (codes fetched with the bearer token, the camera stream), and
+// the page talks to the API on its own origin only.
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+	"media-src 'self' blob: mediastream:; connect-src 'self'; font-src 'self'; object-src 'none'; " +
+	"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+// Handler serves the UI from dist (index.html at its root, hashed files
+// under assets/). It returns nil when dist is nil or has no index.html: the
+// binary was built without the UI.
+func Handler(dist fs.FS) http.Handler {
+	if dist == nil {
+		return nil
+	}
+	index, err := fs.ReadFile(dist, "index.html")
+	if err != nil {
+		return nil
+	}
+	sum := sha256.Sum256(index)
+	return &handler{dist: dist, index: index, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+}
+
+type handler struct {
+	dist  fs.FS
+	index []byte
+	etag  string
+	gz    sync.Map // asset name → its gzip bytes, made on the first request
+}
+
+// compressible are the asset types worth gzipping (images are compressed already).
+var compressible = map[string]bool{".js": true, ".css": true, ".svg": true, ".html": true, ".json": true, ".txt": true}
+
+// gzipped returns the gzip encoding of an asset, computed once.
+func (h *handler) gzipped(name string, f fs.File) ([]byte, error) {
+	if b, ok := h.gz.Load(name); ok {
+		return b.([]byte), nil
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if _, err := io.Copy(zw, f); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	h.gz.Store(name, buf.Bytes())
+	return buf.Bytes(), nil
+}
+
+// acceptsGzip reports whether the client takes a gzip-encoded answer.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		coding, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			return strings.ReplaceAll(q, " ", "") != "q=0"
+		}
+	}
+	return false
+}
+
+// epoch is the modification time of every embedded file (embed.FS has none):
+// the build's content hash in the file names does the cache busting.
+var epoch = time.Unix(0, 0)
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Security-Policy", CSP)
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	name := strings.TrimPrefix(path.Clean("/"+strings.TrimPrefix(r.URL.Path, Prefix)), "/")
+	if name != "" && name != "index.html" {
+		f, err := h.dist.Open(name)
+		if err == nil {
+			defer func() { _ = f.Close() }()
+			if st, err := f.Stat(); err == nil && !st.IsDir() {
+				if strings.HasPrefix(name, "assets/") {
+					// Vite names every file under assets/ by its content hash.
+					w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+				} else {
+					w.Header().Set("Cache-Control", "no-cache")
+				}
+				if compressible[path.Ext(name)] {
+					w.Header().Add("Vary", "Accept-Encoding")
+					if acceptsGzip(r) {
+						b, err := h.gzipped(name, f)
+						if err != nil {
+							http.Error(w, "internal error", http.StatusInternalServerError)
+							return
+						}
+						if ct := mime.TypeByExtension(path.Ext(name)); ct != "" {
+							w.Header().Set("Content-Type", ct)
+						}
+						w.Header().Set("Content-Encoding", "gzip")
+						http.ServeContent(w, r, name, epoch, bytes.NewReader(b))
+						return
+					}
+				}
+				if rs, ok := f.(io.ReadSeeker); ok {
+					http.ServeContent(w, r, name, epoch, rs)
+					return
+				}
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		if strings.HasPrefix(name, "assets/") || path.Ext(name) != "" {
+			// A missing file is a 404, not the page: a stale hashed name
+			// must not be answered with HTML.
+			w.Header().Set("Cache-Control", "no-cache")
+			http.NotFound(w, r)
+			return
+		}
+	}
+	// The page itself and every client route: index.html, revalidated each
+	// time so a new build is picked up at once.
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("ETag", h.etag)
+	http.ServeContent(w, r, "index.html", epoch, bytes.NewReader(h.index))
+}

@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import type { Schemas } from "../api/client";
+import { match } from "../router";
+import { queueOrder } from "./Engraving";
+import { emptyForm, generateRequest, styleQuery } from "./Generate";
+
+describe("generate form", () => {
+  it("sends what the user typed, normalised, and asks for the items as JSON", () => {
+    const body = generateRequest({ ...emptyForm, component_type: " pad ", vendor_code: "v0100", lot_number: " L2025-09 ", count: "24", warranty_years: "", ec_level: "Q" });
+    expect(body).toMatchObject({
+      component_type: "PAD",
+      vendor_code: "V0100",
+      lot_number: "L2025-09",
+      count: 24,
+      warranty_years: undefined,
+      format: "json",
+      payload: "uid",
+      style: { ec_level: "Q", module_px: 10, sheet: "a4-24" },
+    });
+  });
+
+  it("leaves a non-number for the server to name, rather than sending 0", () => {
+    expect(generateRequest({ ...emptyForm, count: "many" }).count).toBeNaN();
+  });
+});
+
+describe("style preview", () => {
+  it("asks the item image for the form's error correction and module size", () => {
+    expect(styleQuery({ ...emptyForm, ec_level: "H", module_px: "6" })).toBe("ec_level=H&module_px=6");
+    expect(styleQuery({ ...emptyForm, ec_level: "Q", module_px: "" })).toBe("ec_level=Q");
+  });
+});
+
+describe("engraving queue", () => {
+  const job = (id: string, status: string, priority: string, created_at: string) => ({ id, status, priority, created_at }) as Schemas["Job"];
+  it("shows running jobs first, then by priority, then the oldest first", () => {
+    const jobs = [
+      job("a", "queued", "low", "2026-01-01T00:00:00Z"),
+      job("b", "queued", "urgent", "2026-01-03T00:00:00Z"),
+      job("c", "running", "low", "2026-01-05T00:00:00Z"),
+      job("d", "queued", "urgent", "2026-01-02T00:00:00Z"),
+      job("e", "queued", "normal", "2026-01-01T00:00:00Z"),
+    ];
+    expect(jobs.sort(queueOrder).map((j) => j.id)).toEqual(["c", "d", "b", "e", "a"]);
+  });
+});
+
+describe("routes", () => {
+  it("matches parameters and decodes them", () => {
+    expect(match("/inventory/:uid", "/inventory/PAD-V0100-L2025%2F09-00001")).toEqual({ uid: "PAD-V0100-L2025/09-00001" });
+    expect(match("/inventory/:uid", "/inventory")).toBeNull();
+    expect(match("/engraving/jobs/:id", "/engraving/machines/x")).toBeNull();
+  });
+});
