@@ -1158,7 +1158,7 @@ export interface paths {
         put?: never;
         /**
          * Find, grade, validate and record every QR code in a photo
-         * @description multipart/form-data with the photo in field `image` (at most 20971520 bytes and 40000000 pixels) and optional `session_id`, `device`, `location`. Each code found is answered with its verdict, the item, an indicative ISO/IEC 15415 grade and its corners. A photo with no code answers an empty list; an unreadable image is 422, an oversized one 413.
+         * @description multipart/form-data with the photo in field `image` (at most 20971520 bytes and 40000000 pixels) and optional `session_id`, `device`, `location`. Each code found is answered with its verdict, the item, an indicative ISO/IEC 15415 grade and its corners. A photo with no code answers an empty list; an unreadable image is 422, an oversized one 413. Photos are decoded within a memory budget: one larger than the budget is decoded downscaled (image.downscale), and when the budget is taken by other uploads the answer is 503 with Retry-After.
          */
         post: operations["scan-image"];
         delete?: never;
@@ -1689,6 +1689,8 @@ export interface components {
         ImageInfo: {
             /** Format: double */
             decode_ms: number;
+            /** Format: int64 */
+            downscale?: number;
             format: string;
             /** Format: int64 */
             height: number;
