@@ -241,7 +241,9 @@ func (c *PayloadConfig) Encode(f Format, id ID, mfgDate time.Time) (string, erro
 // for signed formats, verifies the tag or signature. Errors are EINVALID
 // *qrmfg.Error wrapping ErrMalformed, ErrUnknownKey or ErrBadSignature (see
 // Verdict). Only the canonical form Encode writes is accepted, so a decoded
-// payload re-encodes to the same string: url payloads must start with
+// payload re-encodes to the same string (one exception: a url payload whose
+// id is glued to a base without its trailing '/', as earlier versions wrote
+// them, still reads): url payloads must start with
 // exactly the configured BaseURL, gs1 payloads with the configured resolver
 // (or DefaultGS1Resolver); any other URL is malformed.
 func (c *PayloadConfig) Decode(payload string) (Decoded, error) {
@@ -250,6 +252,15 @@ func (c *PayloadConfig) Decode(payload string) (Decoded, error) {
 	}
 	if p := c.urlPrefix(); c.BaseURL != "" && strings.HasPrefix(payload, p) {
 		id, err := parsePayloadID(payload[len(p):])
+		if err != nil {
+			return Decoded{}, err
+		}
+		return Decoded{ID: id, Format: FormatURL}, nil
+	}
+	if b := c.BaseURL; b != "" && !strings.HasSuffix(b, "/") && strings.HasPrefix(payload, b) {
+		// Marks made before the base was joined with a '/' carry the id
+		// glued to it (…/pPAD-…); parts marked so must still read.
+		id, err := parsePayloadID(payload[len(b):])
 		if err != nil {
 			return Decoded{}, err
 		}

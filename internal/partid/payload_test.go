@@ -345,6 +345,14 @@ func TestURLBaseJoin(t *testing.T) {
 			t.Errorf("base %q: Decode(%q) = %+v %v", base, p, d, err)
 		}
 	}
+	// Parts marked before the join was fixed carry the id glued to the base.
+	glued := &PayloadConfig{BaseURL: "https://id.example.com/p"}
+	if d, err := glued.Decode("https://id.example.com/pPAD-V0100-L2025-09-00001"); err != nil || d.ID != testID || d.Format != FormatURL {
+		t.Errorf("glued payload of an earlier version: %+v %v", d, err)
+	}
+	if _, err := glued.Decode("https://id.example.com/pXX"); Verdict(err) != VerdictMalformed {
+		t.Errorf("glued payload that is not an id: %v, want malformed", err)
+	}
 	c := &PayloadConfig{BaseURL: "http://factory.local:8000" + ItemURLPath}
 	p, err := c.Encode(FormatURL, testID, time.Time{})
 	if err != nil {
