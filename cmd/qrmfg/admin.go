@@ -117,8 +117,21 @@ func (m *Main) user(ctx context.Context, f *adminFlags) error {
 	// As serve does, the first admin is made when there are no users yet
 	// (a database made by migrate up), except when this command makes the
 	// first user itself.
+	// Resetting the first admin's password on such a database makes the
+	// admin with that password: one password, shown once.
+	var pw string
+	var generated bool
+	if action == "reset-password" {
+		if pw, generated, err = m.password(f); err != nil {
+			return err
+		}
+	}
 	if action != "create" {
-		if err := sec.Bootstrap(ctx, m.Config, m.log); err != nil {
+		cfg := m.Config
+		if action == "reset-password" && args[0] == cfg.Auth.AdminUsername {
+			cfg.Auth.AdminPassword = pw
+		}
+		if err := sec.Bootstrap(ctx, cfg, m.log); err != nil {
 			return err
 		}
 	}
@@ -170,10 +183,6 @@ func (m *Main) user(ctx context.Context, f *adminFlags) error {
 	}
 	switch action {
 	case "reset-password":
-		pw, generated, err := m.password(f)
-		if err != nil {
-			return err
-		}
 		if err := svc.ResetPassword(ctx, u.ID, pw); err != nil {
 			return err
 		}

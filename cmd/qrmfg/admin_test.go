@@ -201,3 +201,29 @@ func TestAuditRecordsCommittedChanges(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestResetFirstAdminShowsOnePassword: `user reset-password admin` on a
+// database without users makes the admin with the reset's password and
+// shows that one password, which logs in (it used to log a generated first
+// password and then print a second one).
+func TestResetFirstAdminShowsOnePassword(t *testing.T) {
+	t.Parallel()
+	env := []string{"QRMFG_DATA_DIR=" + t.TempDir()}
+	if _, err := cli(t, env, "", "migrate", "up"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cli(t, env, "", "user", "reset-password", "admin")
+	if err != nil {
+		t.Fatalf("reset: %v\n%s", err, out)
+	}
+	if n := strings.Count(out, "password="); n != 0 {
+		t.Fatalf("a generated first password was logged as well:\n%s", out)
+	}
+	parts := strings.SplitN(out, "password: ", 2)
+	if len(parts) != 2 {
+		t.Fatalf("no password shown:\n%s", out)
+	}
+	pw := strings.TrimSpace(strings.SplitN(parts[1], "\n", 2)[0])
+	s := launch(t, append(env, "QRMFG_ADMIN_PASSWORD=unused-because-admin-exists"))
+	s.login("admin", pw)
+}
