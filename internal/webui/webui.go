@@ -2,7 +2,8 @@
 // web) under /ui/: hashed assets cached for a year as immutable, every other
 // path under /ui/ answered with index.html so client routes survive a reload,
 // and a Content-Security-Policy of its own that allows the page's scripts and
-// styles from the same origin only (no inline script, no eval).
+// styles from the same origin only (no inline script, no eval; WebAssembly
+// compilation for the camera's decoder).
 package webui
 
 import (
@@ -26,8 +27,10 @@ const Prefix = "/ui/"
 
 // CSP is the UI's Content-Security-Policy. Images and media also come from
 // blob: URLs (codes fetched with the bearer token, the camera stream), and
-// the page talks to the API on its own origin only.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+// the page talks to the API on its own origin only. 'wasm-unsafe-eval' lets
+// the camera's Web Worker compile the QR decoder (assets/decoder-*.wasm, from
+// the same origin); it allows no JavaScript eval.
+const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; " +
 	"media-src 'self' blob: mediastream:; connect-src 'self'; font-src 'self'; object-src 'none'; " +
 	"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
@@ -53,8 +56,19 @@ type handler struct {
 	gz    sync.Map // asset name → its gzip bytes, made on the first request
 }
 
-// compressible are the asset types worth gzipping (images are compressed already).
-var compressible = map[string]bool{".js": true, ".css": true, ".svg": true, ".html": true, ".json": true, ".txt": true}
+// compressible are the asset types worth gzipping (images are compressed
+// already; the decoder's WebAssembly shrinks to a third).
+var compressible = map[string]bool{".js": true, ".css": true, ".svg": true, ".html": true, ".json": true, ".txt": true, ".wasm": true}
+
+// contentType is an asset's media type. WebAssembly must be
+// application/wasm for WebAssembly.instantiateStreaming, whatever the
+// system's MIME tables say.
+func contentType(name string) string {
+	if path.Ext(name) == ".wasm" {
+		return "application/wasm"
+	}
+	return mime.TypeByExtension(path.Ext(name))
+}
 
 // gzipped returns the gzip encoding of an asset, computed once.
 func (h *handler) gzipped(name string, f fs.File) ([]byte, error) {
@@ -115,13 +129,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 							http.Error(w, "internal error", http.StatusInternalServerError)
 							return
 						}
-						if ct := mime.TypeByExtension(path.Ext(name)); ct != "" {
+						if ct := contentType(name); ct != "" {
 							w.Header().Set("Content-Type", ct)
 						}
 						w.Header().Set("Content-Encoding", "gzip")
 						http.ServeContent(w, r, name, epoch, bytes.NewReader(b))
 						return
 					}
+				}
+				if ct := contentType(name); ct != "" {
+					w.Header().Set("Content-Type", ct)
 				}
 				if rs, ok := f.(io.ReadSeeker); ok {
 					http.ServeContent(w, r, name, epoch, rs)

@@ -80,18 +80,29 @@ func TestStrictCSP(t *testing.T) {
 	if csp != CSP {
 		t.Fatalf("Content-Security-Policy %q, want the UI's own", csp)
 	}
+	wasm := false
 	for _, directive := range strings.Split(csp, ";") {
 		f := strings.Fields(directive)
 		if len(f) > 0 && (f[0] == "script-src" || f[0] == "default-src") {
 			for _, src := range f[1:] {
+				if src == "'wasm-unsafe-eval'" && f[0] == "script-src" {
+					wasm = true // the camera's decoder, compiled from our own .wasm
+					continue
+				}
 				if src != "'self'" {
 					t.Errorf("%s allows %s: only the page's own scripts may run", f[0], src)
 				}
 			}
+		} else if strings.Contains(directive, "wasm-unsafe-eval") {
+			t.Errorf("%q allows WebAssembly: only script-src may", strings.TrimSpace(directive))
 		}
 	}
+	if !wasm {
+		t.Error("script-src does not allow WebAssembly: the camera's decoder cannot start")
+	}
+	rest := strings.ReplaceAll(csp, "'wasm-unsafe-eval'", "") // checked above
 	for _, bad := range []string{"unsafe-inline", "unsafe-eval", "http:", "https:", "*"} {
-		if strings.Contains(csp, bad) {
+		if strings.Contains(rest, bad) {
 			t.Errorf("CSP allows %q", bad)
 		}
 	}
@@ -152,6 +163,43 @@ func TestGzip(t *testing.T) {
 		}
 		if string(body) != js {
 			t.Errorf("Accept-Encoding %q: the script differs from the build", tc.accept)
+		}
+	}
+}
+
+// TestWasm: the camera's decoder is served as application/wasm (which
+// WebAssembly.instantiateStreaming insists on), compressed for a browser that
+// takes gzip, and cached as a hashed asset.
+func TestWasm(t *testing.T) {
+	wasm := append([]byte("\x00asm\x01\x00\x00\x00"), bytes.Repeat([]byte("code section "), 2000)...)
+	dist := testDist()
+	dist["assets/decoder-AbC123.wasm"] = &fstest.MapFile{Data: wasm}
+	h := Handler(dist)
+	for _, accept := range []string{"gzip", ""} {
+		rec := get(t, h, "/ui/assets/decoder-AbC123.wasm", "Accept-Encoding", accept)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("Accept-Encoding %q: %d", accept, rec.Code)
+		}
+		if ct := rec.Header().Get("Content-Type"); ct != "application/wasm" {
+			t.Errorf("Accept-Encoding %q: Content-Type %q, want application/wasm", accept, ct)
+		}
+		if !strings.Contains(rec.Header().Get("Cache-Control"), "immutable") {
+			t.Errorf("Accept-Encoding %q: Cache-Control %q", accept, rec.Header().Get("Cache-Control"))
+		}
+		body := rec.Body.Bytes()
+		if gz := rec.Header().Get("Content-Encoding") == "gzip"; gz != (accept == "gzip") {
+			t.Errorf("Accept-Encoding %q: gzip %v", accept, gz)
+		} else if gz {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(body, wasm) {
+			t.Errorf("Accept-Encoding %q: the module differs from the build", accept)
 		}
 	}
 }
