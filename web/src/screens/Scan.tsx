@@ -5,6 +5,7 @@ import { Link, navigate } from "../router";
 import { useApi, useSession } from "../session";
 import { DownloadButton, Empty, ErrorBox, Field, Live, Loading, Page, Select, Status, useProblem, useStream } from "../ui";
 import { grade } from "./Dashboard";
+import { openDecoder, type FrameDecoder } from "../camera/decoder";
 
 type Outcome = Schemas["Outcome"];
 
@@ -131,21 +132,12 @@ function PhotoUpload({ sessionId, location, onScanned, onError }: { sessionId?: 
   );
 }
 
-interface Detector {
-  detect(src: CanvasImageSource): Promise<{ rawValue: string }[]>;
-}
-declare global {
-  interface Window {
-    BarcodeDetector?: { new (o: { formats: string[] }): Detector; getSupportedFormats(): Promise<string[]> };
-  }
-}
-
-/** The back camera decoded continuously with the browser's BarcodeDetector; each new code is sent once. */
+/** The back camera decoded continuously on the device (BarcodeDetector or our WebAssembly decoder); each new code is sent once. */
 function Camera({ onCodes }: { onCodes: (codes: string[]) => void }) {
   const video = useRef<HTMLVideoElement>(null);
   const [on, setOn] = useState(false);
   const [state, setState] = useState<string>("");
-  const [fps, setFps] = useState(0);
+  const [stats, setStats] = useState({ decoder: "", fps: 0, frames: 0, reads: 0 });
   const [torch, setTorch] = useState<MediaStreamTrack | null>(null);
   const seen = useRef(new Map<string, number>());
   const cb = useRef(onCodes);
@@ -153,38 +145,48 @@ function Camera({ onCodes }: { onCodes: (codes: string[]) => void }) {
   useEffect(() => {
     if (!on) return;
     let stream: MediaStream | null = null;
+    let decoder: FrameDecoder | null = null;
     let stop = false;
     (async () => {
-      if (!window.BarcodeDetector) {
-        setState("This browser has no barcode detector: use the handheld scanner field or a photo.");
-        return;
-      }
       try {
         stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: "environment" }, width: { ideal: 1280 } }, audio: false });
       } catch (e) {
         setState(`No camera: ${(e as Error).message}`);
         return;
       }
+      if (stop) return;
       const v = video.current!;
       v.srcObject = stream;
       await v.play().catch(() => undefined);
       const track = stream.getVideoTracks()[0];
       const caps = (track.getCapabilities?.() ?? {}) as { torch?: boolean };
       setTorch(caps.torch ? track : null);
-      const det = new window.BarcodeDetector({ formats: ["qr_code", "data_matrix"] });
+      setState("Loading the decoder…");
+      try {
+        decoder = await openDecoder();
+      } catch (e) {
+        setState(`${(e as Error).message}: use the handheld scanner field or a photo.`);
+        return;
+      }
+      if (stop) return decoder.close();
       setState("Point the camera at the codes.");
       let frames = 0;
+      let total = 0;
+      let reads = 0;
       let since = performance.now();
       while (!stop) {
-        if (v.readyState >= 2) {
-          const found = await det.detect(v).catch(() => []);
+        if (v.readyState >= 2 && v.videoWidth > 0) {
+          const found = await decoder.decode(v).catch(() => [] as string[]);
+          if (stop) break;
           frames++;
+          total++;
+          reads += found.length;
           const now = performance.now();
-          const fresh = found.map((f) => f.rawValue).filter((c) => c && now - (seen.current.get(c) ?? -1e9) > 5000);
-          for (const c of found) seen.current.set(c.rawValue, now);
+          const fresh = found.filter((c) => c && now - (seen.current.get(c) ?? -1e9) > 5000);
+          for (const c of found) seen.current.set(c, now);
           if (fresh.length) cb.current([...new Set(fresh)]);
           if (now - since > 1000) {
-            setFps(Math.round((frames * 1000) / (now - since)));
+            setStats({ decoder: decoder.kind, fps: Math.round((frames * 10000) / (now - since)) / 10, frames: total, reads });
             frames = 0;
             since = now;
           }
@@ -194,6 +196,7 @@ function Camera({ onCodes }: { onCodes: (codes: string[]) => void }) {
     })();
     return () => {
       stop = true;
+      decoder?.close();
       stream?.getTracks().forEach((t) => t.stop());
     };
   }, [on]);
@@ -210,8 +213,8 @@ function Camera({ onCodes }: { onCodes: (codes: string[]) => void }) {
         )}
       </div>
       {on && <video ref={video} className="camera" muted playsInline aria-label="Camera view" />}
-      <p className="muted" role="status" data-fps={fps}>
-        {state} {on && fps > 0 && `${fps} frames/s`}
+      <p className="muted" role="status" data-decoder={stats.decoder} data-fps={stats.fps} data-frames={stats.frames} data-reads={stats.reads}>
+        {state} {on && stats.fps > 0 && `${stats.fps} frames/s (${stats.decoder})`}
       </p>
     </div>
   );
