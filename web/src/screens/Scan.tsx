@@ -139,6 +139,8 @@ function Camera({ onCodes }: { onCodes: (codes: string[]) => void }) {
   const [state, setState] = useState<string>("");
   const [stats, setStats] = useState({ decoder: "", fps: 0, frames: 0, reads: 0 });
   const [torch, setTorch] = useState<MediaStreamTrack | null>(null);
+  // Where the browser has its own detector, the operator may still pick ours (to compare, or for codes it misses).
+  const [wasm, setWasm] = useState(false);
   const seen = useRef(new Map<string, number>());
   const cb = useRef(onCodes);
   cb.current = onCodes;
@@ -163,7 +165,7 @@ function Camera({ onCodes }: { onCodes: (codes: string[]) => void }) {
       setTorch(caps.torch ? track : null);
       setState("Loading the decoder…");
       try {
-        decoder = await openDecoder();
+        decoder = await openDecoder(wasm ? "wasm" : "auto");
       } catch (e) {
         setState(`${(e as Error).message}: use the handheld scanner field or a photo.`);
         return;
@@ -199,7 +201,7 @@ function Camera({ onCodes }: { onCodes: (codes: string[]) => void }) {
       decoder?.close();
       stream?.getTracks().forEach((t) => t.stop());
     };
-  }, [on]);
+  }, [on, wasm]);
   return (
     <div>
       <div className="actions">
@@ -212,6 +214,11 @@ function Camera({ onCodes }: { onCodes: (codes: string[]) => void }) {
           </button>
         )}
       </div>
+      {"BarcodeDetector" in window && (
+        <label className="check">
+          <input type="checkbox" checked={wasm} onChange={(e) => setWasm(e.target.checked)} /> Decode with qrmfg's decoder (WebAssembly) instead of the browser's
+        </label>
+      )}
       {on && <video ref={video} className="camera" muted playsInline aria-label="Camera view" />}
       <p className="muted" role="status" data-decoder={stats.decoder} data-fps={stats.fps} data-frames={stats.frames} data-reads={stats.reads}>
         {state} {on && stats.fps > 0 && `${stats.fps} frames/s (${stats.decoder})`}
