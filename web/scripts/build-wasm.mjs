@@ -1,7 +1,8 @@
 // Builds the QR decoder (cmd/qrmfg-wasm) to WebAssembly for the camera's
 // Web Worker, with the Go toolchain's own wasm_exec.js next to it, into
 // src/camera/gen/ (not committed: Vite copies the .wasm into dist/assets under
-// its content hash). The flags are fixed and paths trimmed so the same Go
+// its content hash). The flags are fixed, paths trimmed and no VCS stamp
+// (the commit and dirty flag would change the bytes) so the same Go
 // version gives the same bytes on every machine (`make web-check`).
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, statSync } from "node:fs";
@@ -13,7 +14,7 @@ const out = join(web, "src", "camera", "gen");
 mkdirSync(out, { recursive: true });
 const go = process.env.GO ?? "go";
 const env = { ...process.env, GOOS: "js", GOARCH: "wasm", CGO_ENABLED: "0", GOFLAGS: "-mod=readonly" };
-execFileSync(go, ["build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", join(out, "decoder.wasm"), "./cmd/qrmfg-wasm"], {
+execFileSync(go, ["build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", join(out, "decoder.wasm"), "./cmd/qrmfg-wasm"], {
   cwd: join(web, ".."),
   env,
   stdio: "inherit",
