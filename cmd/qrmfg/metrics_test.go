@@ -30,13 +30,14 @@ func (s *server) scrape() (map[string]*dto.MetricFamily, []byte) {
 	return fams, r.body
 }
 
-// value is the value of the series of fam whose labels include want
-// (-1 when there is none).
+// value sums the series of fam whose labels include want (-1 when there
+// is none); a histogram counts its observations.
 func value(fams map[string]*dto.MetricFamily, fam string, want ...string) float64 {
 	f := fams[fam]
 	if f == nil {
 		return -1
 	}
+	sum, found := 0.0, false
 series:
 	for _, m := range f.Metric {
 		labels := map[string]string{}
@@ -48,18 +49,22 @@ series:
 				continue series
 			}
 		}
+		found = true
 		switch {
 		case m.Counter != nil:
-			return m.Counter.GetValue()
+			sum += m.Counter.GetValue()
 		case m.Gauge != nil:
-			return m.Gauge.GetValue()
+			sum += m.Gauge.GetValue()
 		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
+			sum += float64(m.Histogram.GetSampleCount())
 		case m.Untyped != nil:
-			return m.Untyped.GetValue()
+			sum += m.Untyped.GetValue()
 		}
 	}
-	return -1
+	if !found {
+		return -1
+	}
+	return sum
 }
 
 // TestMetricsAfterFlow drives requests, a generation and scans through the
@@ -67,16 +72,34 @@ series:
 // exist and moved, labels are route templates and small closed sets (no
 // uid, user or raw path), OpenMetrics is offered, and promtool accepts it.
 func TestMetricsAfterFlow(t *testing.T) {
-	s := startServer(t)
+	// Three codes an hour: the second batch is refused by the codes limit.
+	s := startServer(t, "QRMFG_MAX_BATCH=3", "QRMFG_RATE_LIMIT_CODES_PER_HOUR=1")
 	before, _ := s.scrape()
-	if v := value(before, "qrmfg_scans_total", "verdict", "valid", "source", "image"); v != 0 {
-		t.Errorf("scans counter before any scan: %v, want a series at 0", v)
+	for _, z := range []struct {
+		fam    string
+		labels []string
+	}{
+		{"qrmfg_scans_total", []string{"verdict", "valid", "source", "image"}},
+		{"qrmfg_scan_grades_total", []string{"grade", "A"}},
+		{"qrmfg_codes_generated_total", []string{"payload", "signed", "format", "zip"}},
+		{"qrmfg_logins_total", []string{"result", "rate_limited"}},
+		{"qrmfg_rate_limit_refusals_total", []string{"limit", "uploads"}},
+	} {
+		if v := value(before, z.fam, z.labels...); v != 0 {
+			t.Errorf("%s%v before any event: %v, want a series at 0", z.fam, z.labels, v)
+		}
 	}
 	items := generate(t, s, `{"component_type":"PAD","vendor_code":"V0100","lot_number":"L2025-09","count":2}`)
 	for _, it := range items {
 		if r := s.do("GET", "/inventory/items/"+it.UID, "", ""); r.status != 200 {
 			t.Fatalf("lookup %s: %d", it.UID, r.status)
 		}
+	}
+	if r := s.json("POST", "/qr/generate", `{"component_type":"PAD","vendor_code":"V0100","lot_number":"L2025-09","count":2}`); r.status != http.StatusTooManyRequests {
+		t.Errorf("second batch over the codes limit: %d, want 429", r.status)
+	}
+	if r := s.json("POST", "/auth/login", `{"username":"admin","password":"wrong password"}`, "Authorization", ""); r.status != http.StatusUnauthorized {
+		t.Errorf("login with a wrong password: %d, want 401", r.status)
 	}
 	s.do("GET", "/inventory/items/NO-SUCH-THING", "", "")
 	s.do("GET", "/no/such/path/"+items[0].UID, "", "")
@@ -106,6 +129,10 @@ func TestMetricsAfterFlow(t *testing.T) {
 		{"qrmfg_scans_total", []string{"verdict", "valid", "source", "image"}},
 		{"qrmfg_scans_total", []string{"verdict", "malformed", "source", "text"}},
 		{"qrmfg_scan_grades_total", nil},
+		{"qrmfg_codes_generated_total", []string{"payload", "uid", "format", "json"}},
+		{"qrmfg_logins_total", []string{"result", "success"}},
+		{"qrmfg_logins_total", []string{"result", "invalid_credentials"}},
+		{"qrmfg_rate_limit_refusals_total", []string{"limit", "codes"}},
 		{"qrmfg_scan_decode_seconds", nil},
 		{"qrmfg_scan_decode_wait_seconds", nil},
 		{"go_sql_open_connections", []string{"db_name", "writer"}},

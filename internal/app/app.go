@@ -101,16 +101,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		_ = db.Close()
 		return nil, err
 	}
-	a.Generation = generation.NewService(a.Inventory, payloads, db.Generation(), generation.Options{
-		AsyncThreshold: cfg.Limits.AsyncBatchThreshold, DataDir: cfg.DataDir, Log: log})
+	if cfg.Features.Monitoring {
+		a.Metrics = metrics.New(log)
+	}
+	genOpt := generation.Options{AsyncThreshold: cfg.Limits.AsyncBatchThreshold, DataDir: cfg.DataDir, Log: log}
+	if a.Metrics != nil {
+		genOpt.Generated = a.Metrics.Generated
+	}
+	a.Generation = generation.NewService(a.Inventory, payloads, db.Generation(), genOpt)
 	procLimits := readProcessLimits()
 	scanOpt := scanning.Options{
 		Limits: scanning.Limits{MaxUploadBytes: cfg.Limits.MaxUploadBytes, MaxImagePixels: int(cfg.Limits.MaxImagePixels)},
 		Budget: scanning.Budget{Memory: decodeMemory(cfg.Limits.ScanMemory, procLimits, log),
 			Concurrency: cfg.Limits.ScanConcurrency, Wait: cfg.Limits.ScanQueueWait}}
 	var metricsNetworks []netip.Prefix
-	if cfg.Features.Monitoring {
-		a.Metrics = metrics.New(log)
+	if a.Metrics != nil {
 		a.Metrics.DBPools(db.Pools())
 		a.Metrics.Outbox(db.Outbox().Backlog)
 		scanOpt.ObserveDecode = a.Metrics.ObserveDecode

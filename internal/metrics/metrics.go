@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/qrmfg/qrmfg/internal/generation"
+	"github.com/qrmfg/qrmfg/internal/partid"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 	"github.com/qrmfg/qrmfg/internal/scanning"
 	"github.com/qrmfg/qrmfg/internal/sqlstore"
@@ -40,7 +43,21 @@ type Metrics struct {
 	decodeTime   prometheus.Histogram
 	scans        *prometheus.CounterVec
 	grades       *prometheus.CounterVec
+	codes        *prometheus.CounterVec
+	logins       *prometheus.CounterVec
+	rateLimited  *prometheus.CounterVec
 }
+
+// Login results of qrmfg_logins_total.
+const (
+	LoginSuccess            = "success"
+	LoginInvalidCredentials = "invalid_credentials"
+	LoginRateLimited        = "rate_limited"
+)
+
+// RateLimits names the rate limits of qrmfg_rate_limit_refusals_total:
+// the gateway's limiters and the per-account login limit.
+var RateLimits = []string{"identity", "ip", "login_ip", "login_account", "codes", "uploads", "other"}
 
 // latencyHistogram is a histogram with the classic buckets (for scrapers
 // of the text formats) and a native histogram schema (for those that
@@ -75,7 +92,24 @@ func New(log *slog.Logger) *Metrics {
 		grades: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "scan_grades_total",
 			Help: "Graded scans of photos, by overall grade letter."}, []string{"grade"}),
 	}
-	reg.MustRegister(m.httpRequests, m.decodeWait, m.decodeTime, m.scans, m.grades)
+	m.codes = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "codes_generated_total",
+		Help: "Codes allocated by generation requests, by payload format and artifact format (json, zip, pdf)."}, []string{"payload", "format"})
+	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "logins_total",
+		Help: "Login attempts by result: success, or the reason of the refusal."}, []string{"result"})
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "rate_limit_refusals_total",
+		Help: "Requests refused (429) by a rate limit, by limit."}, []string{"limit"})
+	reg.MustRegister(m.httpRequests, m.decodeWait, m.decodeTime, m.scans, m.grades, m.codes, m.logins, m.rateLimited)
+	for _, p := range partid.Formats {
+		for _, f := range generation.ArtifactFormats {
+			m.codes.WithLabelValues(string(p), f)
+		}
+	}
+	for _, r := range []string{LoginSuccess, LoginInvalidCredentials, LoginRateLimited} {
+		m.logins.WithLabelValues(r)
+	}
+	for _, l := range RateLimits {
+		m.rateLimited.WithLabelValues(l)
+	}
 	for _, v := range scanning.Verdicts {
 		for _, src := range []string{scanning.SourceImage, scanning.SourceText} {
 			m.scans.WithLabelValues(string(v), src)
@@ -109,6 +143,24 @@ func (m *Metrics) ObserveHTTP(route, method string, code int, d time.Duration) {
 		method = "other"
 	}
 	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(code)).Observe(d.Seconds())
+}
+
+// Generated counts the codes of an allocated batch
+// (generation.Options.Generated).
+func (m *Metrics) Generated(payload partid.Format, format string, codes int) {
+	m.codes.WithLabelValues(string(payload), format).Add(float64(codes))
+}
+
+// Login counts a login attempt by result (LoginSuccess, …).
+func (m *Metrics) Login(result string) { m.logins.WithLabelValues(result).Inc() }
+
+// RateLimited counts a request refused by the named limit (RateLimits;
+// another name counts as "other").
+func (m *Metrics) RateLimited(limit string) {
+	if !slices.Contains(RateLimits, limit) {
+		limit = "other"
+	}
+	m.rateLimited.WithLabelValues(limit).Inc()
 }
 
 // ObserveDecode records one photo decode (scanning.Options.ObserveDecode).
