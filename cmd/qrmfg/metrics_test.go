@@ -84,6 +84,7 @@ func TestMetricsAfterFlow(t *testing.T) {
 		{"qrmfg_codes_generated_total", []string{"payload", "signed", "format", "zip"}},
 		{"qrmfg_logins_total", []string{"result", "rate_limited"}},
 		{"qrmfg_rate_limit_refusals_total", []string{"limit", "uploads"}},
+		{"qrmfg_engraving_jobs_total", []string{"state", "failed"}},
 	} {
 		if v := value(before, z.fam, z.labels...); v != 0 {
 			t.Errorf("%s%v before any event: %v, want a series at 0", z.fam, z.labels, v)
@@ -97,6 +98,9 @@ func TestMetricsAfterFlow(t *testing.T) {
 	}
 	if r := s.json("POST", "/qr/generate", `{"component_type":"PAD","vendor_code":"V0100","lot_number":"L2025-09","count":2}`); r.status != http.StatusTooManyRequests {
 		t.Errorf("second batch over the codes limit: %d, want 429", r.status)
+	}
+	if r := s.json("POST", "/engraving/jobs", seedJob); r.status/100 != 2 {
+		t.Fatalf("engraving job: %d %s", r.status, r.body)
 	}
 	if r := s.json("POST", "/auth/login", `{"username":"admin","password":"wrong password"}`, "Authorization", ""); r.status != http.StatusUnauthorized {
 		t.Errorf("login with a wrong password: %d, want 401", r.status)
@@ -114,7 +118,8 @@ func TestMetricsAfterFlow(t *testing.T) {
 	for { // scans are counted from their events, published by the outbox relay
 		fams, body = s.scrape()
 		if value(fams, "qrmfg_scans_total", "verdict", "malformed", "source", "text") >= 1 &&
-			value(fams, "qrmfg_scans_total", "verdict", "valid", "source", "image") >= 1 || time.Now().After(deadline) {
+			value(fams, "qrmfg_scans_total", "verdict", "valid", "source", "image") >= 1 &&
+			value(fams, "qrmfg_engraving_jobs_total", "state", "queued") >= 1 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -133,6 +138,7 @@ func TestMetricsAfterFlow(t *testing.T) {
 		{"qrmfg_logins_total", []string{"result", "success"}},
 		{"qrmfg_logins_total", []string{"result", "invalid_credentials"}},
 		{"qrmfg_rate_limit_refusals_total", []string{"limit", "codes"}},
+		{"qrmfg_engraving_jobs_total", []string{"state", "queued"}},
 		{"qrmfg_scan_decode_seconds", nil},
 		{"qrmfg_scan_decode_wait_seconds", nil},
 		{"go_sql_open_connections", []string{"db_name", "writer"}},
@@ -150,6 +156,10 @@ func TestMetricsAfterFlow(t *testing.T) {
 		if value(fams, fam) < 0 {
 			t.Errorf("no series %s", fam)
 		}
+	}
+
+	if v := value(fams, "qrmfg_engraving_machine_state", "name", "sim-1"); v != 1 {
+		t.Errorf("the simulated laser's state gauges sum to %v, want exactly one state at 1", v)
 	}
 
 	// Bounded labels: a handful of values per label, never a uid or path.

@@ -150,6 +150,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 			_ = db.Close()
 			return nil, fmt.Errorf("subscribe %s: %w", inventory.EngravedConsumer, err)
 		}
+		if a.Metrics != nil {
+			a.Metrics.Machines(a.Engraving.Machines)
+			if err := a.Bus.Subscribe(metrics.JobsConsumer, metrics.JobsPattern, a.Metrics.Job); err != nil {
+				_ = db.Close()
+				return nil, fmt.Errorf("subscribe %s: %w", metrics.JobsConsumer, err)
+			}
+		}
 	}
 	if a.Security, err = NewSecurity(cfg, db, log); err != nil {
 		_ = db.Close()

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/qrmfg/qrmfg/internal/engraving"
 	"github.com/qrmfg/qrmfg/internal/generation"
 	"github.com/qrmfg/qrmfg/internal/partid"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
@@ -46,6 +47,7 @@ type Metrics struct {
 	codes        *prometheus.CounterVec
 	logins       *prometheus.CounterVec
 	rateLimited  *prometheus.CounterVec
+	jobs         *prometheus.CounterVec
 }
 
 // Login results of qrmfg_logins_total.
@@ -98,7 +100,12 @@ func New(log *slog.Logger) *Metrics {
 		Help: "Login attempts by result: success, or the reason of the refusal."}, []string{"result"})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "rate_limit_refusals_total",
 		Help: "Requests refused (429) by a rate limit, by limit."}, []string{"limit"})
-	reg.MustRegister(m.httpRequests, m.decodeWait, m.decodeTime, m.scans, m.grades, m.codes, m.logins, m.rateLimited)
+	m.jobs = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "engraving_jobs_total",
+		Help: "Engraving jobs entering each state (queued, running, completed, failed, cancelled, interrupted)."}, []string{"state"})
+	reg.MustRegister(m.httpRequests, m.decodeWait, m.decodeTime, m.scans, m.grades, m.codes, m.logins, m.rateLimited, m.jobs)
+	for _, st := range jobEvents {
+		m.jobs.WithLabelValues(string(st))
+	}
 	for _, p := range partid.Formats {
 		for _, f := range generation.ArtifactFormats {
 			m.codes.WithLabelValues(string(p), f)
@@ -217,6 +224,71 @@ func (m *Metrics) Scan(_ context.Context, ev qrmfg.Event) error {
 		}
 	}
 	return nil
+}
+
+// jobEvents maps the engraving job events to the state a job enters.
+var jobEvents = map[string]engraving.JobStatus{
+	engraving.EventJobQueued: engraving.JobQueued, engraving.EventJobStarted: engraving.JobRunning,
+	engraving.EventJobCompleted: engraving.JobCompleted, engraving.EventJobFailed: engraving.JobFailed,
+	engraving.EventJobCancelled: engraving.JobCancelled, engraving.EventJobInterrupted: engraving.JobInterrupted,
+}
+
+// JobsConsumer is the name of the bus consumer that counts engraving jobs,
+// and JobsPattern the events it takes.
+const (
+	JobsConsumer = "metrics.engraving-jobs"
+	JobsPattern  = "engraving.job.*"
+)
+
+// Job counts an engraving job entering a state from its event (a bus
+// handler for JobsPattern).
+func (m *Metrics) Job(_ context.Context, ev qrmfg.Event) error {
+	if st, ok := jobEvents[ev.Type]; ok {
+		m.jobs.WithLabelValues(string(st)).Inc()
+	}
+	return nil
+}
+
+// machineStates are the values of qrmfg_engraving_machine_state's state.
+var machineStates = []engraving.MachineState{engraving.MachineDisconnected, engraving.MachineConnecting, engraving.MachineIdle,
+	engraving.MachineRunning, engraving.MachineAlarm, engraving.MachineBusy}
+
+// machineCollector reads the machines' live state at scrape time.
+type machineCollector struct {
+	list    func(context.Context) ([]engraving.MachineStatus, error)
+	timeout time.Duration
+	log     *slog.Logger
+	state   *prometheus.Desc
+}
+
+// Machines exports each laser machine's live state as a gauge per machine
+// and state (1 for the state it is in, 0 for the others), read from list
+// at scrape time.
+func (m *Metrics) Machines(list func(context.Context) ([]engraving.MachineStatus, error)) {
+	m.reg.MustRegister(&machineCollector{list: list, timeout: 2 * time.Second, log: m.log,
+		state: prometheus.NewDesc(prometheus.BuildFQName(namespace, "engraving", "machine_state"),
+			"Live state of each laser machine (by id, and its name): 1 for its current state, 0 for the others.", []string{"machine", "name", "state"}, nil)})
+}
+
+func (c *machineCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.state }
+
+func (c *machineCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	ms, err := c.list(ctx)
+	if err != nil {
+		c.log.Warn("metrics: list the machines", "err", err)
+		return
+	}
+	for _, mc := range ms {
+		for _, st := range machineStates {
+			v := 0.0
+			if mc.State == st {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, mc.ID, mc.Name, string(st))
+		}
+	}
 }
 
 // outboxCollector reads the outbox backlog at scrape time, within timeout.
