@@ -208,9 +208,10 @@ func (m *Metrics) Scan(_ context.Context, ev qrmfg.Event) error {
 	var d scanning.ScanEventData
 	if err := json.Unmarshal(ev.Data, &d); err != nil {
 		m.log.Warn("metrics: unreadable scan event", "event_id", ev.ID, "err", err)
-		return nil
 	}
-	if _, err := scanning.ParseVerdict(string(d.Verdict)); err != nil {
+	// An event of another version is not counted (and not redelivered):
+	// the labels keep to the known verdicts.
+	if !slices.Contains(scanning.Verdicts, d.Verdict) {
 		return nil
 	}
 	src := d.Source
