@@ -8,7 +8,7 @@ GOLANGCI  ?= $(shell command -v golangci-lint 2>/dev/null || echo $(HOME)/go/bin
 GOLANGCI_VERSION := v2.15.0
 # Debian packages the tests use: independent decoders and encoders to check
 # our codes against, the reference encoder, and PDF rasterising.
-TEST_DEBS := curl zbar-tools zxing-cpp-tools qrencode python3-qrcodegen poppler-utils chromium
+TEST_DEBS := curl zbar-tools zxing-cpp-tools qrencode python3-qrcodegen poppler-utils chromium prometheus
 export QRMFG_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
 .PHONY: help build run test test-unit test-race test-web web web-deps web-check bench lint fmt vet deps tools clean

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/qrmfg/qrmfg/internal/generation"
 	"github.com/qrmfg/qrmfg/internal/httpapi"
 	"github.com/qrmfg/qrmfg/internal/inventory"
+	"github.com/qrmfg/qrmfg/internal/metrics"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 	"github.com/qrmfg/qrmfg/internal/scanning"
 	"github.com/qrmfg/qrmfg/internal/sqlstore"
@@ -48,6 +50,9 @@ type App struct {
 	Security   *Security
 	sim        *grblsim.Sim
 	API        *httpapi.Server
+	// Metrics is the process's registry and series; nil when
+	// ENABLE_MONITORING is off.
+	Metrics *metrics.Metrics
 
 	workers sync.WaitGroup
 	cancel  context.CancelFunc
@@ -96,13 +101,36 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		_ = db.Close()
 		return nil, err
 	}
-	a.Generation = generation.NewService(a.Inventory, payloads, db.Generation(), generation.Options{
-		AsyncThreshold: cfg.Limits.AsyncBatchThreshold, DataDir: cfg.DataDir, Log: log})
+	if cfg.Features.Monitoring {
+		a.Metrics = metrics.New(log)
+	}
+	genOpt := generation.Options{AsyncThreshold: cfg.Limits.AsyncBatchThreshold, DataDir: cfg.DataDir, Log: log}
+	if a.Metrics != nil {
+		genOpt.Generated = a.Metrics.Generated
+	}
+	a.Generation = generation.NewService(a.Inventory, payloads, db.Generation(), genOpt)
 	procLimits := readProcessLimits()
-	a.Scanning = scanning.NewService(db.Scanning(), a.Inventory, payloads, scanning.Options{
+	scanOpt := scanning.Options{
 		Limits: scanning.Limits{MaxUploadBytes: cfg.Limits.MaxUploadBytes, MaxImagePixels: int(cfg.Limits.MaxImagePixels)},
 		Budget: scanning.Budget{Memory: decodeMemory(cfg.Limits.ScanMemory, procLimits, log),
-			Concurrency: cfg.Limits.ScanConcurrency, Wait: cfg.Limits.ScanQueueWait}}, log)
+			Concurrency: cfg.Limits.ScanConcurrency, Wait: cfg.Limits.ScanQueueWait}}
+	var metricsNetworks []netip.Prefix
+	if a.Metrics != nil {
+		a.Metrics.DBPools(db.Pools())
+		a.Metrics.Outbox(db.Outbox().Backlog)
+		scanOpt.ObserveDecode = a.Metrics.ObserveDecode
+		if cfg.Metrics.Addr == "" {
+			metricsNetworks = cfg.Metrics.Networks
+		}
+	}
+	a.Scanning = scanning.NewService(db.Scanning(), a.Inventory, payloads, scanOpt, log)
+	if a.Metrics != nil {
+		a.Metrics.DecodeQueue(a.Scanning.DecodeQueue)
+		if err := a.Bus.Subscribe(metrics.ScansConsumer, scanning.EventScanRecorded, a.Metrics.Scan); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("subscribe %s: %w", metrics.ScansConsumer, err)
+		}
+	}
 	if err := a.Bus.Subscribe(inventory.SeenConsumer, inventory.SeenPattern, a.Inventory.HandleScanRecorded); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("subscribe %s: %w", inventory.SeenConsumer, err)
@@ -121,6 +149,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		if err := a.Bus.Subscribe(inventory.EngravedConsumer, inventory.EngravedPattern, a.Inventory.HandleJobCompleted); err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("subscribe %s: %w", inventory.EngravedConsumer, err)
+		}
+		if a.Metrics != nil {
+			a.Metrics.Machines(a.Engraving.Machines)
+			if err := a.Bus.Subscribe(metrics.JobsConsumer, metrics.JobsPattern, a.Metrics.Job); err != nil {
+				_ = db.Close()
+				return nil, fmt.Errorf("subscribe %s: %w", metrics.JobsConsumer, err)
+			}
 		}
 	}
 	if a.Security, err = NewSecurity(cfg, db, log); err != nil {
@@ -146,7 +181,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		CORSOrigins: cfg.HTTP.CORSOrigins, TrustedProxies: cfg.Rate.TrustedProxies,
 		Streams: httpapi.StreamLimits{PerIdentity: cfg.Limits.StreamsPerIdentity, Total: cfg.Limits.StreamsMax,
 			FDReserve: cfg.Limits.StreamsFDReserve, OpenFiles: procLimits.openFiles},
-		UI: webui.Handler(web.Dist()),
+		UI:      webui.Handler(web.Dist()),
+		Metrics: a.Metrics, MetricsNetworks: metricsNetworks,
 		Ready: func(ctx context.Context) error {
 			if err := db.Ping(ctx); err != nil {
 				return err
@@ -203,9 +239,23 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("qrmfg listening", "addr", ln.Addr().String(), "target", a.cfg.Target, "database", a.DB.Dialect().String())
+	if a.Metrics != nil && a.cfg.Metrics.Addr != "" {
+		mln, err := net.Listen("tcp", a.cfg.Metrics.Addr)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("metrics listener (QRMFG_METRICS_ADDR): %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.Metrics.Handler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: a.cfg.HTTP.ReadHeaderTimeout, WriteTimeout: time.Minute,
+			ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+		go func() { errc <- msrv.Serve(mln) }()
+		defer func() { _ = msrv.Close() }()
+		a.log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	var serveErr error
 	select {
 	case <-ctx.Done():

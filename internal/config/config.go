@@ -47,6 +47,7 @@ type Config struct {
 
 	Auth     Auth
 	Features Features
+	Metrics  Metrics
 	Services Services
 	Limits   Limits
 	HTTP     HTTP
@@ -126,6 +127,12 @@ type RateLimits struct {
 	UploadsPerMin  int            // QRMFG_RATE_LIMIT_UPLOADS_PER_MINUTE: photos per identity
 	LoginsPerMin   int            // QRMFG_RATE_LIMIT_LOGINS_PER_MINUTE: login attempts per account and per address
 	TrustedProxies []netip.Prefix // QRMFG_TRUSTED_PROXIES: proxies whose X-Forwarded-For is believed
+}
+
+// Metrics says where /metrics is served (when Features.Monitoring is on).
+type Metrics struct {
+	Addr     string         // QRMFG_METRICS_ADDR: separate listener for /metrics; "" for none
+	Networks []netip.Prefix // QRMFG_METRICS_NETWORKS: clients served /metrics on the main listener
 }
 
 // Features holds the feature switches.

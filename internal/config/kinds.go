@@ -435,3 +435,13 @@ func normaliseDatabaseURL(raw string) (string, string, error) {
 	}
 	return "", "", bad("has an unsupported scheme")
 }
+
+// optional accepts the empty value and checks the others with check.
+func optional(check func(string) (string, string, error)) func(string) (string, string, error) {
+	return func(raw string) (string, string, error) {
+		if raw == "" {
+			return "", "", nil
+		}
+		return check(raw)
+	}
+}

@@ -76,7 +76,9 @@ func settings() []setting {
 		{name: "QRMFG_RATE_LIMIT_UPLOADS_PER_MINUTE", def: "600", help: "Photos one identity may upload to scan per minute (burst: a tenth of it).", bind: integer(func(c *Config) *int { return &c.Rate.UploadsPerMin }, 1, 1_000_000)},
 		{name: "QRMFG_RATE_LIMIT_LOGINS_PER_MINUTE", def: "10", help: "Login attempts per account per minute (burst 5); per client address five times as many (burst 20).", bind: integer(func(c *Config) *int { return &c.Rate.LoginsPerMin }, 1, 100_000)},
 		{name: "QRMFG_TRUSTED_PROXIES", help: "Networks of reverse proxies whose X-Forwarded-For names the client (for per-address limits and the audit). Empty: the peer address is the client.", bind: prefixes(func(c *Config) *[]netip.Prefix { return &c.Rate.TrustedProxies }, false)},
-		{name: "ENABLE_MONITORING", def: "true", inert: "there is no /metrics endpoint in this version", help: "Serve Prometheus metrics at /metrics.", bind: boolean(func(c *Config) *bool { return &c.Features.Monitoring })},
+		{name: "ENABLE_MONITORING", def: "true", help: "Serve Prometheus metrics at /metrics (docs/observability.md).", bind: boolean(func(c *Config) *bool { return &c.Features.Monitoring })},
+		{name: "QRMFG_METRICS_ADDR", help: "Address of a separate listener that serves only /metrics (e.g. 127.0.0.1:9464); then /metrics is not on QRMFG_ADDR. Empty: /metrics is on QRMFG_ADDR for QRMFG_METRICS_NETWORKS.", bind: text(func(c *Config) *string { return &c.Metrics.Addr }, optional(checkAddr), "host:port, like 127.0.0.1:9464, or empty")},
+		{name: "QRMFG_METRICS_NETWORKS", def: "127.0.0.0/8,::1/128", help: "Client networks served /metrics on QRMFG_ADDR (the client address as QRMFG_TRUSTED_PROXIES give it); others get 404. Empty: /metrics only on QRMFG_METRICS_ADDR.", bind: prefixes(func(c *Config) *[]netip.Prefix { return &c.Metrics.Networks }, false)},
 
 		// Services of the distributed shape.
 		{name: "QR_SERVICE_URL", help: "Base URL of the qr service. Empty: in this process.", bind: text(func(c *Config) *string { return &c.Services.QR }, httpURL, httpExpect)},

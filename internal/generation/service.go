@@ -70,7 +70,13 @@ type Options struct {
 	// Workers bounds the goroutines rendering one batch (default GOMAXPROCS).
 	Workers int
 	Log     *slog.Logger
+	// Generated, when set, is told of every allocated batch: its payload
+	// format, its artifact format (json, zip, pdf) and how many codes.
+	Generated func(payload partid.Format, format string, codes int)
 }
+
+// ArtifactFormats lists the artifact formats of a batch.
+var ArtifactFormats = []string{FormatJSON, FormatZIP, FormatPDF}
 
 // Service generates batches.
 type Service struct {
@@ -190,6 +196,9 @@ func (s *Service) Generate(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	res.Record = rec
+	if s.opt.Generated != nil {
+		s.opt.Generated(spec.Payload, format, b.Count)
+	}
 	if res.Async {
 		s.startJob(rec, b)
 	}

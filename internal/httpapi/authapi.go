@@ -10,6 +10,7 @@ import (
 
 	"github.com/qrmfg/qrmfg/internal/audit"
 	"github.com/qrmfg/qrmfg/internal/auth"
+	"github.com/qrmfg/qrmfg/internal/metrics"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 )
 
@@ -188,12 +189,21 @@ func (s *Server) registerAuth() {
 				return nil, s.fail(ctx, qrmfg.Errorf(qrmfg.EUNAVAILABLE, "authentication is not configured on this server"))
 			}
 			ip := clientAddr(ctx)
-			if p := s.charge(ctx, s.opt.Limits.Login, "login-ip:"+ip, 1, nil); p != nil {
+			if p := s.charge(ctx, s.opt.Limits.Login, "login_ip", "login-ip:"+ip, 1, nil); p != nil {
+				s.countLogin(metrics.LoginRateLimited)
 				return nil, p
 			}
 			sess, err := s.opt.Auth.LoginFrom(ctx, in.Body.Username, in.Body.Password, ip)
 			if err != nil {
 				if code := qrmfg.ErrorCode(err); code == qrmfg.EUNAUTHORIZED || code == qrmfg.ERATELIMITED {
+					if code == qrmfg.EUNAUTHORIZED {
+						s.countLogin(metrics.LoginInvalidCredentials)
+					} else {
+						s.countLogin(metrics.LoginRateLimited)
+						if s.opt.Metrics != nil {
+							s.opt.Metrics.RateLimited("login_account")
+						}
+					}
 					// The name as typed, unless it cannot be a user name (a
 					// password typed into the wrong field must not be kept).
 					name, nerr := auth.NormalizeUsername(in.Body.Username)
@@ -207,6 +217,7 @@ func (s *Server) registerAuth() {
 			}
 			actx := qrmfg.WithActor(ctx, qrmfg.Actor{Kind: "user", ID: sess.User.ID, Name: sess.User.Username})
 			s.record(actx, "auth.login", "user", sess.User.ID, map[string]any{"ip": ip}, audit.Success)
+			s.countLogin(metrics.LoginSuccess)
 			return tokenOut(sess), nil
 		})
 	huma.Register(s.api, huma.Operation{OperationID: "refresh-token", Method: http.MethodPost, Path: "/auth/refresh",
@@ -465,4 +476,11 @@ func (s *Server) record(ctx context.Context, action, objectType, objectID string
 func stringOf(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// countLogin counts a login attempt by result when metrics are on.
+func (s *Server) countLogin(result string) {
+	if s.opt.Metrics != nil {
+		s.opt.Metrics.Login(result)
+	}
 }

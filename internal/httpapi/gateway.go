@@ -367,7 +367,7 @@ func (s *Server) admit(r *http.Request, w http.ResponseWriter, opID string, ru r
 	ctx = auth.WithPrincipal(ctx, pr)
 	// The identity's quota is charged before the permission check, so a
 	// flood of forbidden calls is limited (and audited) like any other.
-	if p := s.charge(ctx, s.opt.Limits.Identity, "id:"+pr.Kind+":"+pr.ID, 1, w.Header()); p != nil {
+	if p := s.charge(ctx, s.opt.Limits.Identity, "identity", "id:"+pr.Kind+":"+pr.ID, 1, w.Header()); p != nil {
 		return ctx, p
 	}
 	if err := pr.Authorize(ru.op); err != nil {
@@ -430,7 +430,7 @@ func (s *Server) unauthorized(ctx context.Context, msg, errCode string) *Problem
 
 // spend charges cost to the caller's quota on l (the codes or uploads
 // limiter) and returns the problem to answer when it is spent.
-func (s *Server) spend(ctx context.Context, l ratelimit.Limiter, cost int) error {
+func (s *Server) spend(ctx context.Context, l ratelimit.Limiter, limit string, cost int) error {
 	if l == nil || cost <= 0 || cost > l.Policy().Burst {
 		// A request larger than the whole burst is over QRMFG_MAX_BATCH,
 		// which the service refuses with a 422 naming the field.
@@ -440,16 +440,17 @@ func (s *Server) spend(ctx context.Context, l ratelimit.Limiter, cost int) error
 	if pr, ok := auth.PrincipalFrom(ctx); ok {
 		key = pr.Kind + ":" + pr.ID
 	}
-	if p := s.charge(ctx, l, key, cost, nil); p != nil {
+	if p := s.charge(ctx, l, limit, key, cost, nil); p != nil {
 		return p
 	}
 	return nil
 }
 
-// charge spends cost of key's quota on l (nil: no limit) and returns nil to
-// go on, or the 429 problem with Retry-After and the RateLimit fields. With
-// h, the fields of an allowed request are written there too.
-func (s *Server) charge(ctx context.Context, l ratelimit.Limiter, key string, cost int, h http.Header) *Problem {
+// charge spends cost of key's quota on l (nil: no limit; limit is its name
+// in the metrics) and returns nil to go on, or the 429 problem with
+// Retry-After and the RateLimit fields. With h, the fields of an allowed
+// request are written there too.
+func (s *Server) charge(ctx context.Context, l ratelimit.Limiter, limit, key string, cost int, h http.Header) *Problem {
 	if l == nil {
 		return nil
 	}
@@ -462,6 +463,9 @@ func (s *Server) charge(ctx context.Context, l ratelimit.Limiter, key string, co
 			d.WriteHeaders(h)
 		}
 		return nil
+	}
+	if s.opt.Metrics != nil {
+		s.opt.Metrics.RateLimited(limit)
 	}
 	p := s.fail(ctx, d.Err())
 	p.Headers = http.Header{}
@@ -737,7 +741,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 // limitIP charges the client address's quota and reports whether the
 // request may go on (having answered 429 otherwise).
 func (s *Server) limitIP(w http.ResponseWriter, r *http.Request) bool {
-	if p := s.charge(r.Context(), s.opt.Limits.IP, "ip:"+clientAddr(r.Context()), 1, nil); p != nil {
+	if p := s.charge(r.Context(), s.opt.Limits.IP, "ip", "ip:"+clientAddr(r.Context()), 1, nil); p != nil {
 		if p.Status != http.StatusTooManyRequests {
 			return true // a limiter failure does not take the API down
 		}

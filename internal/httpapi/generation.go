@@ -106,7 +106,7 @@ func (s *Server) registerGeneration() {
 		},
 		Errors: []int{http.StatusUnprocessableEntity, http.StatusConflict}},
 		func(ctx context.Context, in *generateInput) (*huma.StreamResponse, error) {
-			if err := s.spend(ctx, s.opt.Limits.Codes, in.Body.Count); err != nil {
+			if err := s.spend(ctx, s.opt.Limits.Codes, "codes", in.Body.Count); err != nil {
 				return nil, err
 			}
 			in.Body.RequestBase, _ = ctx.Value(requestBaseKey{}).(string)

@@ -253,7 +253,7 @@ func (s *Server) registerInventory() {
 			"With Idempotency-Key, a retry with the same body returns the first result; another body is 422; a retry while the first runs is 409.",
 		Errors: []int{http.StatusConflict, http.StatusUnprocessableEntity}},
 		func(ctx context.Context, in *allocateInput) (*batchOutput, error) {
-			if err := s.spend(ctx, s.opt.Limits.Codes, in.Body.Count); err != nil {
+			if err := s.spend(ctx, s.opt.Limits.Codes, "codes", in.Body.Count); err != nil {
 				return nil, err
 			}
 			req := inventory.AllocateRequest{ComponentType: in.Body.ComponentType, VendorCode: in.Body.VendorCode,

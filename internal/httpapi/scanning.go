@@ -268,7 +268,7 @@ func ptr[T any](v T) *T { return &v }
 func (s *Server) scanUpload(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	svc := s.svc.Scanning
-	if err := s.spend(ctx, s.opt.Limits.Uploads, 1); err != nil {
+	if err := s.spend(ctx, s.opt.Limits.Uploads, "uploads", 1); err != nil {
 		var p *Problem
 		if errors.As(err, &p) {
 			writeProblem(w, p)

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -27,6 +28,7 @@ import (
 	"github.com/qrmfg/qrmfg/internal/generation"
 	"github.com/qrmfg/qrmfg/internal/idempotency"
 	"github.com/qrmfg/qrmfg/internal/inventory"
+	"github.com/qrmfg/qrmfg/internal/metrics"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
 	"github.com/qrmfg/qrmfg/internal/scanning"
 )
@@ -65,6 +67,14 @@ type Options struct {
 	// UI serves the browser UI under /ui/ (and / redirects there); nil
 	// leaves both out.
 	UI http.Handler
+
+	// Metrics, when set, records every request by route template, method
+	// and status, and the open event streams.
+	Metrics *metrics.Metrics
+	// MetricsNetworks are the client networks served GET /metrics on this
+	// listener (the client address as the trusted proxies give it); others
+	// get 404. Empty: /metrics is not on this listener.
+	MetricsNetworks []netip.Prefix
 }
 
 // Services are the contexts the API exposes. A nil service's routes are not registered.
@@ -143,6 +153,12 @@ func New(opt Options, svc Services) *Server {
 	mux.HandleFunc("GET /docs", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, sub, "index.html")
 	})
+	if opt.Metrics != nil {
+		opt.Metrics.Streams(s.streams.Open)
+		if len(opt.MetricsNetworks) > 0 {
+			mux.Handle("GET /metrics", s.metricsAllowed(opt.Metrics.Handler()))
+		}
+	}
 	if opt.UI != nil {
 		mux.Handle("GET /ui/", opt.UI)
 		mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
@@ -243,6 +259,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		sw := &statusWriter{ResponseWriter: w}
+		r = r.WithContext(ctx) // the mux sets its Pattern: the route template
 		defer func() {
 			if rec := recover(); rec != nil {
 				if err, ok := rec.(error); ok && errors.Is(err, http.ErrAbortHandler) {
@@ -254,10 +271,41 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 					writeProblem(sw, newProblem(http.StatusInternalServerError, qrmfg.EINTERNAL, "Internal error."))
 				}
 			}
+			took := time.Since(start)
 			s.log.Info("http", "method", r.Method, "path", r.URL.Path, "status", sw.status, "bytes", sw.bytes,
-				"duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", id)
+				"duration_ms", float64(took.Microseconds())/1000, "request_id", id)
+			if s.opt.Metrics != nil {
+				s.opt.Metrics.ObserveHTTP(routeTemplate(r.Pattern), r.Method, sw.status, took)
+			}
 		}()
-		next.ServeHTTP(sw, r.WithContext(ctx))
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// routeTemplate is the path template of a mux pattern ("GET /items/{uid}"
+// gives "/items/{uid}"); "" when no route matched.
+func routeTemplate(pattern string) string {
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		return path
+	}
+	return pattern
+}
+
+// metricsAllowed serves h to clients in the MetricsNetworks and answers
+// 404 to the others, as if there were no such route.
+func (s *Server) metricsAllowed(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr, err := netip.ParseAddr(clientAddr(r.Context()))
+		if err == nil {
+			addr = addr.Unmap()
+			for _, p := range s.opt.MetricsNetworks {
+				if p.Contains(addr) {
+					h.ServeHTTP(w, r)
+					return
+				}
+			}
+		}
+		http.NotFound(w, r)
 	})
 }
 

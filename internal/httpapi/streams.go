@@ -56,6 +56,13 @@ func newStreamGate(l StreamLimits) *streamGate {
 	return g
 }
 
+// Open is the number of streams open now.
+func (g *streamGate) Open() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.open
+}
+
 // Total is the number of streams the process admits at once.
 func (g *streamGate) Total() int { return g.total }
 

@@ -6,6 +6,8 @@ import (
 	"image"
 	"image/color"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -68,6 +70,12 @@ type decodeGate struct {
 	b     Budget
 	mem   *semaphore.Weighted
 	slots *semaphore.Weighted
+	// waiting and decoding count the uploads queued for room and those
+	// holding it, for DecodeQueue.
+	waiting, decoding atomic.Int64
+	// observe, when set, is told how long each admitted decode waited and
+	// then held its room.
+	observe func(wait, held time.Duration)
 }
 
 func newDecodeGate(b Budget) *decodeGate {
@@ -86,6 +94,9 @@ const decodeRetryAfter = 2
 
 // acquire waits for a decode slot and cost bytes of the budget.
 func (g *decodeGate) acquire(ctx context.Context, cost int64) (release func(), err error) {
+	start := time.Now()
+	g.waiting.Add(1)
+	defer g.waiting.Add(-1)
 	wctx, cancel := context.WithTimeout(ctx, g.b.Wait)
 	defer cancel()
 	busy := func() error {
@@ -102,7 +113,19 @@ func (g *decodeGate) acquire(ctx context.Context, cost int64) (release func(), e
 		g.slots.Release(1)
 		return nil, busy()
 	}
-	return func() { g.mem.Release(cost); g.slots.Release(1) }, nil
+	g.decoding.Add(1)
+	admitted := time.Now()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mem.Release(cost)
+			g.slots.Release(1)
+			g.decoding.Add(-1)
+			if g.observe != nil {
+				g.observe(admitted.Sub(start), time.Since(admitted))
+			}
+		})
+	}, nil
 }
 
 // photo is a photo loaded for the decoder.

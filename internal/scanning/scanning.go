@@ -280,4 +280,7 @@ type Options struct {
 	NoGrade bool
 	// Budget bounds the photo decodes in flight.
 	Budget Budget
+	// ObserveDecode, when set, is told of every admitted photo decode how
+	// long it waited for room in Budget and how long it then held it.
+	ObserveDecode func(wait, held time.Duration)
 }

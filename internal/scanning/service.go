@@ -62,7 +62,15 @@ func NewService(store Store, inv Inventory, payloads *partid.PayloadConfig, opt 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, inv: inv, payloads: payloads, opt: opt, hub: newHub(), log: log, decodes: newDecodeGate(opt.Budget)}
+	decodes := newDecodeGate(opt.Budget)
+	decodes.observe = opt.ObserveDecode
+	return &Service{store: store, inv: inv, payloads: payloads, opt: opt, hub: newHub(), log: log, decodes: decodes}
+}
+
+// DecodeQueue reports the photo uploads waiting for decode room and those
+// decoding now.
+func (s *Service) DecodeQueue() (waiting, decoding int) {
+	return int(s.decodes.waiting.Load()), int(s.decodes.decoding.Load())
 }
 
 // Limits returns the service's limits.
@@ -426,12 +434,13 @@ type ScanEventData struct {
 	SessionID string    `json:"session_id,omitempty"`
 	Actor     string    `json:"actor,omitempty"`
 	Grade     string    `json:"grade,omitempty"`
+	Source    string    `json:"source,omitempty"`
 	At        time.Time `json:"at"`
 }
 
 func scanEvent(ctx context.Context, sc Scan) qrmfg.Event {
 	d := ScanEventData{ScanID: sc.ID, UID: sc.UID, Verdict: sc.Verdict, Payload: sc.Payload, Device: sc.Device,
-		Location: sc.Location, SessionID: sc.SessionID, Actor: sc.Actor, At: sc.At}
+		Location: sc.Location, SessionID: sc.SessionID, Actor: sc.Actor, Source: sc.Source, At: sc.At}
 	if sc.Grade != nil {
 		d.Grade = sc.Grade.Letter
 	}

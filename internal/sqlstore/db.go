@@ -169,6 +169,16 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Pools returns the connection pools by role, for their statistics:
+// "writer", and "reader" when it is a pool of its own (SQLite).
+func (db *DB) Pools() map[string]*sql.DB {
+	p := map[string]*sql.DB{"writer": db.write}
+	if db.read != db.write {
+		p["reader"] = db.read
+	}
+	return p
+}
+
 // SQL returns the writer pool, for tests and tools that need raw access.
 func (db *DB) SQL() *sql.DB { return db.write }
 

@@ -129,6 +129,39 @@ func (o *Outbox) Pending(ctx context.Context) (int64, error) {
 	return n, mapError(err)
 }
 
+// Backlog describes the unsent events of the outbox.
+type Backlog struct {
+	// Pending counts unsent events, dead letters included.
+	Pending int64
+	// DeadLetters counts the events the relay gave up on (MaxAttempts).
+	DeadLetters int64
+	// Oldest is the time of the oldest unsent event that is not a dead
+	// letter; zero when there is none.
+	Oldest time.Time
+}
+
+// Backlog reports what waits in the outbox.
+func (o *Outbox) Backlog(ctx context.Context) (Backlog, error) {
+	var b Backlog
+	r := o.db.reader()
+	var dead sql.NullInt64
+	if err := r.queryRow(ctx, `SELECT count(*), sum(CASE WHEN attempts >= ? THEN 1 ELSE 0 END) FROM outbox WHERE sent_at IS NULL`,
+		MaxAttempts).Scan(&b.Pending, &dead); err != nil {
+		return b, mapError(err)
+	}
+	b.DeadLetters = dead.Int64
+	if b.Pending == b.DeadLetters {
+		return b, nil
+	}
+	var at dbTime
+	err := r.queryRow(ctx, `SELECT time FROM outbox WHERE sent_at IS NULL AND attempts < ? ORDER BY seq LIMIT 1`, MaxAttempts).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) { // sent between the two reads
+		return b, nil
+	}
+	b.Oldest = at.Time
+	return b, mapError(err)
+}
+
 // Idempotency is the store of idempotency keys.
 type Idempotency struct{ db *DB }
 
