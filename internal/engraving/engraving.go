@@ -27,18 +27,19 @@ const EventSource = "/qrmfg/engraving"
 
 // Event types published by the engraving service.
 const (
-	EventJobQueued       = "engraving.job.queued"
-	EventJobStarted      = "engraving.job.started"
-	EventJobCompleted    = "engraving.job.completed"
-	EventJobFailed       = "engraving.job.failed"
-	EventJobCancelled    = "engraving.job.cancelled"
-	EventJobInterrupted  = "engraving.job.interrupted"
-	EventJobResolved     = "engraving.job.resolved"
-	EventMachineAdded    = "engraving.machine.registered"
-	EventMachineUnlocked = "engraving.machine.unlocked"
-	EventMachineHomed    = "engraving.machine.homed"
-	EventMachineAlarm    = "engraving.machine.alarm"
-	EventMachineResumed  = "engraving.machine.resumed"
+	EventJobQueued        = "engraving.job.queued"
+	EventJobStarted       = "engraving.job.started"
+	EventJobCompleted     = "engraving.job.completed"
+	EventJobFailed        = "engraving.job.failed"
+	EventJobCancelled     = "engraving.job.cancelled"
+	EventJobInterrupted   = "engraving.job.interrupted"
+	EventJobResolved      = "engraving.job.resolved"
+	EventJobReprioritized = "engraving.job.reprioritized"
+	EventMachineAdded     = "engraving.machine.registered"
+	EventMachineUnlocked  = "engraving.machine.unlocked"
+	EventMachineHomed     = "engraving.machine.homed"
+	EventMachineAlarm     = "engraving.machine.alarm"
+	EventMachineResumed   = "engraving.machine.resumed"
 )
 
 // JobStatus is the state of a job.

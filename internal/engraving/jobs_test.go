@@ -10,6 +10,8 @@ import (
 	"github.com/qrmfg/qrmfg/internal/engraving/grblsim"
 	"github.com/qrmfg/qrmfg/internal/inventory"
 	"github.com/qrmfg/qrmfg/internal/qrmfg"
+	"github.com/qrmfg/qrmfg/internal/sqlstore"
+	"github.com/qrmfg/qrmfg/internal/sqlstore/sqltest"
 )
 
 // Cancelling a running job stops the machine with the laser off; the job
@@ -229,4 +231,57 @@ func TestStaleRunnerSweep(t *testing.T) {
 	if lost.Status != engraving.JobInterrupted || lost.ErrorCode != "lost" || live.Status != engraving.JobRunning {
 		t.Fatalf("lost runner's job %s %s; live runner's job %s", lost.Status, lost.ErrorCode, live.Status)
 	}
+}
+
+// An operator raises a queued job's priority: it runs before the jobs
+// queued ahead of it. Only a queued job's priority changes.
+func TestSetPriorityReordersQueue(t *testing.T) {
+	t.Parallel()
+	sqltest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		b := setupOn(t, db)
+		uids := b.allocate(t, 3)
+		var jobs []engraving.Job
+		for _, uid := range uids {
+			j, err := b.svc.Create(ctx, engraving.CreateRequest{ItemUID: uid, Laser: fastLaser})
+			if err != nil {
+				t.Fatal(err)
+			}
+			jobs = append(jobs, j)
+		}
+		last, err := b.svc.SetPriority(ctx, jobs[2].ID, "urgent")
+		if err != nil || last.Priority != engraving.PriorityUrgent || last.Status != engraving.JobQueued {
+			t.Fatalf("raise: %+v %v", last, err)
+		}
+		if got, _ := b.svc.Get(ctx, jobs[2].ID); got.Priority != engraving.PriorityUrgent {
+			t.Fatalf("stored priority %s", got.Priority)
+		}
+		if _, err := b.svc.SetPriority(ctx, jobs[0].ID, "low"); err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{"", "asap"} {
+			if _, err := b.svc.SetPriority(ctx, jobs[1].ID, bad); qrmfg.ErrorCode(err) != qrmfg.EINVALID || qrmfg.AsError(err).Field != "priority" {
+				t.Fatalf("priority %q: %v", bad, err)
+			}
+		}
+		if _, err := b.svc.SetPriority(ctx, "nope", "high"); qrmfg.ErrorCode(err) != qrmfg.ENOTFOUND {
+			t.Fatalf("unknown job: %v", err)
+		}
+		b.sim(t, "sim-reprio", grblsim.Config{TimeScale: 5000})
+		started := map[string]time.Time{}
+		for _, j := range jobs {
+			done := b.wait(t, j.ID, "end", final)
+			if done.Status != engraving.JobCompleted {
+				t.Fatalf("job %s %s", done.Status, done.ErrorText)
+			}
+			started[j.ID] = *done.StartedAt
+		}
+		// urgent (queued last), then normal, then the one lowered to low.
+		if !started[jobs[2].ID].Before(started[jobs[1].ID]) || !started[jobs[1].ID].Before(started[jobs[0].ID]) {
+			t.Fatalf("start order: %v", started)
+		}
+		if _, err := b.svc.SetPriority(ctx, jobs[0].ID, "high"); qrmfg.ErrorCode(err) != qrmfg.ECONFLICT {
+			t.Fatalf("completed job: %v", err)
+		}
+	})
 }

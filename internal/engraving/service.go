@@ -581,6 +581,48 @@ func (s *Service) Cancel(ctx context.Context, id string) (Job, error) {
 	return out, nil
 }
 
+// SetPriority moves a queued job up or down the queue: urgent before high
+// before normal before low, first come first served within a priority.
+// Only a queued job can be reprioritised (ECONFLICT otherwise).
+func (s *Service) SetPriority(ctx context.Context, id, priority string) (Job, error) {
+	if strings.TrimSpace(priority) == "" {
+		return Job{}, qrmfg.FieldError("priority", "priority is required: urgent, high, normal or low")
+	}
+	p, err := ParsePriority(priority)
+	if err != nil {
+		return Job{}, err
+	}
+	var out Job
+	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		j, err := tx.LockJob(ctx, id)
+		if err == nil {
+			err = checkJob(ctx, j)
+		}
+		if err != nil {
+			return err
+		}
+		if j.Status != JobQueued {
+			return qrmfg.Errorf(qrmfg.ECONFLICT, "job %s is %s: only a queued job's priority can change", id, j.Status).WithDetail("status", j.Status)
+		}
+		if j.Priority == p {
+			out = j
+			return nil
+		}
+		from := j.Priority
+		j.Priority = p
+		if err := tx.UpdateJob(ctx, &j); err != nil {
+			return err
+		}
+		out = j
+		return s.emitJob(ctx, tx, EventJobReprioritized, &j, map[string]any{"previous_priority": from})
+	})
+	if err != nil {
+		return Job{}, err
+	}
+	s.publishJob(&out)
+	return out, nil
+}
+
 // Retry queues a new attempt of a failed or cancelled job on the same
 // parts, which must still be generated.
 func (s *Service) Retry(ctx context.Context, id string) (Job, error) {

@@ -35,6 +35,13 @@ type jobIDInput struct {
 	ID string `path:"id" maxLength:"64"`
 }
 
+type priorityInput struct {
+	ID   string `path:"id" maxLength:"64"`
+	Body struct {
+		Priority string `json:"priority" enum:"urgent,high,normal,low" doc:"The job's new place in the queue"`
+	}
+}
+
 type listJobsInput struct {
 	Status    string `query:"status" enum:"queued,running,completed,failed,cancelled,interrupted," doc:"Only jobs in this state"`
 	MachineID string `query:"machine_id"`
@@ -186,6 +193,18 @@ func (s *Server) registerEngraving() {
 	jobAction("cancel-engraving-job", "/engraving/jobs/{id}/cancel", "Cancel a job",
 		"A queued job is cancelled at once. A running job's machine gets a feed hold, a soft reset and the laser off; the job ends cancelled "+
 			"and the machine is paused until an operator resumes it.", eng.Cancel)
+	huma.Register(s.api, huma.Operation{OperationID: "set-engraving-job-priority", Method: http.MethodPatch, Path: "/engraving/jobs/{id}",
+		Summary: "Change a queued job's priority", Tags: tags,
+		Description: "Moves the job up or down the queue: urgent before high before normal before low, oldest first within a priority. " +
+			"409 unless the job is queued.",
+		Errors: []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity}},
+		func(ctx context.Context, in *priorityInput) (*jobOutput, error) {
+			j, err := eng.SetPriority(ctx, in.ID, in.Body.Priority)
+			if err != nil {
+				return nil, s.fail(ctx, err)
+			}
+			return &jobOutput{Body: j}, nil
+		})
 	jobAction("retry-engraving-job", "/engraving/jobs/{id}/retry", "Retry a failed or cancelled job as a new attempt",
 		"Queues a new job (attempt + 1, retry_of) on the same parts, which must still be generated.", eng.Retry)
 	huma.Register(s.api, huma.Operation{OperationID: "resolve-engraving-job", Method: http.MethodPost, Path: "/engraving/jobs/{id}/resolve",

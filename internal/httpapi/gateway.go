@@ -112,6 +112,7 @@ var routes = map[string]rule{
 	"create-engraving-job":       {op: auth.OpEngravingWrite, action: "engraving.job.create", object: "job"},
 	"create-engraving-jobs-bulk": {op: auth.OpEngravingWrite, action: "engraving.jobs.create", object: "job"},
 	"cancel-engraving-job":       {op: auth.OpEngravingWrite, action: "engraving.job.cancel", object: "job", param: "id"},
+	"set-engraving-job-priority": {op: auth.OpEngravingWrite, action: "engraving.job.reprioritize", object: "job", param: "id"},
 	"retry-engraving-job":        {op: auth.OpEngravingWrite, action: "engraving.job.retry", object: "job", param: "id"},
 	"resolve-engraving-job":      {op: auth.OpEngravingResolve, action: "engraving.job.resolve", object: "job", param: "id"},
 	"list-machines":              {op: auth.OpMachinesRead},
