@@ -244,6 +244,36 @@ await step("engraving: queue a job on the simulator and watch it complete", asyn
   await snap(page, "engraving");
 });
 
+await step("engraving: raising a queued job's priority moves it up the queue", async () => {
+  // Two jobs pinned to a machine that is not reachable stay queued.
+  const closed = await freePort();
+  const m = await api("POST", "/engraving/machines", { name: "e2e-offline", address: `tcp://127.0.0.1:${closed}`, work_area: { width_mm: 300, height_mm: 200 } }, admin);
+  const [uidA, uidB] = [1, 5].map((k) => firstUID.replace(/\d+$/, (d) => String(Number(d) + k).padStart(d.length, "0")));
+  const jobs = [];
+  for (const item_uid of [uidA, uidB]) jobs.push(await api("POST", "/engraving/jobs", { item_uid, machine_id: m.id, laser_settings: { power: 80, speed: 3000, passes: 1, depth: 0 } }, admin));
+  try {
+    await page.getByRole("link", { name: "Engraving" }).click();
+    await page.getByLabel("Status").selectOption("queued");
+    const rows = page.getByRole("table").locator("tbody tr");
+    const order = async () => (await rows.locator("td:first-child").allTextContents()).map((t) => t.trim());
+    await expectVisible(page.getByRole("link", { name: uidB }));
+    let o = await order();
+    if (o.indexOf(uidA) > o.indexOf(uidB)) throw new Error(`queue order before: ${o}`);
+    // By keyboard: focus the button, press Enter.
+    const raise = page.getByRole("button", { name: `Raise the priority of ${uidB} to high` });
+    await raise.focus();
+    await page.keyboard.press("Enter");
+    await expectVisible(page.getByRole("button", { name: `Raise the priority of ${uidB} to urgent` }));
+    o = await order();
+    if (o.indexOf(uidB) > o.indexOf(uidA)) throw new Error(`queue order after raising ${uidB}: ${o}`);
+    const stored = await api("GET", `/engraving/jobs/${jobs[1].id}`, null, admin);
+    if (stored.priority !== "high") throw new Error(`stored priority ${stored.priority}`);
+    await snap(page, "engraving-queue");
+  } finally {
+    for (const j of jobs) await api("POST", `/engraving/jobs/${j.id}/cancel`, null, admin);
+  }
+});
+
 await step("scan: a handheld scanner's code is valid", async () => {
   await page.getByRole("link", { name: "Scan" }).click();
   const wedge = page.getByLabel("Scan or type a code, then Enter");

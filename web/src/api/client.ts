@@ -228,6 +228,9 @@ export class Client {
   post<T>(path: string, body?: unknown, o: RequestOptions = {}): Promise<T> {
     return this.call<T>("POST", path, { ...o, body });
   }
+  patch<T>(path: string, body?: unknown, o: RequestOptions = {}): Promise<T> {
+    return this.call<T>("PATCH", path, { ...o, body });
+  }
 
   /** A file answer (image, ZIP, PDF, CSV) as a Blob and its file name. */
   async file(method: string, path: string, o: RequestOptions = {}): Promise<{ blob: Blob; name: string; type: string }> {

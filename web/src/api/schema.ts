@@ -347,7 +347,11 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change a queued job's priority
+         * @description Moves the job up or down the queue: urgent before high before normal before low, oldest first within a priority. 409 unless the job is queued.
+         */
+        patch: operations["set-engraving-job-priority"];
         trace?: never;
     };
     "/engraving/jobs/{id}/cancel": {
@@ -2071,6 +2075,13 @@ export interface components {
              */
             y_mm: number;
         };
+        PriorityInputBody: {
+            /**
+             * @description The job's new place in the queue
+             * @enum {string}
+             */
+            priority: "urgent" | "high" | "normal" | "low";
+        };
         Problem: {
             /**
              * @description Stable machine-readable error code
@@ -3332,6 +3343,69 @@ export interface operations {
             };
             /** @description Error */
             default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "set-engraving-job-priority": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PriorityInputBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

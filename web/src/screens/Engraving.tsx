@@ -7,7 +7,13 @@ import { AuthImage, Empty, ErrorBox, Field, fmtSeconds, fmtTime, Live, Loading, 
 
 type Job = Schemas["Job"];
 type Machine = Schemas["MachineStatus"];
-const priorityRank: Record<string, number> = { urgent: 0, high: 1, normal: 2, low: 3 };
+const priorities = ["urgent", "high", "normal", "low"];
+const priorityRank: Record<string, number> = Object.fromEntries(priorities.map((p, i) => [p, i]));
+
+/** The priority one step up (-1) or down (+1), or null at either end. */
+export function stepPriority(p: string, dir: -1 | 1): string | null {
+  return priorities[(priorityRank[p] ?? 2) + dir] ?? null;
+}
 
 /** The queue order: running first, then by priority, then oldest first. */
 export function queueOrder(a: Job, b: Job) {
@@ -62,7 +68,7 @@ export function Engraving() {
                       <td>
                         <Link to={`/engraving/jobs/${j.id}`}>{j.item_uid}</Link>
                       </td>
-                      <td>{j.priority}</td>
+                      <td>{j.status === "queued" && can("set-engraving-job-priority") ? <PriorityControl job={j} /> : j.priority}</td>
                       <td>
                         <Status s={j.status} />
                       </td>
@@ -80,6 +86,46 @@ export function Engraving() {
           ))}
       </section>
     </Page>
+  );
+}
+
+/** Raise or lower a queued job's priority; the queue re-sorts and keeps focus on the pressed button. */
+function PriorityControl({ job }: { job: Job }) {
+  const api = useApi();
+  const qc = useQueryClient();
+  const [err, setErr] = useState<unknown>(null);
+  const change = useMutation({
+    mutationFn: (priority: string) => api.patch<Job>(`/engraving/jobs/${job.id}`, { priority }),
+    onMutate: () => setErr(null),
+    onError: setErr,
+    onSuccess: () => qc.invalidateQueries({ queryKey: ["jobs"] }),
+  });
+  const button = (dir: -1 | 1) => {
+    const to = stepPriority(job.priority, dir);
+    const name = `${dir < 0 ? "Raise" : "Lower"} the priority of ${job.item_uid}${to ? ` to ${to}` : ""}`;
+    return (
+      <button
+        type="button"
+        className="icon-btn"
+        aria-label={name}
+        title={name}
+        disabled={!to || change.isPending}
+        onClick={(e) => {
+          const el = e.currentTarget;
+          change.mutate(to!, { onSettled: () => requestAnimationFrame(() => el.isConnected && el.focus()) });
+        }}
+      >
+        {dir < 0 ? "▲" : "▼"}
+      </button>
+    );
+  };
+  return (
+    <div className="priority">
+      <span>{job.priority}</span>
+      {button(-1)}
+      {button(1)}
+      {err != null && <ErrorBox error={err} />}
+    </div>
   );
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Schemas } from "../api/client";
 import { match } from "../router";
-import { queueOrder } from "./Engraving";
+import { queueOrder, stepPriority } from "./Engraving";
 import { emptyForm, generateRequest, styleQuery } from "./Generate";
 
 describe("generate form", () => {
@@ -42,6 +42,13 @@ describe("engraving queue", () => {
       job("e", "queued", "normal", "2026-01-01T00:00:00Z"),
     ];
     expect(jobs.sort(queueOrder).map((j) => j.id)).toEqual(["c", "d", "b", "e", "a"]);
+  });
+  it("raises and lowers a priority one step, not past urgent or low", () => {
+    expect(stepPriority("normal", -1)).toBe("high");
+    expect(stepPriority("high", -1)).toBe("urgent");
+    expect(stepPriority("urgent", -1)).toBeNull();
+    expect(stepPriority("normal", 1)).toBe("low");
+    expect(stepPriority("low", 1)).toBeNull();
   });
 });
 
