@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"image/color"
 	"image/draw"
 	"image/png"
 	"os"
@@ -226,5 +227,69 @@ func TestGenerateBadInput(t *testing.T) {
 	}
 	if r := s.do("GET", "/qr/items/PAD-V0100-L1-00001.gif", "", ""); r.status != 422 {
 		t.Fatalf("unknown image format: %d", r.status)
+	}
+}
+
+// The preview draws the code the batch's first item will carry, with the
+// requested payload format and style, and allocates nothing; a bad style
+// is refused as /qr/generate refuses it.
+func TestPreview(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	body := `{"component_type":"PAD","vendor_code":"V0100","lot_number":"L2025-09","count":3,"payload":"url","style":{"ec_level":"H","module_px":6,"invert":true}}`
+	r := s.json("POST", "/qr/preview", body)
+	if r.status != 200 || r.header.Get("Content-Type") != "image/png" {
+		t.Fatalf("preview: %d %s %.200s", r.status, r.header.Get("Content-Type"), r.body)
+	}
+	payload := r.header.Get("X-QR-Payload")
+	if !strings.HasSuffix(payload, "PAD-V0100-L2025-09-00001") || !strings.HasPrefix(payload, "http") {
+		t.Fatalf("preview payload %q", payload)
+	}
+	img, err := png.Decode(bytes.NewReader(r.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Inverted: the corner (quiet zone) is ink, dark.
+	if c := color.GrayModel.Convert(img.At(0, 0)).(color.Gray); c.Y > 128 {
+		t.Fatalf("corner %v: the style's invert was not applied", c)
+	}
+	// zbar reads light-on-dark after we invert it back.
+	inv := image.NewGray(img.Bounds())
+	draw.Draw(inv, inv.Bounds(), img, image.Point{}, draw.Src)
+	for i := range inv.Pix {
+		inv.Pix[i] = 255 - inv.Pix[i]
+	}
+	f := filepath.Join(t.TempDir(), "preview.png")
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, inv); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := zbar(t, f); len(got) != 1 || got[0] != payload {
+		t.Fatalf("zbarimg read %q, want %q", got, payload)
+	}
+	for field, bad := range map[string]string{
+		"style.foreground": `,"style":{"foreground":"black"}}`,
+		"style.ec_level":   `,"style":{"ec_level":"X"}}`,
+		"lot_number":       `}`,
+	} {
+		b := `{"component_type":"PAD","vendor_code":"V0100","count":3` + bad
+		if field != "lot_number" {
+			b = `{"component_type":"PAD","vendor_code":"V0100","lot_number":"L1","count":3` + bad
+		}
+		if r := s.json("POST", "/qr/preview", b); r.status != 422 || !strings.Contains(string(r.body), field) {
+			t.Fatalf("preview with a bad %s: %d %s", field, r.status, r.body)
+		}
+	}
+	if r := s.do("GET", "/inventory/items?limit=1&total=true", "", ""); r.json(t)["total"].(float64) != 0 {
+		t.Fatalf("the preview allocated items: %s", r.body)
+	}
+	// The batch's first item carries the previewed payload.
+	r = s.json("POST", "/qr/generate", body)
+	var res struct{ Items []struct{ Payload string } }
+	if err := json.Unmarshal(r.body, &res); r.status != 200 || err != nil || len(res.Items) != 3 || res.Items[0].Payload != payload {
+		t.Fatalf("generate: %d %v %.300s; want the first payload %q", r.status, err, r.body, payload)
 	}
 }

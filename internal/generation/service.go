@@ -138,43 +138,86 @@ type Result struct {
 	c      compiled
 }
 
-// Generate validates the request, allocates the batch and records its spec.
-// Small batches come back ready to package (Write); batches over the
-// threshold come back Async, with their artifact rendering in the background.
-func (s *Service) Generate(ctx context.Context, req Request) (*Result, error) {
-	spec := Spec{Payload: partid.Format(req.Payload), Style: req.Style}
-	if spec.Payload == "" {
-		spec.Payload = partid.FormatUID
+// planned is a validated generation request, before anything is allocated.
+type planned struct {
+	spec   Spec
+	c      compiled
+	format string
+	id     partid.ID // the lot; Serial unset
+	mfg    time.Time
+	top    int64 // the largest serial whose code passes every bound
+	why    error // why the serial after top does not
+}
+
+// plan validates a request as Generate does, allocating nothing: the
+// payload format, the style, the output format, the lot and every bound
+// the batch's codes must pass.
+func (s *Service) plan(req Request) (planned, error) {
+	var p planned
+	p.spec = Spec{Payload: partid.Format(req.Payload), Style: req.Style}
+	if p.spec.Payload == "" {
+		p.spec.Payload = partid.FormatUID
 	}
-	if spec.Payload == partid.FormatURL {
-		spec.BaseURL = s.payloads.BaseURL
-		if spec.BaseURL == "" && req.RequestBase != "" {
-			spec.BaseURL = req.RequestBase + partid.ItemURLPath
+	if p.spec.Payload == partid.FormatURL {
+		p.spec.BaseURL = s.payloads.BaseURL
+		if p.spec.BaseURL == "" && req.RequestBase != "" {
+			p.spec.BaseURL = req.RequestBase + partid.ItemURLPath
 		}
 	}
-	c, err := spec.compile(s.payloads)
-	if err != nil {
-		return nil, err
+	var err error
+	if p.c, err = p.spec.compile(s.payloads); err != nil {
+		return p, err
 	}
-	format := req.Format
-	if format == "" {
-		format = FormatJSON
+	p.format = req.Format
+	if p.format == "" {
+		p.format = FormatJSON
 	}
-	if format != FormatJSON && format != FormatZIP && format != FormatPDF {
-		return nil, qrmfg.FieldError("format", "format %q: expected json, zip or pdf", req.Format)
+	if p.format != FormatJSON && p.format != FormatZIP && p.format != FormatPDF {
+		return p, qrmfg.FieldError("format", "format %q: expected json, zip or pdf", req.Format)
 	}
 	if err := partid.ValidateLot(req.ComponentType, req.VendorCode, req.LotNumber); err != nil {
-		return nil, err
+		return p, err
 	}
 	// Check every bound before allocating: a request that cannot render
 	// must not consume serials. Codes that only fit up to some serial cap
 	// the allocation, which refuses a batch that would pass it.
-	mfg, _ := time.Parse(time.DateOnly, req.ManufacturingDate)
-	id := partid.ID{Type: req.ComponentType, Vendor: req.VendorCode, Lot: req.LotNumber}
-	top, why, err := s.reach(c, format, id, mfg, req.Count)
+	p.mfg, _ = time.Parse(time.DateOnly, req.ManufacturingDate)
+	p.id = partid.ID{Type: req.ComponentType, Vendor: req.VendorCode, Lot: req.LotNumber}
+	p.top, p.why, err = s.reach(p.c, p.format, p.id, p.mfg, req.Count)
+	return p, err
+}
+
+// Preview renders, as a PNG, the code a request's batch would carry on
+// the first serial of its lot (serial 1), after the validation of
+// Generate, without allocating anything.
+func (s *Service) Preview(req Request) (*Rendered, error) {
+	p, err := s.plan(req)
 	if err != nil {
 		return nil, err
 	}
+	id := p.id
+	id.Serial = 1
+	payload, sym, err := p.c.symbol(id, p.mfg)
+	if err != nil {
+		return nil, err
+	}
+	var e render.PNGEncoder
+	data, err := e.Append(nil, sym.Matrix, p.c.style)
+	if err != nil {
+		return nil, err
+	}
+	return &Rendered{Data: data, ContentType: "image/png", Payload: payload}, nil
+}
+
+// Generate validates the request, allocates the batch and records its spec.
+// Small batches come back ready to package (Write); batches over the
+// threshold come back Async, with their artifact rendering in the background.
+func (s *Service) Generate(ctx context.Context, req Request) (*Result, error) {
+	p, err := s.plan(req)
+	if err != nil {
+		return nil, err
+	}
+	spec, c, format, top, why := p.spec, p.c, p.format, p.top, p.why
 	alloc := inventory.AllocateRequest{ComponentType: req.ComponentType, VendorCode: req.VendorCode,
 		LotNumber: req.LotNumber, Count: req.Count, ManufacturingDate: req.ManufacturingDate,
 		WarrantyYears: req.WarrantyYears, Attributes: req.Attributes, Line: req.Line}

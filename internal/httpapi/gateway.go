@@ -102,6 +102,7 @@ var routes = map[string]rule{
 	"batch-events":        {op: auth.OpGenerationRead, stream: true},
 	"download-batch":      {op: auth.OpGenerationRead},
 	"item-image":          {op: auth.OpGenerationRead},
+	"preview-code":        {op: auth.OpQRGenerate},
 
 	// Engraving.
 	"list-engraving-jobs":        {op: auth.OpEngravingRead},

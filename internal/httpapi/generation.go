@@ -126,6 +126,20 @@ func (s *Server) registerGeneration() {
 				s.writeBatch(ctx, hc, gen, res, res.Record.Format)
 			}}, nil
 		})
+	huma.Register(s.api, huma.Operation{OperationID: "preview-code", Method: http.MethodPost, Path: "/qr/preview",
+		Summary: "Preview the code of a batch before generating it", Tags: tags,
+		Description: "The body of /qr/generate, validated the same way (a bad style or lot is 422 naming the field), but nothing is allocated: " +
+			"the answer is a PNG of the code the lot's serial 1 would carry with the requested payload format and style; X-QR-Payload is its payload.",
+		Responses: map[string]*huma.Response{"200": binary("The code", "image/png")},
+		Errors:    []int{http.StatusUnprocessableEntity}},
+		func(ctx context.Context, in *generateInput) (*itemImageOutput, error) {
+			in.Body.RequestBase, _ = ctx.Value(requestBaseKey{}).(string)
+			img, err := gen.Preview(in.Body)
+			if err != nil {
+				return nil, s.fail(ctx, err)
+			}
+			return &itemImageOutput{ContentType: img.ContentType, CacheControl: "no-store", XPayload: img.Payload, Status: http.StatusOK, Body: img.Data}, nil
+		})
 	huma.Register(s.api, huma.Operation{OperationID: "get-generated-batch", Method: http.MethodGet, Path: "/qr/batches/{id}",
 		Summary: "A generated batch: recipe, state and progress", Tags: tags},
 		func(ctx context.Context, in *batchIDInput) (*batchStatusOutput, error) {
