@@ -159,6 +159,24 @@ await step("login: / goes to the sign-in form, a wrong password is refused next 
   await expectVisible(page.getByRole("heading", { name: "Dashboard" }));
 });
 
+await step("generate: the preview redraws as the style changes; a bad colour is shown next to its field", async () => {
+  await page.getByRole("link", { name: "Generate" }).click();
+  const preview = page.getByRole("img", { name: /^Preview of the first code: / });
+  await expectVisible(preview);
+  const sample = await preview.getAttribute("alt");
+  if (!sample.endsWith("PAD-V0100-L2025-09-00001")) throw new Error(`sample preview ${sample}`);
+  await page.getByLabel("Ink colour").fill("black");
+  await expectVisible(page.locator(".field.invalid", { has: page.getByLabel("Ink colour") }).locator(".field-error"));
+  await expectVisible(page.getByText("No preview: correct the field marked above."));
+  await page.getByLabel("Ink colour").fill("#1A237E");
+  await page.getByLabel("Payload").selectOption("url");
+  await expectVisible(page.getByRole("img", { name: /^Preview of the first code: http.*PAD-V0100-L2025-09-00001$/ }));
+  if (await page.locator(".field.invalid").count()) throw new Error("a field stays marked after the colour was corrected");
+  await snap(page, "generate-preview");
+  await page.getByLabel("Payload").selectOption("uid");
+  await page.getByLabel("Ink colour").fill("#000000");
+});
+
 await step("generate: a bad count is shown next to the field", async () => {
   await page.getByRole("link", { name: "Generate" }).click();
   await page.getByLabel("Component type").fill("PAD");

@@ -1,9 +1,9 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
-import { problemOf, type Schemas } from "../api/client";
+import { useEffect, useState } from "react";
+import { ApiError, problemOf, type Schemas } from "../api/client";
 import { Link } from "../router";
 import { useApi } from "../session";
-import { AuthImage, DownloadButton, ErrorBox, Field, Live, Page, Progress, Select, Status, useProblem, useStream } from "../ui";
+import { AuthImage, DownloadButton, ErrorBox, Field, Live, Loading, Page, Progress, Select, Status, useProblem, useStream } from "../ui";
 
 export interface GenerateForm {
   component_type: string;
@@ -15,6 +15,9 @@ export interface GenerateForm {
   payload: string;
   ec_level: string;
   module_px: string;
+  foreground: string;
+  background: string;
+  invert: boolean;
   sheet: string;
 }
 
@@ -28,6 +31,9 @@ export const emptyForm: GenerateForm = {
   payload: "uid",
   ec_level: "M",
   module_px: "10",
+  foreground: "#000000",
+  background: "#FFFFFF",
+  invert: false,
   sheet: "a4-24",
 };
 
@@ -43,8 +49,67 @@ export function generateRequest(f: GenerateForm): Schemas["Request"] {
     warranty_years: num(f.warranty_years),
     payload: f.payload,
     format: "json",
-    style: { ec_level: f.ec_level, module_px: num(f.module_px), sheet: f.sheet },
+    style: {
+      ec_level: f.ec_level,
+      module_px: num(f.module_px),
+      foreground: f.foreground.trim() || undefined,
+      background: f.background.trim() || undefined,
+      invert: f.invert || undefined,
+      sheet: f.sheet,
+    },
   };
+}
+
+/** The sample lot the preview draws until the lot is typed in. */
+export const sampleLot = { component_type: "PAD", vendor_code: "V0100", lot_number: "L2025-09" };
+
+/** The body of POST /qr/preview: the generate request, with the sample lot's parts for those not typed yet. */
+export function previewRequest(f: GenerateForm): Schemas["Request"] {
+  const r = generateRequest(f);
+  return {
+    ...r,
+    component_type: r.component_type || sampleLot.component_type,
+    vendor_code: r.vendor_code || sampleLot.vendor_code,
+    lot_number: r.lot_number || sampleLot.lot_number,
+    count: Number.isFinite(r.count) && r.count > 0 ? r.count : 1,
+  };
+}
+
+type Preview = { url: string; payload: string };
+
+/** The code the batch's first item would carry, redrawn (debounced) as the form changes; nothing is allocated. */
+function usePreview(f: GenerateForm, delayMs = 300) {
+  const api = useApi();
+  const [preview, setPreview] = useState<Preview | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const body = JSON.stringify(previewRequest(f));
+  useEffect(() => {
+    const ctl = new AbortController();
+    const t = setTimeout(async () => {
+      try {
+        const res = await api.raw("POST", "/qr/preview", { body, headers: { "Content-Type": "application/json", Accept: "image/png" }, signal: ctl.signal });
+        if (!res.ok) throw await problemOf(res);
+        const next = { url: URL.createObjectURL(await res.blob()), payload: res.headers.get("X-QR-Payload") ?? "" };
+        if (ctl.signal.aborted) return URL.revokeObjectURL(next.url);
+        setPreview(next);
+        setError(null);
+      } catch (e) {
+        if (!ctl.signal.aborted) setError(e);
+      }
+    }, delayMs);
+    return () => {
+      clearTimeout(t);
+      ctl.abort();
+    };
+  }, [api, body, delayMs]);
+  const url = preview?.url;
+  useEffect(
+    () => () => {
+      if (url) URL.revokeObjectURL(url);
+    },
+    [url],
+  );
+  return { preview: error ? null : preview, error };
 }
 
 type Created = { batch: { id: string; count: number }; items: { uid: string; payload: string }[] };
@@ -58,7 +123,10 @@ export function Generate() {
   const [background, setBackground] = useState<Schemas["BatchStatus"] | null>(null);
   const problem = useProblem();
   const set = (k: keyof GenerateForm) => (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value });
-  const fe = problem.fields;
+  const pv = usePreview(f);
+  const previewFields = pv.error instanceof ApiError ? pv.error.fields() : {};
+  // A field error of the preview shows next to its field; the last submit's wins.
+  const fe: Record<string, string> = { ...previewFields, ...problem.fields };
   return (
     <Page title="Generate codes">
       <form
@@ -123,6 +191,36 @@ export function Generate() {
           <Field label="Module (px)" type="number" min={1} value={f.module_px} onChange={set("module_px")} error={fe["style.module_px"]} />
           <Select label="Label sheet (PDF)" value={f.sheet} onChange={set("sheet")} error={fe["style.sheet"]} options={["a4-24", "a4-4x4", "avery-l7651", "avery-5160", "letter-4x4"]} />
         </div>
+        <div className="row">
+          <Field label="Ink colour" value={f.foreground} onChange={set("foreground")} placeholder="#000000" error={fe["style.foreground"]} />
+          <Field label="Background colour" value={f.background} onChange={set("background")} placeholder="#FFFFFF" error={fe["style.background"]} />
+          <label className="check">
+            <input type="checkbox" checked={f.invert} onChange={(e) => setF({ ...f, invert: e.target.checked })} /> Light on dark (invert)
+          </label>
+        </div>
+        <section className="code-preview" aria-labelledby="preview-h" aria-live="polite">
+          <h2 id="preview-h">Preview</h2>
+          {pv.preview ? (
+            <div className="preview">
+              <img src={pv.preview.url} alt={`Preview of the first code: ${pv.preview.payload}`} className="qr-preview" />
+              <div>
+                <code className="payload">{pv.preview.payload}</code>
+                <p className="muted">
+                  The code of serial 1 of {f.lot_number.trim() ? "the lot" : "a sample lot"}, drawn with this payload and style. Nothing is allocated until you
+                  press Generate.
+                </p>
+              </div>
+            </div>
+          ) : pv.error ? (
+            Object.keys(previewFields).length ? (
+              <p className="warn">No preview: correct the field marked above.</p>
+            ) : (
+              <ErrorBox error={pv.error} />
+            )
+          ) : (
+            <Loading what="Drawing the preview" />
+          )}
+        </section>
         <ErrorBox error={problem.general} />
         <button type="submit" className="primary" disabled={busy}>
           {busy ? "Generating…" : "Generate"}

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Schemas } from "../api/client";
 import { match } from "../router";
 import { queueOrder, stepPriority } from "./Engraving";
-import { emptyForm, generateRequest, styleQuery } from "./Generate";
+import { emptyForm, generateRequest, previewRequest, styleQuery } from "./Generate";
 
 describe("generate form", () => {
   it("sends what the user typed, normalised, and asks for the items as JSON", () => {
@@ -28,6 +28,15 @@ describe("style preview", () => {
   it("asks the item image for the form's error correction and module size", () => {
     expect(styleQuery({ ...emptyForm, ec_level: "H", module_px: "6" })).toBe("ec_level=H&module_px=6");
     expect(styleQuery({ ...emptyForm, ec_level: "Q", module_px: "" })).toBe("ec_level=Q");
+  });
+});
+
+describe("generate preview", () => {
+  it("draws a sample lot until the lot is typed, with the form's payload and style", () => {
+    const body = previewRequest({ ...emptyForm, payload: "url", foreground: " #112233 ", invert: true, count: "" });
+    expect(body).toMatchObject({ component_type: "PAD", vendor_code: "V0100", lot_number: "L2025-09", payload: "url", count: 1 });
+    expect(body.style).toMatchObject({ foreground: "#112233", invert: true });
+    expect(previewRequest({ ...emptyForm, component_type: "bolt", lot_number: "L7" })).toMatchObject({ component_type: "BOLT", vendor_code: "V0100", lot_number: "L7" });
   });
 });
 
