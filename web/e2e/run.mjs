@@ -424,6 +424,28 @@ await step("settings: create a viewer; an API key's secret is shown once", async
   await snap(page, "settings");
 });
 
+await step("settings: register a machine; a bad address is shown next to its field", async () => {
+  await page.getByRole("link", { name: "Settings" }).click();
+  const machines = page.getByRole("table", { name: "Laser machines" });
+  await expectVisible(machines.getByRole("cell", { name: "sim-1" }));
+  await page.getByLabel("Machine name").fill("laser-2");
+  await page.getByLabel("Address").fill("ftp://10.0.0.9");
+  await page.getByRole("button", { name: "Register machine" }).click();
+  await expectVisible(page.locator(".field.invalid", { has: page.getByLabel("Address") }).locator(".field-error"));
+  await page.getByLabel("Address").fill(`tcp://127.0.0.1:${await freePort()}`);
+  await page.getByLabel("Work area width (mm, optional)").fill("400");
+  await page.getByLabel("Work area height (mm, optional)").fill("300");
+  await page.getByLabel("Has a Z axis").check();
+  await page.getByRole("button", { name: "Register machine" }).click();
+  await expectVisible(page.getByRole("status").filter({ hasText: "Machine laser-2 registered." }));
+  const row = machines.getByRole("row", { name: /laser-2/ });
+  await expectVisible(row.getByRole("cell", { name: "400 × 300 mm" }));
+  await expectVisible(row.getByRole("cell", { name: "yes" }));
+  const listed = (await api("GET", "/engraving/machines", null, admin)).machines.find((m) => m.name === "laser-2");
+  if (!listed || !listed.has_z || listed.work_area.width_mm !== 400) throw new Error(`registered machine ${JSON.stringify(listed)}`);
+  await snap(page, "settings-machines");
+});
+
 await step("session expiry: a revoked session goes back to the sign-in form", async () => {
   await page.evaluate(() => {
     const s = JSON.parse(localStorage.getItem("qrmfg.session"));

@@ -21,6 +21,7 @@ export function Settings() {
       {can("list-users") && <Users />}
       {can("list-api-keys") && <ApiKeys />}
       {can("list-thresholds") && <Thresholds />}
+      {can("list-machines") && <Machines />}
     </Page>
   );
 }
@@ -304,6 +305,118 @@ function Thresholds() {
           </div>
           <ErrorBox error={problem.general} />
           <button type="submit">Set threshold</button>
+        </form>
+      )}
+    </section>
+  );
+}
+
+/** The body of POST /engraving/machines: an empty work area is left for the controller to report at connect. */
+export function machineRequest(f: { name: string; address: string; width: string; height: string; has_z: boolean }) {
+  const mm = (s: string) => (s.trim() === "" ? 0 : Number(s));
+  const body: { name: string; address: string; has_z: boolean; work_area?: { width_mm: number; height_mm: number } } = {
+    name: f.name.trim(),
+    address: f.address.trim(),
+    has_z: f.has_z,
+  };
+  if (f.width.trim() || f.height.trim()) body.work_area = { width_mm: mm(f.width), height_mm: mm(f.height) };
+  return body;
+}
+
+const emptyMachine = { name: "", address: "", width: "", height: "", has_z: false };
+
+function Machines() {
+  const api = useApi();
+  const { can } = useSession();
+  const qc = useQueryClient();
+  const list = useQuery({ queryKey: ["machines"], queryFn: () => api.get<Schemas["MachinesOutputBody"]>("/engraving/machines") });
+  const [f, setF] = useState(emptyMachine);
+  const [added, setAdded] = useState("");
+  const problem = useProblem();
+  const fe = problem.fields;
+  const register = useMutation({
+    mutationFn: () => api.post<Schemas["MachineStatus"]>("/engraving/machines", machineRequest(f)),
+    onMutate: () => {
+      problem.set(null);
+      setAdded("");
+    },
+    onSuccess: (m) => {
+      setF(emptyMachine);
+      setAdded(m.name);
+      qc.invalidateQueries({ queryKey: ["machines"] });
+    },
+    onError: problem.set,
+  });
+  const machines = list.data?.machines ?? [];
+  return (
+    <section className="card" aria-labelledby="machines-h">
+      <h2 id="machines-h">Laser machines</h2>
+      {list.isLoading && <Loading />}
+      <ErrorBox error={list.error} retry={list.refetch} />
+      {list.data &&
+        (machines.length ? (
+          <div className="table-wrap">
+            <table aria-labelledby="machines-h">
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Address</th>
+                  <th scope="col">Work area</th>
+                  <th scope="col">Z axis</th>
+                  <th scope="col">State</th>
+                </tr>
+              </thead>
+              <tbody>
+                {machines.map((m) => (
+                  <tr key={m.id}>
+                    <td>{m.name}</td>
+                    <td>
+                      <code>{m.address}</code>
+                    </td>
+                    <td>{m.work_area.width_mm ? `${m.work_area.width_mm} × ${m.work_area.height_mm} mm` : "from the controller"}</td>
+                    <td>{m.has_z ? "yes" : "no"}</td>
+                    <td>{m.state}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        ) : (
+          <Empty>No machine registered yet.</Empty>
+        ))}
+      {can("register-machine") && (
+        <form
+          className="form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            register.mutate();
+          }}
+        >
+          <h3>Register a machine</h3>
+          <div className="row">
+            <Field label="Machine name" required value={f.name} onChange={(e) => setF({ ...f, name: e.target.value })} placeholder="laser-2" error={fe.name} />
+            <Field
+              label="Address"
+              required
+              value={f.address}
+              onChange={(e) => setF({ ...f, address: e.target.value })}
+              placeholder="tcp://192.168.1.40:23"
+              hint="tcp://host:port or serial:///dev/ttyUSB0?baud=115200"
+              error={fe.address}
+            />
+          </div>
+          <div className="row">
+            <Field label="Work area width (mm, optional)" type="number" min={0} step="any" value={f.width} onChange={(e) => setF({ ...f, width: e.target.value })} error={fe["work_area.width_mm"] ?? fe.work_area} />
+            <Field label="Work area height (mm, optional)" type="number" min={0} step="any" value={f.height} onChange={(e) => setF({ ...f, height: e.target.value })} error={fe["work_area.height_mm"]} />
+            <label className="check">
+              <input type="checkbox" checked={f.has_z} onChange={(e) => setF({ ...f, has_z: e.target.checked })} /> Has a Z axis
+            </label>
+          </div>
+          <ErrorBox error={problem.general} />
+          {added && <p role="status">Machine {added} registered.</p>}
+          <button type="submit" disabled={register.isPending}>
+            Register machine
+          </button>
         </form>
       )}
     </section>

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Schemas } from "../api/client";
 import { match } from "../router";
 import { queueOrder, stepPriority } from "./Engraving";
+import { machineRequest } from "./Settings";
 import { emptyForm, generateRequest, previewRequest, styleQuery } from "./Generate";
 
 describe("generate form", () => {
@@ -58,6 +59,17 @@ describe("engraving queue", () => {
     expect(stepPriority("urgent", -1)).toBeNull();
     expect(stepPriority("normal", 1)).toBe("low");
     expect(stepPriority("low", 1)).toBeNull();
+  });
+});
+
+describe("machine form", () => {
+  it("leaves the work area to the controller unless one is typed", () => {
+    expect(machineRequest({ name: " laser-2 ", address: " tcp://10.0.0.9:23 ", width: "", height: "", has_z: false })).toEqual({
+      name: "laser-2",
+      address: "tcp://10.0.0.9:23",
+      has_z: false,
+    });
+    expect(machineRequest({ name: "l", address: "a", width: "400", height: "300.5", has_z: true })).toMatchObject({ has_z: true, work_area: { width_mm: 400, height_mm: 300.5 } });
   });
 });
 
