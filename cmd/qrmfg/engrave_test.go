@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -231,5 +232,58 @@ func TestSimCommandMachine(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "GRBL simulator on tcp://") {
 		t.Fatalf("sim output %q", out.String())
+	}
+}
+
+// An operator moves a queued job up the queue over HTTP: the change is
+// audited; a bad priority is 422 naming it; a job no longer queued is 409.
+func TestEngraveSetPriority(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "QRMFG_SIMULATOR=false")
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := closed.Addr().String()
+	_ = closed.Close() // nothing listens: the machine stays disconnected and its jobs queued
+	r := s.json("POST", "/engraving/machines", `{"name":"laser-off","address":"tcp://`+addr+`","work_area":{"width_mm":300,"height_mm":200}}`)
+	if r.status != 201 {
+		t.Fatalf("register: %d %s", r.status, r.body)
+	}
+	if r := s.json("POST", "/inventory/batches", seedBatch); r.status != 201 {
+		t.Fatalf("allocate: %d %s", r.status, r.body)
+	}
+	r = s.json("POST", "/engraving/jobs", `{"item_uid":"PAD-V0100-L2025-09-00001","laser_settings":{"power":75,"speed":3000,"passes":1,"depth":0},"priority":"low"}`)
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	job := r.json(t)["id"].(string)
+	if r := s.json("PATCH", "/engraving/jobs/"+job, `{"priority":"asap"}`); r.status != 422 || !strings.Contains(string(r.body), "priority") {
+		t.Fatalf("bad priority: %d %s", r.status, r.body)
+	}
+	if r := s.json("PATCH", "/engraving/jobs/nope", `{"priority":"high"}`); r.status != 404 {
+		t.Fatalf("unknown job: %d %s", r.status, r.body)
+	}
+	r = s.json("PATCH", "/engraving/jobs/"+job, `{"priority":"urgent"}`)
+	if r.status != 200 || r.json(t)["priority"] != "urgent" || r.json(t)["status"] != "queued" {
+		t.Fatalf("raise: %d %s", r.status, r.body)
+	}
+	if j := s.do("GET", "/engraving/jobs/"+job, "", "").json(t); j["priority"] != "urgent" {
+		t.Fatalf("stored: %v", j)
+	}
+	// Both attempts are in the audit trail, the refused one as failed.
+	a := s.do("GET", "/audit/events?action=engraving.job.reprioritize&object_id="+job, "", "").json(t)
+	outcomes := map[string]bool{}
+	for _, e := range a["events"].([]any) {
+		outcomes[e.(map[string]any)["outcome"].(string)] = true
+	}
+	if !outcomes["success"] || !outcomes["failed"] {
+		t.Fatalf("audit of the priority changes: %v", a)
+	}
+	if r := s.json("POST", "/engraving/jobs/"+job+"/cancel", ""); r.status != 200 {
+		t.Fatalf("cancel: %d %s", r.status, r.body)
+	}
+	if r := s.json("PATCH", "/engraving/jobs/"+job, `{"priority":"high"}`); r.status != 409 {
+		t.Fatalf("cancelled job: %d %s", r.status, r.body)
 	}
 }
