@@ -64,8 +64,10 @@ export function App() {
         </Link>
         <nav aria-label="Main">
           <ul>
+            {/* A screen is listed once the role's permissions are known: listing
+                all of them until then showed a viewer Generate after signing in. */}
             {screens
-              .filter((s) => !me || can(s.op))
+              .filter((s) => can(s.op))
               .map((s) => (
                 <li key={s.to}>
                   <Link to={s.to}>{s.label}</Link>
