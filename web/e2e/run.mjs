@@ -202,6 +202,8 @@ await step("generate: a batch of 6, preview, ZIP and PDF downloads", async () =>
     const img = document.querySelector("img.qr");
     return img && img.getAttribute("src") !== old && img.complete && img.naturalWidth > 0;
   }, before);
+  // The preview above follows the form back to a uid payload in black.
+  await expectVisible(page.getByRole("img", { name: /^Preview of the first code: PAD-V0100-L2025-09-\d+$/ }));
   await snap(page, "generate");
   for (const [label, magic] of [
     ["Download ZIP", "PK"],
