@@ -172,6 +172,14 @@ func (s *Service) dispatch() {
 		if s.ctx.Err() != nil {
 			return
 		}
+		// The pause lives in the database only, so a pause or a resume made
+		// through any process holds here. It is read before the machine is
+		// reserved: a paused machine costs no write transaction, and an
+		// operator's home or unlock on it never finds it reserved by a claim
+		// that could not take a job anyway.
+		if m, err := s.store.GetMachine(s.ctx, rt.id); err != nil || m.Paused || m.HomeRequired {
+			continue
+		}
 		rt.mu.Lock()
 		conn := rt.conn
 		ok := conn != nil && conn.Err() == nil && rt.state == MachineIdle && rt.hold == ""
@@ -203,18 +211,13 @@ func (s *Service) claim(rt *machineRT, conn *grbl.Conn) (*Job, Machine, error) {
 	if conn.NeedsHoming() || conn.Alarm() != nil || conn.LastStatus().State != "Idle" {
 		return nil, Machine{}, nil //nolint:nilerr // an alarm means "no job for this machine now", not a dispatch failure
 	}
-	// The pause lives in the database only, so a pause or a resume made
-	// through any process holds here. A read first: a paused machine costs
-	// no write transaction. Then the machine is read locked in the claiming
-	// transaction, so a pause written meanwhile (an operator, or another
-	// dispatcher finding this machine's last job interrupted) is seen
-	// before a job is taken.
-	m, err := s.store.GetMachine(s.ctx, rt.id)
-	if err != nil || m.Paused || m.HomeRequired {
-		return nil, m, err
-	}
+	// The machine is read locked in the claiming transaction, so a pause
+	// written since dispatch read it (an operator, or another dispatcher
+	// finding this machine's last job interrupted) is seen before a job is
+	// taken.
+	var m Machine
 	var job *Job
-	err = s.store.Update(s.ctx, func(ctx context.Context, tx Tx) error {
+	err := s.store.Update(s.ctx, func(ctx context.Context, tx Tx) error {
 		var err error
 		if m, err = tx.LockMachine(ctx, rt.id); err != nil || m.Paused || m.HomeRequired {
 			return err
