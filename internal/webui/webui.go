@@ -87,6 +87,41 @@ func (h *handler) gzipped(name string, f fs.File) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// servePregzipped answers an asset the build stored only gzipped (NAME.gz:
+// the decoder's WebAssembly, which would be over 5 MB as it is), encoded as
+// it is for clients that take gzip and decompressed for the others. It
+// reports false when there is no such file.
+func (h *handler) servePregzipped(w http.ResponseWriter, r *http.Request, name string) bool {
+	b, ok := h.gz.Load(name)
+	if !ok {
+		data, err := fs.ReadFile(h.dist, name+".gz")
+		if err != nil {
+			return false
+		}
+		b, _ = h.gz.LoadOrStore(name, data)
+	}
+	gz := b.([]byte)
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	w.Header().Add("Vary", "Accept-Encoding")
+	if ct := contentType(name); ct != "" {
+		w.Header().Set("Content-Type", ct)
+	}
+	if acceptsGzip(r) {
+		w.Header().Set("Content-Encoding", "gzip")
+		http.ServeContent(w, r, name, epoch, bytes.NewReader(gz))
+		return true
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return true
+	}
+	if r.Method != http.MethodHead {
+		_, _ = io.Copy(w, zr)
+	}
+	return true
+}
+
 // acceptsGzip reports whether the client takes a gzip-encoded answer.
 func acceptsGzip(r *http.Request) bool {
 	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
@@ -110,6 +145,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimPrefix(path.Clean("/"+strings.TrimPrefix(r.URL.Path, Prefix)), "/")
+	if name != "" && name != "index.html" && h.servePregzipped(w, r, name) {
+		return
+	}
 	if name != "" && name != "index.html" {
 		f, err := h.dist.Open(name)
 		if err == nil {

@@ -172,9 +172,22 @@ func TestGzip(t *testing.T) {
 // takes gzip, and cached as a hashed asset.
 func TestWasm(t *testing.T) {
 	wasm := append([]byte("\x00asm\x01\x00\x00\x00"), bytes.Repeat([]byte("code section "), 2000)...)
-	dist := testDist()
-	dist["assets/decoder-AbC123.wasm"] = &fstest.MapFile{Data: wasm}
-	h := Handler(dist)
+	var gzWasm bytes.Buffer
+	zw := gzip.NewWriter(&gzWasm)
+	_, _ = zw.Write(wasm)
+	_ = zw.Close()
+	for _, stored := range []string{"as built", "gzipped by the build"} {
+		dist := testDist()
+		if stored == "as built" {
+			dist["assets/decoder-AbC123.wasm"] = &fstest.MapFile{Data: wasm}
+		} else {
+			dist["assets/decoder-AbC123.wasm.gz"] = &fstest.MapFile{Data: gzWasm.Bytes()}
+		}
+		t.Run(stored, func(t *testing.T) { checkWasm(t, Handler(dist), wasm) })
+	}
+}
+
+func checkWasm(t *testing.T, h http.Handler, wasm []byte) {
 	for _, accept := range []string{"gzip", ""} {
 		rec := get(t, h, "/ui/assets/decoder-AbC123.wasm", "Accept-Encoding", accept)
 		if rec.Code != http.StatusOK {
